@@ -1,0 +1,11 @@
+"""dreamgym: Gymnasium environments dreamed by learned world models.
+
+Importing the package only registers environment ids; torch and PyBullet load when an env is made.
+"""
+
+from dreamgym.envs.registration import register_dream_envs
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
+
+register_dream_envs()

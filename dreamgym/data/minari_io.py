@@ -1,0 +1,123 @@
+"""Reads a Minari data set, checks it is usable, and flattens it into :class:`SequenceData`.
+
+Example:
+    >>> from dreamgym.data import load_episodes
+    >>> data = load_episodes("data/hopper-random", task=get_task("Hopper"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dreamgym.data.collect import METADATA_KEY
+from dreamgym.data.sequence_data import SequenceData
+from dreamgym.errors import DatasetError
+from dreamgym.tasks.registry import TaskSpec
+
+__all__ = ["load_episodes"]
+
+# Only strings of this form are looked up as Minari ids; anything else is a path. Requiring the version keeps
+# a mistyped path from being searched for (and Minari's root directory created) under ~/.minari.
+_DATASET_ID = re.compile(r"^[-\w]+(/[-\w]+)*-v\d+$")
+
+_CREATE_HINT = "Create one with `dreamgym collect --task <TASK> --steps <N> --out <DIR>`."
+
+
+def load_episodes(path_or_id: str | Path, task: TaskSpec | None = None) -> SequenceData:
+    """Loads every episode of a Minari data set as one flat stream of rows (see :class:`SequenceData`).
+
+    Args:
+        path_or_id: the data set directory (the one holding ``data/``, or ``data/`` itself), or a Minari id
+            such as ``dreamgym/Hopper/random-v0`` stored under ``$MINARI_DATASETS_PATH``.
+        task: when given, the observation and action shapes must match it, so a world model is never
+            trained on another robot's data.
+
+    Returns:
+        The rows, with the data set's dreamgym metadata (task, policy, seed, ...) plus ``dataset_id`` and
+        ``source``.
+
+    Raises:
+        DatasetError: the data set is missing, unreadable, empty, of the wrong shapes or holds NaN/inf values.
+    """
+    dataset = _open(path_or_id)
+    if dataset.total_episodes == 0:
+        raise DatasetError(f"Data set {str(path_or_id)!r} has no episodes; expected at least 1. {_CREATE_HINT}")
+    parts = [_episode_rows(i, episode, task) for i, episode in enumerate(dataset.iterate_episodes())]
+    shapes = {(part.obs_shape, part.action_dim) for part in parts}
+    if len(shapes) > 1:
+        raise DatasetError(
+            f"Data set {str(path_or_id)!r} mixes observation/action shapes {sorted(shapes)}; expected one."
+        )
+    raw: dict[str, Any] = dataset.storage.metadata
+    metadata = {**raw.get(METADATA_KEY, {}), "dataset_id": raw.get("dataset_id"), "source": str(path_or_id)}
+    return SequenceData.concatenate(parts, metadata=metadata)
+
+
+def _open(path_or_id: str | Path) -> Any:
+    """Opens a Minari data set from a directory or, failing that, a local Minari id."""
+    import minari
+
+    path = Path(path_or_id)
+    if path.exists():
+        data_dir = next((d for d in (path / "data", path) if (d / "metadata.json").is_file()), None)
+        if data_dir is None:
+            raise DatasetError(
+                f"{str(path)!r} is not a Minari data set: expected {str(path / 'data' / 'metadata.json')!r}. "
+                f"{_CREATE_HINT}"
+            )
+        try:
+            return minari.MinariDataset(data_dir)
+        except (ValueError, KeyError, OSError) as err:
+            raise DatasetError(f"Cannot read Minari data set at {str(path)!r}: {err}") from err
+    if isinstance(path_or_id, str) and _DATASET_ID.fullmatch(path_or_id):
+        try:
+            return minari.load_dataset(path_or_id)
+        except FileNotFoundError as err:
+            raise DatasetError(
+                f"No data set at path {path_or_id!r} and no local Minari data set with that id ({err}). {_CREATE_HINT}"
+            ) from err
+    raise DatasetError(f"No data set at path {str(path_or_id)!r}. {_CREATE_HINT}")
+
+
+def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceData:
+    """Checks one Minari episode and lays it out as rows."""
+    fields = {
+        "observations": episode.observations,
+        "actions": episode.actions,
+        "rewards": episode.rewards,
+    }
+    for name, value in fields.items():
+        if not isinstance(value, np.ndarray):
+            raise DatasetError(
+                f"Episode {index} has `{name}` of type {type(value).__name__}; expected an array "
+                "(dreamgym supports Box observation and action spaces only)."
+            )
+    steps = len(episode.rewards)
+    observations, actions = fields["observations"], fields["actions"].reshape(steps, -1)
+    if len(observations) != steps + 1:
+        raise DatasetError(
+            f"Episode {index} has {len(observations)} observations for {steps} steps; expected {steps + 1}."
+        )
+    if task is not None:
+        _check_shape(index, "observation", observations.shape[1:], task.obs_shape, task)
+        _check_shape(index, "action", actions.shape[1:], (task.action_dim,), task)
+    for name, value in (("observations", observations), ("actions", actions), ("rewards", episode.rewards)):
+        finite = np.isfinite(value).reshape(len(value), -1).all(axis=1)
+        if not finite.all():
+            raise DatasetError(
+                f"Episode {index} has non-finite values (NaN or inf) in `{name}`, first at step "
+                f"{int(np.argmin(finite))}; expected finite numbers. Recollect the data set."
+            )
+    return SequenceData.from_episode(observations, actions, episode.rewards, episode.terminations, index)
+
+
+def _check_shape(index: int, what: str, got: tuple[int, ...], expected: tuple[int, ...], task: TaskSpec) -> None:
+    if tuple(got) != tuple(expected):
+        raise DatasetError(
+            f"Data set {what} shape {tuple(got)} (episode {index}) does not match task {task.name!r}: "
+            f"expected {what} shape {tuple(expected)}. Was it collected on another task?"
+        )

@@ -1,0 +1,97 @@
+"""DreamEnv: one dream of a learned world model as an ordinary ``gymnasium.Env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from dreamgym.envs.dream_batch import DreamBatch
+from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.render import render_vector_state
+from dreamgym.envs.validation import validate_action
+from dreamgym.tasks import get_task
+
+__all__ = ["DreamEnv"]
+
+
+class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A real robot task, dreamed by a world model.
+
+    Observation and action spaces equal the real task's, so a policy moves between this env and PyBullet
+    unchanged. ``reset`` starts from a real context window of the training data, filtered by the model;
+    ``step`` imagines forward: the observation is decoded from the latent state, the reward comes from
+    the reward head, ``terminated`` from the continue head and ``truncated`` from the dream horizon.
+    ``info["uncertainty"]`` is the ensemble disagreement (0 for a single model).
+
+    Args:
+        task: dreamgym task name, e.g. ``"Hopper"``.
+        checkpoint: world-model checkpoint directory; the bundled model of the task if ``None``.
+        horizon: dream length before truncation; the task's default dream horizon if ``None``.
+        termination_threshold: the dream ends when the continue probability drops below this.
+        render_mode: ``"rgb_array"`` or ``None``.
+
+    Example:
+        >>> env = gymnasium.make("dreamgym/InvertedPendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
+        >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(
+        self,
+        task: str,
+        checkpoint: str | Path | None = None,
+        horizon: int | None = None,
+        termination_threshold: float = 0.5,
+        render_mode: str | None = None,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
+        self.task = get_task(task)
+        self.observation_space = self.task.observation_space
+        self.action_space = self.task.action_space
+        self.render_mode = render_mode
+        self.checkpoint = load_task_checkpoint(self.task, checkpoint)
+        self.dreams = DreamBatch(
+            self.checkpoint,
+            num_envs=1,
+            horizon=horizon or self.task.dream_horizon,
+            termination_threshold=termination_threshold,
+        )
+        self._last_reward = 0.0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self.dreams.set_seeds(torch.zeros(1, dtype=torch.long), torch.tensor([seed]))
+        obs = self.dreams.reset(torch.ones(1, dtype=torch.bool))
+        self._last_reward = 0.0
+        return obs[0].copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        result = self.dreams.step(validate_action(action, self.task.action_dim))
+        self._last_reward = float(result.reward[0])
+        info = {"uncertainty": float(result.uncertainty[0])}
+        return (
+            result.obs[0].copy(),
+            self._last_reward,
+            bool(result.terminated[0]),
+            bool(result.truncated[0]),
+            info,
+        )
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_vector_state(
+            self.dreams.obs[0].numpy(),
+            title=f"{self.task.name} dream",
+            step=int(self.dreams.steps[0]),
+            reward=self._last_reward,
+        )

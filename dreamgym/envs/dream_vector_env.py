@@ -1,0 +1,139 @@
+"""DreamVectorEnv: N dreams stepped in one batched forward pass, as a ``gymnasium.vector.VectorEnv``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from dreamgym.envs.dream_batch import DreamBatch, DreamStep
+from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.render import render_vector_state
+from dreamgym.envs.validation import validate_action_batch
+from dreamgym.tasks import get_task
+
+__all__ = ["DreamVectorEnv"]
+
+
+class DreamVectorEnv(VectorEnv):
+    """``num_envs`` dreams of one world model, stepped together.
+
+    Made by ``gymnasium.make_vec("dreamgym/<Task>-dream-v0", num_envs=N, checkpoint=...)``. Env ``i`` of
+    a vector env reset with ``seed=s`` dreams exactly what a single :class:`DreamEnv` reset with
+    ``seed=s + i`` dreams, because each dream draws its noise from its own counters.
+
+    Autoreset follows Gymnasium 1.x: with ``NEXT_STEP`` (the default) an env that ended is reset by the
+    following ``step`` call, whose action for it is ignored; with ``SAME_STEP`` it is reset at once and
+    the last observation is in ``info["final_obs"]``.
+
+    Args:
+        task: dreamgym task name.
+        num_envs: number of dreams.
+        checkpoint: world-model checkpoint directory; the bundled model if ``None``.
+        horizon: dream length before truncation; the task default if ``None``.
+        termination_threshold: continue probability below which a dream terminates.
+        autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
+        render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        task: str,
+        num_envs: int = 1,
+        checkpoint: str | Path | None = None,
+        horizon: int | None = None,
+        termination_threshold: float = 0.5,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
+    ):
+        self.task = get_task(task)
+        autoreset_mode = AutoresetMode(autoreset_mode)
+        if autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("DreamVectorEnv supports autoreset modes NEXT_STEP and SAME_STEP, not DISABLED.")
+        checkpoint_data = load_task_checkpoint(self.task, checkpoint)
+        self.dreams = DreamBatch(
+            checkpoint_data,
+            num_envs=num_envs,
+            horizon=horizon or self.task.dream_horizon,
+            termination_threshold=termination_threshold,
+        )
+        self.checkpoint = checkpoint_data
+        self.num_envs = self.dreams.num_envs
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self.render_mode = render_mode
+        self.single_observation_space = self.task.observation_space
+        self.single_action_space = self.task.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._last_reward = np.zeros(self.num_envs, dtype=np.float32)
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Resets all envs, or those in ``options["reset_mask"]``; ``seed`` is an int (env i gets seed + i)
+        or a list with one seed (or None) per env."""
+        self._np_random_seed = None
+        mask = np.ones(self.num_envs, dtype=bool)
+        if options and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], dtype=bool)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"Expected `reset_mask` of shape ({self.num_envs},), got {mask.shape}.")
+        if isinstance(seed, int | np.integer):
+            seed = [int(seed) + i for i in range(self.num_envs)]
+        if seed is not None:
+            if len(seed) != self.num_envs:
+                raise ValueError(f"Expected {self.num_envs} seeds, one per env, got {len(seed)}.")
+            seeded = np.array([s is not None for s in seed]) & mask
+            values = torch.tensor([s if s is not None else 0 for s in seed], dtype=torch.int64)
+            indices = torch.as_tensor(np.flatnonzero(seeded))
+            self.dreams.set_seeds(indices, values[indices])
+        obs = self.dreams.reset(torch.as_tensor(mask)).copy()
+        self._autoreset[mask] = False
+        self._last_reward[mask] = 0.0
+        return obs, {}
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        mode = self.metadata["autoreset_mode"]
+        resetting = self._autoreset.copy() if mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
+        actions = validate_action_batch(actions, self.num_envs, self.task.action_dim, active=~resetting)
+        result = self.dreams.step(actions)
+        obs, reward = result.obs.copy(), result.reward.astype(np.float64)
+        terminated, truncated = result.terminated.copy(), result.truncated.copy()
+        info = self._info(result)
+        if mode == AutoresetMode.NEXT_STEP:
+            if resetting.any():
+                obs[resetting] = self.dreams.reset(torch.as_tensor(resetting))[resetting]
+                reward[resetting], terminated[resetting], truncated[resetting] = 0.0, False, False
+            self._autoreset = terminated | truncated
+        else:
+            done = terminated | truncated
+            if done.any():
+                final_obs = np.empty(self.num_envs, dtype=object)
+                final_obs[done] = list(obs[done])
+                info["final_obs"], info["_final_obs"] = final_obs, done.copy()
+                info["final_info"], info["_final_info"] = {}, done.copy()
+                obs[done] = self.dreams.reset(torch.as_tensor(done))[done]
+        self._last_reward = reward.astype(np.float32)
+        return obs, reward, terminated, truncated, info
+
+    def _info(self, result: DreamStep) -> dict[str, Any]:
+        """Per-env info in Gymnasium's vector convention: arrays plus ``_key`` masks of envs that have them."""
+        has = np.ones(self.num_envs, dtype=bool)
+        return {"uncertainty": result.uncertainty.astype(np.float64), "_uncertainty": has}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_vector_state(
+            self.dreams.obs[0].numpy(),
+            title=f"{self.task.name} dream 0/{self.num_envs}",
+            step=int(self.dreams.steps[0]),
+            reward=float(self._last_reward[0]),
+        )

@@ -1,0 +1,28 @@
+"""Finds and loads the world model behind a dream env, falling back to the checkpoint bundled with dreamgym."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dreamgym.errors import CheckpointError
+from dreamgym.tasks import TaskSpec
+from dreamgym.world_model.checkpoint import Checkpoint, load_checkpoint
+
+__all__ = ["BUNDLED_CHECKPOINTS", "load_task_checkpoint"]
+
+BUNDLED_CHECKPOINTS = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+
+
+def load_task_checkpoint(task: TaskSpec, checkpoint: str | Path | None) -> Checkpoint:
+    """Loads ``checkpoint`` for ``task``, checking task and spaces; ``None`` means the bundled default."""
+    if checkpoint is None:
+        checkpoint = BUNDLED_CHECKPOINTS / task.name
+        if not checkpoint.exists():
+            bundled = sorted(p.name for p in BUNDLED_CHECKPOINTS.glob("*") if p.is_dir())
+            raise CheckpointError(
+                f"No bundled world model for task {task.name!r} (bundled: {bundled}); pass "
+                f"checkpoint=PATH from `dreamgym train --task {task.name} ...`."
+            )
+    return load_checkpoint(
+        checkpoint, task=task.name, observation_shape=task.obs_shape, action_shape=(task.action_dim,)
+    )

@@ -1,0 +1,21 @@
+"""DreamerV3-style world model: RSSM, heads, loss, training loop and checkpoint I/O."""
+
+from dreamgym.world_model.checkpoint import Checkpoint, load_checkpoint, read_config, save_checkpoint
+from dreamgym.world_model.config import PRESETS, TrainConfig, WorldModelConfig, make_config
+from dreamgym.world_model.model import Decoded, WorldModel
+from dreamgym.world_model.rssm import RSSM, RSSMState
+
+__all__ = [
+    "PRESETS",
+    "RSSM",
+    "Checkpoint",
+    "Decoded",
+    "RSSMState",
+    "TrainConfig",
+    "WorldModel",
+    "WorldModelConfig",
+    "load_checkpoint",
+    "make_config",
+    "read_config",
+    "save_checkpoint",
+]

@@ -1,0 +1,250 @@
+"""World-model checkpoints: a directory of safetensors weights and a JSON config, written atomically.
+
+Layout::
+
+    ckpt/
+      config.json            sizes, task, spaces, data-set fingerprint, sha256 of every file below
+      model.safetensors      world-model weights
+      starts.safetensors     real context windows that dreams start from (so a checkpoint is self-contained)
+      trainer.safetensors    optimiser moments and RNG state, only while training may resume
+      trainer.json           step counter and sampler state, likewise
+
+Every file is first written under a ``.tmp`` name and fsynced; ``config.json.tmp`` is written last, so
+its presence means the whole set is complete. Renames then commit the set. A loader that finds leftovers
+of a killed write finishes the commit (roll forward) or discards them (roll back), so a kill at any
+point leaves either the old or the new checkpoint, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from dreamgym.errors import CheckpointError
+from dreamgym.world_model.config import WorldModelConfig
+from dreamgym.world_model.model import WorldModel
+
+__all__ = ["FORMAT_VERSION", "Checkpoint", "load_checkpoint", "read_config", "save_checkpoint"]
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+STARTS_FILE = "starts.safetensors"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (in eval mode), its config.json and the dream start windows."""
+
+    model: WorldModel
+    config: dict[str, Any]
+    starts: dict[str, torch.Tensor]
+    path: Path
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _recover_interrupted_write(directory: Path) -> None:
+    """Finishes or discards a write that was killed half-way (see the module docstring)."""
+    pending = directory / (CONFIG_FILE + ".tmp")
+    leftovers = list(directory.glob("*.tmp"))
+    if not leftovers:
+        return
+    try:
+        manifest = json.loads(pending.read_text())["files"]
+        for name, digest in manifest.items():
+            tmp, final = directory / (name + ".tmp"), directory / name
+            source = tmp if tmp.exists() else final
+            if _sha256(source.read_bytes()) != digest:
+                raise ValueError(name)
+    except (OSError, ValueError, KeyError, TypeError):
+        for tmp in leftovers:  # incomplete set: the old checkpoint is untouched, drop the new one
+            tmp.unlink(missing_ok=True)
+        return
+    for name in [*manifest, CONFIG_FILE]:
+        tmp = directory / (name + ".tmp")
+        if tmp.exists():
+            os.replace(tmp, directory / name)
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: WorldModel,
+    *,
+    task: str,
+    observation_shape: tuple[int, ...],
+    action_shape: tuple[int, ...],
+    starts: dict[str, torch.Tensor],
+    extra: dict[str, Any] | None = None,
+    trainer_tensors: dict[str, torch.Tensor] | None = None,
+    trainer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Writes a checkpoint directory atomically and returns its path.
+
+    Args:
+        directory: target directory, created if needed.
+        model: the world model; its config is stored in config.json.
+        task: dreamgym task name the model was trained for.
+        observation_shape: shape of one observation, checked when the checkpoint is loaded for an env.
+        action_shape: shape of one action, likewise.
+        starts: real context windows (``obs``, ``prev_action``, ``is_first``) dreams start from.
+        extra: further JSON-serialisable fields for config.json (training settings, data set, step).
+        trainer_tensors: optimiser and RNG tensors needed to resume training.
+        trainer_state: JSON-serialisable trainer state needed to resume training.
+    """
+    from dreamgym import __version__
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    _recover_interrupted_write(directory)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blobs = {
+        MODEL_FILE: save_tensors(state),
+        STARTS_FILE: save_tensors({k: v.contiguous() for k, v in starts.items()}),
+    }
+    if trainer_tensors is not None:
+        blobs["trainer.safetensors"] = save_tensors({k: v.contiguous() for k, v in trainer_tensors.items()})
+    if trainer_state is not None:
+        blobs["trainer.json"] = json.dumps(trainer_state).encode()
+    config = {
+        "format": "dreamgym-world-model",
+        "format_version": FORMAT_VERSION,
+        "dreamgym_version": __version__,
+        "task": task,
+        "observation_space": {"shape": list(observation_shape), "dtype": "float32"},
+        "action_space": {"shape": list(action_shape), "dtype": "float32", "low": -1.0, "high": 1.0},
+        "model": model.cfg.to_dict(),
+        **(extra or {}),
+        "files": {name: _sha256(data) for name, data in blobs.items()},
+    }
+    for name, data in blobs.items():
+        _write_synced(directory / (name + ".tmp"), data)
+    _write_synced(directory / (CONFIG_FILE + ".tmp"), json.dumps(config, indent=2).encode())
+    for name in [*blobs, CONFIG_FILE]:
+        os.replace(directory / (name + ".tmp"), directory / name)
+    for stale in {"trainer.safetensors", "trainer.json"} - set(blobs):
+        (directory / stale).unlink(missing_ok=True)
+    return directory
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """Reads and validates config.json without loading weights."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir() or not (config_path.exists() or (directory / (CONFIG_FILE + ".tmp")).exists()):
+        raise CheckpointError(
+            f"No world-model checkpoint at {str(directory)!r}: expected a directory with {CONFIG_FILE} and "
+            f"{MODEL_FILE}. Train one with `dreamgym train --dataset DATA --out {directory}`."
+        )
+    _recover_interrupted_write(directory)
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"Checkpoint config {str(config_path)!r} is corrupt or unreadable: {err}") from err
+    if config.get("format") != "dreamgym-world-model" or "files" not in config:
+        raise CheckpointError(f"{str(config_path)!r} is not a dreamgym world-model config.")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"Checkpoint {str(directory)!r} has format version {config.get('format_version')}, "
+            f"this dreamgym reads version {FORMAT_VERSION}; retrain or convert it."
+        )
+    return config
+
+
+def read_verified(directory: Path, name: str, config: dict[str, Any]) -> bytes:
+    """Reads one file of the checkpoint and checks it against the sha256 recorded in config.json."""
+    path = directory / name
+    if name not in config["files"]:
+        raise CheckpointError(f"Checkpoint {str(directory)!r} does not list {name} in {CONFIG_FILE}.")
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint {str(directory)!r} is missing {name}.")
+    data = path.read_bytes()
+    if _sha256(data) != config["files"][name]:
+        raise CheckpointError(
+            f"{str(path)!r} does not match the sha256 recorded in {CONFIG_FILE}: the file is truncated, "
+            "corrupt or was modified after it was written. Re-train or restore the checkpoint."
+        )
+    return data
+
+
+def load_tensor_file(directory: Path, name: str, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    try:
+        return load_tensors(read_verified(directory, name, config))
+    except SafetensorError as err:
+        raise CheckpointError(f"{str(directory / name)!r} is not a valid safetensors file: {err}") from err
+
+
+def load_checkpoint(
+    directory: str | Path,
+    *,
+    task: str | None = None,
+    observation_shape: tuple[int, ...] | None = None,
+    action_shape: tuple[int, ...] | None = None,
+) -> Checkpoint:
+    """Loads a checkpoint, refusing one that is corrupt or was trained for another task or other spaces.
+
+    Raises:
+        CheckpointError: with a message naming what did not match and what was expected.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    if task is not None and config["task"] != task:
+        raise CheckpointError(
+            f"Checkpoint {str(directory)!r} was trained on task {config['task']!r}, "
+            f"but it is being loaded for task {task!r}."
+        )
+    for label, expected, stored in (
+        ("observation", observation_shape, config["observation_space"]["shape"]),
+        ("action", action_shape, config["action_space"]["shape"]),
+    ):
+        if expected is not None and tuple(stored) != tuple(expected):
+            raise CheckpointError(
+                f"Checkpoint {str(directory)!r} was trained with {label} shape {tuple(stored)}, "
+                f"but the env expects {label} shape {tuple(expected)}."
+            )
+    try:
+        model_cfg = WorldModelConfig(**config["model"])
+    except TypeError as err:
+        raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
+    model = WorldModel(model_cfg)
+    try:
+        model.load_state_dict(load_tensor_file(directory, MODEL_FILE, config))
+    except RuntimeError as err:
+        raise CheckpointError(f"Weights in {str(directory)!r} do not fit the model config: {err}") from err
+    model.eval()
+    starts = load_tensor_file(directory, STARTS_FILE, config)
+    return Checkpoint(model=model, config=config, starts=starts, path=directory)
+
+
+def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """JSON-serialisable state of a numpy Generator (PCG64 integers are exact in JSON)."""
+    return rng.bit_generator.state
+
+
+def restore_numpy_rng(state: dict[str, Any]) -> np.random.Generator:
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    return rng

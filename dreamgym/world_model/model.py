@@ -1,0 +1,122 @@
+"""The world model: symlog MLP encoder, RSSM, and decoder, reward and continue heads, with the DreamerV3 loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from dreamgym.world_model.config import WorldModelConfig
+from dreamgym.world_model.functional import symexp, symlog, twohot_bins, twohot_decode, twohot_encode
+from dreamgym.world_model.networks import MLP
+from dreamgym.world_model.rssm import RSSM, RSSMState, categorical_kl
+
+__all__ = ["Decoded", "WorldModel"]
+
+
+class Decoded(NamedTuple):
+    """What the heads read off a latent state: observation, reward and probability that the episode goes on."""
+
+    obs: torch.Tensor
+    reward: torch.Tensor
+    cont: torch.Tensor
+
+
+class WorldModel(nn.Module):
+    """DreamerV3-style world model for vector observations.
+
+    Example:
+        >>> from dreamgym.world_model import WorldModel, make_config
+        >>> cfg, _ = make_config("debug", obs_dim=5, action_dim=1)
+        >>> model = WorldModel(cfg)
+        >>> obs, act = torch.zeros(2, 8, 5), torch.zeros(2, 8, 1)
+        >>> first = torch.zeros(2, 8, dtype=torch.bool)
+        >>> posts = model.observe(obs, act, first)
+        >>> model.decode(posts).obs.shape
+        torch.Size([2, 8, 5])
+    """
+
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = MLP(cfg.obs_dim, cfg.hidden, cfg.mlp_layers)
+        self.rssm = RSSM(cfg)
+        self.decoder = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.obs_dim)
+        self.reward_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.reward_bins, zero_out=True)
+        self.cont_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=1)
+        self.register_buffer("bins", twohot_bins(cfg.reward_bins, cfg.reward_limit), persistent=False)
+
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(symlog(obs))
+
+    def observe(
+        self,
+        obs: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: RSSMState | None = None,
+    ) -> RSSMState:
+        """Posterior states (batch shape (B, T)) of observed sequences; see :meth:`RSSM.observe`."""
+        posts, _, _ = self.rssm.observe(self.embed(obs), prev_action, is_first, state)
+        return posts
+
+    def imagine(
+        self,
+        start: RSSMState,
+        policy_or_actions: Callable[[RSSMState], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> tuple[RSSMState, torch.Tensor]:
+        """Imagined states (B, horizon) and the actions taken; see :meth:`RSSM.imagine`."""
+        return self.rssm.imagine(start, policy_or_actions, horizon)
+
+    def decode(self, state: RSSMState) -> Decoded:
+        """Decodes observation, reward and continue probability from any batch shape of states."""
+        feat = state.features
+        return Decoded(
+            obs=symexp(self.decoder(feat)),
+            reward=twohot_decode(self.reward_head(feat), self.bins),
+            cont=torch.sigmoid(self.cont_head(feat).squeeze(-1)),
+        )
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """DreamerV3 world-model loss on a batch of sequences (B, T).
+
+        ``batch`` holds obs, prev_action, reward, is_first and is_terminal in the convention of
+        :mod:`dreamgym.data`: the reward and terminal flag of the transition that led into each step.
+        Returns the scalar loss and a dict of its detached parts for logging.
+        """
+        cfg = self.cfg
+        posts, post_logp, prior_logp = self.rssm.observe(
+            self.embed(batch["obs"]), batch["prev_action"], batch["is_first"]
+        )
+        feat = posts.features
+        recon = (self.decoder(feat) - symlog(batch["obs"])).square().sum(-1)
+        reward_logits = self.reward_head(feat)
+        reward = -(twohot_encode(batch["reward"], self.bins) * torch.log_softmax(reward_logits, -1)).sum(-1)
+        cont_target = 1.0 - batch["is_terminal"].to(feat.dtype)
+        cont = nn.functional.binary_cross_entropy_with_logits(
+            self.cont_head(feat).squeeze(-1), cont_target, reduction="none"
+        )
+        post_logp_k = post_logp.unsqueeze(2)  # broadcast the posterior against every ensemble member
+        dyn = categorical_kl(post_logp_k.detach(), prior_logp).mean(2)
+        rep = categorical_kl(post_logp_k, prior_logp.detach()).mean(2)
+        total = (
+            recon
+            + reward
+            + cont
+            + cfg.dyn_scale * dyn.clamp(min=cfg.free_bits)
+            + cfg.rep_scale * rep.clamp(min=cfg.free_bits)
+        ).mean()
+        metrics = {
+            "loss/total": total,
+            "loss/recon": recon.mean(),
+            "loss/reward": reward.mean(),
+            "loss/cont": cont.mean(),
+            "loss/kl_dyn": dyn.mean(),
+            "loss/kl_rep": rep.mean(),
+            "stats/prior_entropy": -(prior_logp.exp() * prior_logp).sum(-1).mean(),
+            "stats/reward_mae": (twohot_decode(reward_logits, self.bins) - batch["reward"]).abs().mean(),
+        }
+        return total, {k: v.detach() for k, v in metrics.items()}

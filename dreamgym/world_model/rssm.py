@@ -1,0 +1,175 @@
+"""Recurrent state-space model (DreamerV3): a GRU state h plus categorical latents z with straight-through gradients.
+
+The RSSM only knows embeddings and actions; encoding and decoding observations live in ``model.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from dreamgym.world_model.config import WorldModelConfig
+from dreamgym.world_model.networks import MLP, NormGRUCell
+
+__all__ = ["RSSM", "RSSMState", "categorical_kl"]
+
+
+class RSSMState(NamedTuple):
+    """Latent state of a batch of dreams. ``stoch`` is one-hot over classes: shape (..., stoch, classes)."""
+
+    deter: torch.Tensor
+    stoch: torch.Tensor
+
+    @property
+    def features(self) -> torch.Tensor:
+        """The vector every head reads: h and the flattened z side by side."""
+        return torch.cat([self.deter, self.stoch.flatten(-2)], -1)
+
+    def index(self, idx) -> RSSMState:
+        return RSSMState(self.deter[idx], self.stoch[idx])
+
+    def where(self, mask: torch.Tensor, other: RSSMState) -> RSSMState:
+        """Takes ``other`` where ``mask`` (batch-shaped bool) is set and self elsewhere."""
+        return RSSMState(
+            torch.where(mask[..., None], other.deter, self.deter),
+            torch.where(mask[..., None, None], other.stoch, self.stoch),
+        )
+
+
+def categorical_kl(p_logp: torch.Tensor, q_logp: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) of factorised categoricals given log-probabilities (..., stoch, classes), summed over latents."""
+    return (p_logp.exp() * (p_logp - q_logp)).sum((-2, -1))
+
+
+class RSSM(nn.Module):
+    """Batched RSSM with one API for every caller: :meth:`observe` real data, :meth:`imagine` forward.
+
+    With ``cfg.ensemble > 1`` the prior has several heads on the shared GRU state; they are trained
+    together in one matmul, and their disagreement measures where the model does not know the dynamics.
+    """
+
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.img_in = MLP(cfg.stoch_flat + cfg.action_dim, cfg.hidden, 1)
+        self.gru = NormGRUCell(cfg.hidden, cfg.deter)
+        self.prior_net = MLP(cfg.deter, cfg.hidden, 1, out_dim=cfg.ensemble * cfg.stoch_flat)
+        self.post_net = MLP(cfg.deter + cfg.hidden, cfg.hidden, 1, out_dim=cfg.stoch_flat)
+
+    def initial(self, batch_shape: tuple[int, ...], device: torch.device | None = None) -> RSSMState:
+        cfg = self.cfg
+        return RSSMState(
+            torch.zeros(*batch_shape, cfg.deter, device=device),
+            torch.zeros(*batch_shape, cfg.stoch, cfg.classes, device=device),
+        )
+
+    def _log_probs(self, raw: torch.Tensor) -> torch.Tensor:
+        """Mixes 1% uniform into softmax(raw) and returns log-probabilities (..., stoch, classes)."""
+        cfg = self.cfg
+        probs = torch.softmax(raw.unflatten(-1, (cfg.stoch, cfg.classes)), -1)
+        return torch.log((1.0 - cfg.unimix) * probs + cfg.unimix / cfg.classes)
+
+    def prior_log_probs(self, deter: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of every ensemble member's prior: (..., ensemble, stoch, classes)."""
+        raw = self.prior_net(deter).unflatten(-1, (self.cfg.ensemble, self.cfg.stoch_flat))
+        return self._log_probs(raw)
+
+    @staticmethod
+    def sample(logp: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """One-hot sample (..., S, C) with straight-through gradients.
+
+        Inverse-CDF sampling needs one uniform per latent, not one per class, which keeps the counter-based
+        noise of reproducible dreams cheap; pass ``uniform`` (..., S) to make the draw reproducible.
+        """
+        probs = logp.exp()
+        if uniform is None:
+            uniform = torch.rand(probs.shape[:-1], device=probs.device)
+        cdf = probs.cumsum(-1)
+        index = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1).clamp(max=probs.shape[-1] - 1)
+        onehot = nn.functional.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        return onehot + probs - probs.detach()
+
+    def advance(self, state: RSSMState, action: torch.Tensor) -> torch.Tensor:
+        """The deterministic GRU transition h' = f(h, z, a), shared by filtering and imagination."""
+        x = self.img_in(torch.cat([state.stoch.flatten(-2), action], -1))
+        return self.gru(x, state.deter)
+
+    def img_step(
+        self,
+        state: RSSMState,
+        action: torch.Tensor,
+        member: torch.Tensor | None = None,
+        uniform: torch.Tensor | None = None,
+    ) -> tuple[RSSMState, torch.Tensor]:
+        """One imagined step: returns the next state (sampled from ``member``'s prior) and all members' priors.
+
+        Args:
+            state: current latent state, batch shape (B,).
+            action: actions (B, action_dim).
+            member: index (B,) of the ensemble member whose prior is sampled; member 0 by default.
+            uniform: (B, stoch) uniform noise for the sample, for reproducible dreams.
+        """
+        deter = self.advance(state, action)
+        prior = self.prior_log_probs(deter)
+        chosen = prior[:, 0] if member is None else prior[torch.arange(len(member)), member]
+        return RSSMState(deter, self.sample(chosen, uniform)), prior
+
+    def observe(
+        self,
+        embed: torch.Tensor,
+        prev_action: torch.Tensor,
+        is_first: torch.Tensor,
+        state: RSSMState | None = None,
+    ) -> tuple[RSSMState, torch.Tensor, torch.Tensor]:
+        """Filters a batch of sequences: posterior states, posterior and prior log-probabilities.
+
+        Args:
+            embed: encoder output (B, T, hidden).
+            prev_action: action that led into each step (B, T, action_dim).
+            is_first: (B, T) bool; the state is reset to the initial one where it is set.
+            state: state before the first step; the initial state if ``None``.
+
+        Returns:
+            posts (batch shape (B, T)), post log-probs (B, T, S, C), prior log-probs (B, T, K, S, C).
+        """
+        batch, steps = embed.shape[:2]
+        state = self.initial((batch,), embed.device) if state is None else state
+        keep = (~is_first).to(embed.dtype)
+        deters, stochs, post_logps = [], [], []
+        for t in range(steps):
+            k = keep[:, t, None]
+            state = RSSMState(state.deter * k, state.stoch * k[..., None])
+            deter = self.advance(state, prev_action[:, t] * k)
+            post_logp = self._log_probs(self.post_net(torch.cat([deter, embed[:, t]], -1)))
+            state = RSSMState(deter, self.sample(post_logp))
+            deters.append(deter)
+            stochs.append(state.stoch)
+            post_logps.append(post_logp)
+        posts = RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1))
+        # The prior does not feed back into the filter, so it runs once over all steps instead of per step:
+        # the sequential loop is what costs on CPU, not the FLOPs.
+        return posts, torch.stack(post_logps, 1), self.prior_log_probs(posts.deter)
+
+    def imagine(
+        self,
+        start: RSSMState,
+        policy_or_actions: Callable[[RSSMState], torch.Tensor] | torch.Tensor,
+        horizon: int,
+    ) -> tuple[RSSMState, torch.Tensor]:
+        """Rolls the prior forward from ``start`` (batch shape (B,)).
+
+        ``policy_or_actions`` is either a function of the latent state returning actions (B, A), or a
+        tensor of actions (B, horizon, A) played open loop. Returns the imagined states (B, horizon) and the
+        actions taken (B, horizon, A).
+        """
+        state, deters, stochs, actions = start, [], [], []
+        for t in range(horizon):
+            action = policy_or_actions(state) if callable(policy_or_actions) else policy_or_actions[:, t]
+            state, _ = self.img_step(state, action)
+            deters.append(state.deter)
+            stochs.append(state.stoch)
+            actions.append(action)
+        return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1)), torch.stack(actions, 1)

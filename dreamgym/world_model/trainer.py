@@ -1,0 +1,180 @@
+"""Training loop for the world model: TensorBoard scalars, a progress bar, periodic atomic checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from dreamgym.data import SequenceData, SequenceSampler
+from dreamgym.errors import CheckpointError
+from dreamgym.tasks import TaskSpec
+from dreamgym.world_model.checkpoint import (
+    CONFIG_FILE,
+    load_checkpoint,
+    load_tensor_file,
+    numpy_rng_state,
+    read_verified,
+    restore_numpy_rng,
+    save_checkpoint,
+)
+from dreamgym.world_model.config import TrainConfig, WorldModelConfig
+from dreamgym.world_model.model import WorldModel
+from dreamgym.world_model.starts import sample_context_windows
+
+__all__ = ["TrainResult", "train_world_model"]
+
+START_WINDOWS = 2048
+START_CONTEXT = 16
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced, for callers that go on to dream with the model."""
+
+    model: WorldModel
+    path: Path
+    step: int
+    metrics: dict[str, float]
+    seconds: float
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Splits an optimiser state dict into safetensors-friendly tensors and JSON-friendly groups."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for index, param_state in state["state"].items():
+        for key, value in param_state.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).clone()
+    return tensors, {"param_groups": state["param_groups"]}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": groups["param_groups"]})
+
+
+def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v) for k, v in batch.items()}
+
+
+def train_world_model(
+    data: SequenceData,
+    out: str | Path,
+    task: TaskSpec,
+    model_cfg: WorldModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    logdir: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = True,
+) -> TrainResult:
+    """Trains (or resumes training of) a world model on ``data`` until ``train_cfg.steps`` updates.
+
+    With ``resume`` and a checkpoint in ``out`` that still holds trainer state, training continues from
+    its step with its optimiser moments and RNG streams, so a killed run ends where an unkilled one would.
+    Raising ``train_cfg.steps`` and resuming on more data is how Dyna rounds refine a model.
+
+    Args:
+        data: sequences in the convention of :mod:`dreamgym.data`.
+        out: checkpoint directory.
+        task: the task the data comes from; its spaces are recorded and checked on load.
+        model_cfg: architecture (ignored in favour of the stored one when resuming).
+        train_cfg: optimisation settings.
+        logdir: TensorBoard directory; ``out/tensorboard`` by default.
+        progress: show a progress bar.
+        resume: continue from the checkpoint in ``out`` if there is one.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(out)
+    torch.manual_seed(train_cfg.seed)
+    sampler_rng = np.random.default_rng(train_cfg.seed)
+    step = 0
+    model = WorldModel(model_cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
+    if resume and (out / CONFIG_FILE).exists():
+        ckpt = load_checkpoint(out, task=task.name, observation_shape=task.obs_shape, action_shape=(task.action_dim,))
+        model = ckpt.model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
+        if "trainer.json" in ckpt.config["files"]:
+            trainer_state = json.loads(read_verified(out, "trainer.json", ckpt.config))
+            tensors = load_tensor_file(out, "trainer.safetensors", ckpt.config)
+            _restore_optimizer(optimizer, tensors, trainer_state["optimizer"])
+            for group in optimizer.param_groups:
+                group["lr"] = train_cfg.lr
+            torch.set_rng_state(tensors["rng.torch"])
+            sampler_rng = restore_numpy_rng(trainer_state["sampler_rng"])
+            step = int(trainer_state["step"])
+        else:
+            raise CheckpointError(
+                f"Checkpoint {str(out)!r} holds no trainer state (it was exported for inference only); "
+                "pass resume=False or a new --out to train from scratch."
+            )
+    model.train()
+    sampler = SequenceSampler(data, seq_len=train_cfg.seq_len, rng=sampler_rng)
+    writer = SummaryWriter(str(logdir or out / "tensorboard"))
+    fingerprint = data.fingerprint()
+
+    def checkpoint(final: bool) -> None:
+        starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
+        tensors, groups = _optimizer_tensors(optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        save_checkpoint(
+            out,
+            model,
+            task=task.name,
+            observation_shape=task.obs_shape,
+            action_shape=(task.action_dim,),
+            starts=starts,
+            extra={
+                "train": train_cfg.to_dict(),
+                "step": step,
+                "dataset": {
+                    "fingerprint": fingerprint,
+                    "steps": len(data),
+                    "episodes": data.num_episodes,
+                    **data.metadata,
+                },
+            },
+            trainer_tensors=tensors,
+            trainer_state={
+                "step": step,
+                "optimizer": groups,
+                "sampler_rng": numpy_rng_state(sampler.rng),
+                "final": final,
+            },
+        )
+
+    metrics: dict[str, float] = {}
+    started = time.perf_counter()
+    bar = tqdm(total=train_cfg.steps, initial=step, desc="world model", unit="upd", disable=not progress)
+    while step < train_cfg.steps:
+        loss, parts = model.loss(_to_torch(sampler.sample(train_cfg.batch_size)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+            metrics = {k: float(v) for k, v in parts.items()} | {"stats/grad_norm": float(grad_norm)}
+            for key, value in metrics.items():
+                writer.add_scalar(key, value, step)
+            bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
+        if step % train_cfg.checkpoint_every == 0 and step < train_cfg.steps:
+            checkpoint(final=False)
+        bar.update(1)
+    bar.close()
+    checkpoint(final=True)
+    writer.close()
+    model.eval()
+    return TrainResult(model=model, path=out, step=step, metrics=metrics, seconds=time.perf_counter() - started)
