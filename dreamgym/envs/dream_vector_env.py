@@ -116,7 +116,8 @@ class DreamVectorEnv(VectorEnv):
             done = terminated | truncated
             if done.any():
                 final_obs = np.empty(self.num_envs, dtype=object)
-                final_obs[done] = list(obs[done])
+                for i in np.flatnonzero(done):  # object arrays take rows one by one; only ended envs
+                    final_obs[i] = obs[i].copy()
                 info["final_obs"], info["_final_obs"] = final_obs, done.copy()
                 info["final_info"], info["_final_info"] = {}, done.copy()
                 obs[done] = self.dreams.reset(torch.as_tensor(done))[done]

@@ -1,0 +1,94 @@
+"""Scoring a policy in the dream and on the real PyBullet task with the same seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dreamgym.envs.dream_vector_env import DreamVectorEnv
+from dreamgym.tasks import get_task
+
+__all__ = ["EvalResult", "Policy", "evaluate_in_dream", "evaluate_in_pybullet", "random_policy", "sb3_policy"]
+
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Maps a batch of observations (N, obs_dim) to a batch of actions (N, action_dim)."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Returns and lengths of evaluation episodes."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def __str__(self) -> str:
+        return f"{self.mean:8.1f} ± {self.std:6.1f}"
+
+
+def random_policy(action_dim: int, seed: int) -> Policy:
+    """Uniform random actions in [-1, 1], from its own seeded stream."""
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), action_dim)).astype(np.float32)
+
+
+def sb3_policy(model, deterministic: bool = True) -> Policy:
+    """Wraps an SB3 model (or a path to its zip) as a batched policy."""
+    if isinstance(model, str | Path):
+        from dreamgym.data import load_sb3_policy
+
+        return load_sb3_policy(model, deterministic=deterministic)
+    return lambda obs: model.predict(obs, deterministic=deterministic)[0]
+
+
+def evaluate_in_pybullet(
+    policy: Policy, task: str, episodes: int, seed: int, progress: bool = False, env_kwargs: dict | None = None
+) -> EvalResult:
+    """Runs ``episodes`` real episodes, episode ``i`` reset with ``seed + i``."""
+    spec = get_task(task)
+    env = spec.make_env(**(env_kwargs or {}))
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+    try:
+        for i in tqdm(range(episodes), desc=f"{task} PyBullet", unit="ep", disable=not progress):
+            obs, _ = env.reset(seed=seed + i)
+            done = False
+            while not done:
+                action = np.asarray(policy(obs[None]))[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                returns[i] += reward
+                lengths[i] += 1
+                done = terminated or truncated
+    finally:
+        env.close()
+    return EvalResult(returns, lengths)
+
+
+def evaluate_in_dream(
+    policy: Policy, task: str, checkpoint: str | Path, episodes: int, seed: int, horizon: int | None = None
+) -> EvalResult:
+    """Runs ``episodes`` dreams in one batch (dream ``i`` seeded with ``seed + i``) until each one ends.
+
+    The horizon defaults to the real task's episode limit so dream and PyBullet returns compare directly.
+    """
+    spec = get_task(task)
+    env = DreamVectorEnv(task, num_envs=episodes, checkpoint=checkpoint, horizon=horizon or spec.max_episode_steps)
+    obs, _ = env.reset(seed=seed)
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+    running = np.ones(episodes, dtype=bool)
+    while running.any():
+        obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
+        returns += reward * running
+        lengths += running
+        running &= ~(terminated | truncated)
+    return EvalResult(returns, lengths)

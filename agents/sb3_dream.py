@@ -1,0 +1,83 @@
+"""Training Stable-Baselines3 agents inside dreams: the agent never sees a real transition."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from dreamgym.envs.sb3_vec_env import DreamSB3VecEnv
+
+__all__ = ["ALGORITHMS", "DreamAgentConfig", "train_in_dream"]
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+
+
+@dataclass(frozen=True)
+class DreamAgentConfig:
+    """How an SB3 agent trains in dreams.
+
+    Attributes:
+        algo: ``"ppo"`` (many dreams, on-policy: the natural fit for cheap batched dreams) or ``"sac"``.
+        steps: dream transitions the agent learns from.
+        num_envs: dreams stepped together; SAC works best with few, PPO with many.
+        horizon: dream length before truncation; the task's dream horizon if ``None``. Short dreams started
+            from real states (MBPO-style branches) limit how far model error can compound.
+        seed: seeds the agent and the dreams.
+        algo_kwargs: constructor kwargs for the SB3 algorithm, over the defaults below.
+    """
+
+    algo: Literal["ppo", "sac"] = "ppo"
+    steps: int = 200_000
+    num_envs: int = 64
+    horizon: int | None = None
+    seed: int = 0
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Defaults chosen for short dreams of low-dimensional robot tasks on CPU.
+DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
+    "ppo": dict(n_steps=128, batch_size=2048, n_epochs=5, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
+                clip_range=0.2, ent_coef=0.0, policy_kwargs=dict(net_arch=[64, 64])),
+    "sac": dict(learning_rate=3e-4, buffer_size=300_000, batch_size=256, learning_starts=1000, train_freq=1,
+                gradient_steps=1, policy_kwargs=dict(net_arch=[256, 256])),
+}
+
+
+def train_in_dream(
+    checkpoint: str | Path,
+    task: str,
+    config: DreamAgentConfig,
+    *,
+    model: BaseAlgorithm | None = None,
+    logdir: str | Path | None = None,
+    progress: bool = True,
+) -> BaseAlgorithm:
+    """Trains (or continues training) an SB3 agent in dreams of the world model at ``checkpoint``.
+
+    Passing ``model`` continues an earlier agent in a new dream, which is how Dyna rounds refine a policy
+    after the world model has seen more real data.
+    """
+    if config.algo not in ALGORITHMS:
+        raise ValueError(f"Unknown algorithm {config.algo!r}; expected one of {sorted(ALGORITHMS)}.")
+    env = DreamSB3VecEnv(task, num_envs=config.num_envs, checkpoint=checkpoint, horizon=config.horizon)
+    env.seed(config.seed)
+    if model is None:
+        kwargs = {**DEFAULT_KWARGS[config.algo], **config.algo_kwargs}
+        if config.algo == "ppo":
+            kwargs["batch_size"] = min(kwargs["batch_size"], kwargs["n_steps"] * config.num_envs)
+        model = ALGORITHMS[config.algo](
+            "MlpPolicy", env, seed=config.seed, verbose=0, device="cpu",
+            tensorboard_log=str(logdir) if logdir else None, **kwargs,
+        )
+    else:
+        model.set_env(env)
+    model.learn(total_timesteps=config.steps, reset_num_timesteps=False, progress_bar=progress,
+                tb_log_name="agent")
+    return model

@@ -1,0 +1,212 @@
+"""Command line: ``dreamgym collect | train | dream | evaluate | demo``.
+
+Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
+as CleanRL does; nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+__all__ = ["main"]
+
+
+def _opt(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class CollectArgs:
+    """Record real experience as a Minari data set."""
+
+    task: str = _opt("InvertedPendulum", "dreamgym task name")
+    steps: int = _opt(50_000, "environment steps to record")
+    policy: str = _opt("random", "'random' or the path of an SB3 checkpoint (.zip)")
+    out: str = _opt("data/dataset", "output data-set directory")
+    seed: int = _opt(0, "random seed")
+    overwrite: bool = _opt(False, "replace an existing data set at --out")
+
+
+@dataclass
+class TrainArgs:
+    """Train a world model on one or more data sets."""
+
+    dataset: list[str] = _opt(None, "data-set directories or Minari ids (several are concatenated)", nargs="+")
+    out: str = _opt("ckpt", "checkpoint directory (resumes from it if present)")
+    task: str | None = _opt(None, "task name; read from the data set's metadata if omitted")
+    preset: str = _opt("small", "world-model size preset: debug, small or default")
+    steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
+    seed: int = _opt(0, "random seed")
+    logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
+
+
+@dataclass
+class DreamArgs:
+    """Train an SB3 agent inside dreams of a world model."""
+
+    checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
+    algo: str = _opt("ppo", "ppo or sac")
+    steps: int = _opt(200_000, "dream transitions to train on")
+    num_envs: int = _opt(64, "dreams stepped together")
+    horizon: int | None = _opt(None, "dream length (task default if omitted)")
+    seed: int = _opt(0, "random seed")
+    out: str = _opt("policy.zip", "where to save the SB3 policy")
+    logdir: str | None = _opt("runs", "TensorBoard directory")
+
+
+@dataclass
+class EvaluateArgs:
+    """Score a policy in the dream and in PyBullet, next to a random policy."""
+
+    checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
+    policy: str = _opt("policy.zip", "SB3 policy to evaluate")
+    episodes: int = _opt(20, "episodes per setting")
+    seed: int = _opt(0, "seed of the first episode (episode i uses seed + i)")
+
+
+@dataclass
+class DemoArgs:
+    """The whole path on the bundled defaults: collect, world model, agent in dreams, PyBullet evaluation."""
+
+    task: str = _opt("InvertedPendulum", "dreamgym task name")
+    out: str = _opt("demo_out", "output directory")
+    seed: int = _opt(0, "random seed")
+    rounds: int = _opt(6, "Dyna rounds")
+    agent_steps: int = _opt(150_000, "dream transitions per round")
+    target_return: float | None = _opt(None, "stop once the PyBullet return reaches this")
+
+
+COMMANDS: dict[str, type] = {
+    "collect": CollectArgs,
+    "train": TrainArgs,
+    "dream": DreamArgs,
+    "evaluate": EvaluateArgs,
+    "demo": DemoArgs,
+}
+
+
+def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        extra = {k: v for k, v in f.metadata.items() if k != "help"}
+        if kind is bool:
+            parser.add_argument(flag, action="store_true", help=f.metadata["help"])
+            continue
+        base = next((t for t in getattr(kind, "__args__", (kind,)) if t is not type(None)), str)
+        if getattr(base, "__origin__", None) is list:
+            base = base.__args__[0]
+        parser.add_argument(
+            flag, type=base, default=f.default, required=f.default is None and "nargs" in extra,
+            help=f"{f.metadata['help']} (default: {f.default})", **extra,
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamgym", description="Train robots in dreams of learned world models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, cls in COMMANDS.items():
+        _add_dataclass_arguments(sub.add_parser(name, help=cls.__doc__, description=cls.__doc__), cls)
+    return parser
+
+
+def _collect(args: CollectArgs) -> None:
+    from dreamgym.data import collect
+
+    policy = None if args.policy == "random" else args.policy
+    path = collect(args.task, args.steps, args.out, policy=policy, seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {args.steps} steps of {args.task} to {path}")
+
+
+def _train(args: TrainArgs) -> None:
+    from dreamgym.data import SequenceData, load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    parts = [load_episodes(path) for path in args.dataset]
+    task_name = args.task or parts[0].metadata.get("task")
+    if task_name is None:
+        raise SystemExit("The data set does not name its task; pass --task.")
+    spec = get_task(task_name)
+    data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
+    overrides = {"seed": args.seed} | ({"steps": args.steps} if args.steps else {})
+    model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
+    result = train_world_model(data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir)
+    print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")
+    print("final losses: " + ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()))
+
+
+def _dream(args: DreamArgs) -> None:
+    from agents import DreamAgentConfig, train_in_dream
+    from dreamgym.world_model import read_config
+
+    task = read_config(args.checkpoint)["task"]
+    config = DreamAgentConfig(algo=args.algo, steps=args.steps, num_envs=args.num_envs, horizon=args.horizon,
+                              seed=args.seed)
+    model = train_in_dream(args.checkpoint, task, config, logdir=args.logdir)
+    model.save(args.out)
+    print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
+
+
+def _evaluate(args: EvaluateArgs) -> None:
+    from agents import evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import read_config
+
+    spec = get_task(read_config(args.checkpoint)["task"])
+    policy = sb3_policy(args.policy, deterministic=True)
+    rows = {
+        "random policy in PyBullet": evaluate_in_pybullet(
+            random_policy(spec.action_dim, args.seed), spec.name, args.episodes, args.seed
+        ),
+        "dream-trained policy in the dream": evaluate_in_dream(
+            policy, spec.name, args.checkpoint, args.episodes, args.seed
+        ),
+        "dream-trained policy in PyBullet": evaluate_in_pybullet(
+            policy, spec.name, args.episodes, args.seed, progress=True
+        ),
+    }
+    print(f"{spec.name}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+    print(f"{'setting':<36} {'return (mean ± std)':>20}")
+    for name, result in rows.items():
+        print(f"{name:<36} {result!s:>20}")
+
+
+def _demo(args: DemoArgs) -> None:
+    from agents.dyna import DynaConfig, run_dyna
+    from agents.sb3_dream import DreamAgentConfig
+
+    config = DynaConfig(task=args.task, out=args.out, seed=args.seed, rounds=args.rounds,
+                        agent=DreamAgentConfig(steps=args.agent_steps), target_return=args.target_return)
+    rows = run_dyna(config)
+    best = max(rows, key=lambda r: r.pybullet_return)
+    print(f"best PyBullet return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} (round {best.round}); "
+          f"results in {Path(args.out) / 'results.json'}, TensorBoard logs in {Path(args.out) / 'tensorboard'}")
+
+
+HANDLERS = {"collect": _collect, "train": _train, "dream": _dream, "evaluate": _evaluate, "demo": _demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dreamgym.errors import DreamGymError
+
+    namespace = build_parser().parse_args(argv)
+    cls = COMMANDS[namespace.command]
+    args = cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)})
+    try:
+        HANDLERS[namespace.command](args)
+    except DreamGymError as err:
+        print(f"dreamgym {namespace.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

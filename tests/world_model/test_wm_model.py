@@ -1,0 +1,204 @@
+"""RSSM and world model: shapes, is_first resets, ensembles, and a loss that falls when trained."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dreamgym.data import SequenceData, SequenceSampler
+from dreamgym.world_model import RSSM, RSSMState, WorldModel, make_config
+
+B, T, OBS, ACT = 3, 7, 5, 1
+
+
+def _model(**overrides) -> WorldModel:
+    torch.manual_seed(0)
+    cfg, _ = make_config("debug", OBS, ACT, **overrides)
+    return WorldModel(cfg)
+
+
+def _inputs(steps: int = T, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.randn(B, steps, OBS, generator=gen)
+    act = torch.rand(B, steps, ACT, generator=gen) * 2 - 1
+    first = torch.zeros(B, steps, dtype=torch.bool)
+    first[:, 0] = True
+    return obs, act, first
+
+
+def _fixed_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes every latent draw use uniform 0.5, so filtering is a deterministic function of its inputs."""
+    original = RSSM.sample
+
+    def sample(logp: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        return original(logp, torch.full(logp.shape[:-2] + logp.shape[-2:-1], 0.5))
+
+    monkeypatch.setattr(RSSM, "sample", staticmethod(sample))
+
+
+def test_observe_shapes() -> None:
+    model = _model()
+    cfg = model.cfg
+    obs, act, first = _inputs()
+    posts, post_logp, prior_logp = model.rssm.observe(model.embed(obs), act, first)
+    assert posts.deter.shape == (B, T, cfg.deter)
+    assert posts.stoch.shape == (B, T, cfg.stoch, cfg.classes)
+    assert posts.features.shape == (B, T, cfg.feature_dim)
+    assert post_logp.shape == (B, T, cfg.stoch, cfg.classes)
+    assert prior_logp.shape == (B, T, 1, cfg.stoch, cfg.classes)
+    # one-hot samples, and log-probabilities of proper distributions
+    torch.testing.assert_close(posts.stoch.sum(-1), torch.ones(B, T, cfg.stoch))
+    torch.testing.assert_close(post_logp.exp().sum(-1), torch.ones(B, T, cfg.stoch))
+    torch.testing.assert_close(prior_logp.exp().sum(-1), torch.ones(B, T, 1, cfg.stoch))
+
+
+def test_decode_shapes_for_any_batch_shape() -> None:
+    model = _model()
+    obs, act, first = _inputs()
+    posts = model.observe(obs, act, first)
+    decoded = model.decode(posts)
+    assert decoded.obs.shape == (B, T, OBS)
+    assert decoded.reward.shape == (B, T)
+    assert decoded.cont.shape == (B, T)
+    assert ((decoded.cont > 0) & (decoded.cont < 1)).all()
+    last = model.decode(posts.index((slice(None), -1)))
+    assert last.obs.shape == (B, OBS)
+    torch.testing.assert_close(last.obs, decoded.obs[:, -1])
+
+
+def test_imagine_with_policy() -> None:
+    model = _model()
+    obs, act, first = _inputs()
+    start = model.observe(obs, act, first).index((slice(None), -1))
+    seen: list[tuple[int, ...]] = []
+
+    def policy(state: RSSMState) -> torch.Tensor:
+        seen.append(tuple(state.deter.shape))
+        return torch.tanh(state.deter[:, :ACT])
+
+    states, actions = model.imagine(start, policy, horizon=4)
+    assert states.deter.shape == (B, 4, model.cfg.deter)
+    assert states.stoch.shape == (B, 4, model.cfg.stoch, model.cfg.classes)
+    assert actions.shape == (B, 4, ACT)
+    assert seen == [(B, model.cfg.deter)] * 4
+    torch.testing.assert_close(actions[:, 0], torch.tanh(start.deter[:, :ACT]))
+    assert model.decode(states).obs.shape == (B, 4, OBS)
+
+
+def test_imagine_with_action_tensor() -> None:
+    model = _model()
+    start = model.rssm.initial((B,))
+    planned = torch.rand(B, 5, ACT, generator=torch.Generator().manual_seed(1))
+    states, actions = model.imagine(start, planned, horizon=5)
+    assert states.deter.shape == (B, 5, model.cfg.deter)
+    torch.testing.assert_close(actions, planned)
+    # the first deterministic state only depends on the (zero) start state and the first action
+    torch.testing.assert_close(states.deter[:, 0], model.rssm.advance(start, planned[:, 0]))
+
+
+def test_is_first_resets_state_at_reset_step() -> None:
+    model = _model()
+    obs, act, first = _inputs(steps=8)
+    first[:, 4] = True
+    posts = model.observe(obs, act, first)
+    alone = model.observe(obs[:, 4:], act[:, 4:], first[:, 4:])
+    # at the reset step h depends only on the zero state and the zeroed action, whatever came before
+    torch.testing.assert_close(posts.deter[:, 4], alone.deter[:, 0], rtol=0, atol=1e-6)
+    zero = model.rssm.advance(model.rssm.initial((B,)), torch.zeros(B, ACT))
+    torch.testing.assert_close(posts.deter[:, 4], zero, rtol=0, atol=1e-6)
+
+
+def test_is_first_resets_whole_second_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fixed_sampling(monkeypatch)
+    model = _model()
+    obs, act, first = _inputs(steps=8)
+    first[:, 4] = True
+    posts = model.observe(obs, act, first)
+    alone = model.observe(obs[:, 4:], act[:, 4:], first[:, 4:])
+    torch.testing.assert_close(posts.deter[:, 4:], alone.deter, rtol=0, atol=1e-5)
+    torch.testing.assert_close(posts.stoch[:, 4:], alone.stoch)
+    # and without the flag the history does matter
+    first[:, 4] = False
+    unreset = model.observe(obs, act, first)
+    assert not torch.allclose(unreset.deter[:, 4], alone.deter[:, 0], atol=1e-3)
+
+
+def test_is_first_per_sequence() -> None:
+    """A reset in one sequence of the batch leaves the other sequences alone."""
+    model = _model()
+    obs, act, first = _inputs(steps=6)
+    first[1, 3] = True
+    posts = model.observe(obs, act, first)
+    zero = model.rssm.advance(model.rssm.initial((B,)), torch.zeros(B, ACT))
+    torch.testing.assert_close(posts.deter[1, 3], zero[1], rtol=0, atol=1e-6)
+    assert not torch.allclose(posts.deter[0, 3], zero[0], atol=1e-3)
+
+
+def test_ensemble_prior_has_member_axis() -> None:
+    model = _model(ensemble=3, free_bits=0.0)  # free bits would hide the small KL of a fresh model
+    cfg = model.cfg
+    obs, act, first = _inputs()
+    _, _, prior_logp = model.rssm.observe(model.embed(obs), act, first)
+    assert prior_logp.shape == (B, T, 3, cfg.stoch, cfg.classes)
+    start = model.rssm.initial((B,))
+    state, prior = model.rssm.img_step(start, torch.zeros(B, ACT), member=torch.tensor([0, 1, 2]))
+    assert prior.shape == (B, 3, cfg.stoch, cfg.classes)
+    assert state.stoch.shape == (B, cfg.stoch, cfg.classes)
+    batch = {
+        "obs": obs,
+        "prev_action": act,
+        "reward": torch.zeros(B, T),
+        "is_first": first,
+        "is_terminal": torch.zeros(B, T, dtype=torch.bool),
+    }
+    loss, _ = model.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grad = model.rssm.prior_net[-1].weight.grad.unflatten(0, (3, cfg.stoch_flat))
+    assert (grad.abs().sum((1, 2)) > 0).all()  # every member is trained
+
+
+def test_img_step_member_selects_prior_row() -> None:
+    model = _model(ensemble=2)
+    start = model.rssm.initial((2,))
+    uniform = torch.full((2, model.cfg.stoch), 0.5)
+    state, prior = model.rssm.img_step(start, torch.zeros(2, ACT), torch.tensor([1, 1]), uniform)
+    expected = RSSM.sample(prior[:, 1], uniform)
+    torch.testing.assert_close(state.stoch, expected)
+
+
+def test_sample_with_uniform_is_reproducible_one_hot() -> None:
+    logp = torch.log_softmax(torch.randn(4, 3, 5, generator=torch.Generator().manual_seed(0)), -1)
+    uniform = torch.rand(4, 3, generator=torch.Generator().manual_seed(1))
+    a, b = RSSM.sample(logp, uniform), RSSM.sample(logp, uniform)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a.sum(-1), torch.ones(4, 3))
+    torch.testing.assert_close(a.detach(), a.detach().round(), rtol=0, atol=1e-6)
+
+
+def test_loss_parts_and_gradients(wm_sequences: SequenceData) -> None:
+    model = _model()
+    batch = {k: torch.as_tensor(v) for k, v in SequenceSampler(wm_sequences, 16, seed=0).sample(4).items()}
+    loss, metrics = model.loss(batch)
+    assert loss.shape == ()
+    assert set(metrics) >= {"loss/total", "loss/recon", "loss/reward", "loss/cont", "loss/kl_dyn", "loss/kl_rep"}
+    assert all(not v.requires_grad for v in metrics.values())
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+
+
+def test_loss_falls_on_real_data(wm_sequences: SequenceData) -> None:
+    model = _model()
+    batch = {k: torch.as_tensor(v) for k, v in SequenceSampler(wm_sequences, 16, seed=0).sample(8).items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    losses = []
+    for _ in range(50):
+        loss, _ = model.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    initial, final = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert final < 0.5 * initial, (initial, final)

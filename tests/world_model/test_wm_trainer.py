@@ -1,0 +1,60 @@
+"""The training loop: a resumed run ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from dreamgym.data import SequenceData
+from dreamgym.errors import CheckpointError
+from dreamgym.tasks import TaskSpec
+from dreamgym.world_model import load_checkpoint, make_config, read_config, save_checkpoint
+from dreamgym.world_model.trainer import train_world_model
+
+
+def _train(data: SequenceData, task: TaskSpec, out: Path, steps: int, **kwargs):
+    model_cfg, train_cfg = make_config("debug", 5, 1, steps=steps)
+    return train_world_model(data, out, task, model_cfg, train_cfg, logdir=out.parent / "tb", progress=False, **kwargs)
+
+
+def test_resume_matches_uninterrupted_run(wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path) -> None:
+    straight = _train(wm_sequences, pendulum_task, tmp_path / "straight" / "ckpt", 20)
+    _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 10)
+    assert read_config(tmp_path / "resumed" / "ckpt")["step"] == 10
+    halfway = load_checkpoint(tmp_path / "resumed" / "ckpt").model.state_dict()
+    resumed = _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 20)
+    assert straight.step == resumed.step == 20
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
+    assert not all(torch.equal(halfway[key], b[key]) for key in b)  # the resumed run did train
+    # and what was saved is what was returned
+    saved = load_checkpoint(resumed.path).model.state_dict()
+    for key in b:
+        assert torch.equal(saved[key], b[key]), key
+
+
+def test_resume_at_target_step_does_nothing(
+    trained_checkpoint: Path, wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
+) -> None:
+    out = Path(shutil.copytree(trained_checkpoint, tmp_path / "ckpt", ignore=shutil.ignore_patterns("tensorboard")))
+    before = load_checkpoint(out).model.state_dict()
+    result = _train(wm_sequences, pendulum_task, out, 30)
+    assert result.step == 30
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_resume_from_inference_only_checkpoint_is_refused(
+    trained_checkpoint: Path, wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
+) -> None:
+    ckpt = load_checkpoint(trained_checkpoint)
+    out = save_checkpoint(
+        tmp_path / "export", ckpt.model, task="InvertedPendulum", observation_shape=(5,), action_shape=(1,),
+        starts=ckpt.starts,
+    )
+    with pytest.raises(CheckpointError, match="holds no trainer state.*resume=False"):
+        _train(wm_sequences, pendulum_task, out, 40)
