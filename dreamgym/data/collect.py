@@ -89,7 +89,7 @@ def collect(
     task = get_task(task) if isinstance(task, str) else task
     if steps < 1:
         raise ValueError(f"Expected `steps` >= 1, got {steps}.")
-    out = Path(out)
+    out = Path(out).absolute()  # Minari joins relative paths onto its own root when sizing the file
     if out.exists() and not overwrite:
         raise DatasetError(
             f"Data set directory {str(out)!r} already exists; pass overwrite=True (CLI: --overwrite) "

@@ -50,7 +50,10 @@ class DreamBatch:
         self.num_envs = int(num_envs)
         self.horizon = int(horizon)
         self.termination_threshold = termination_threshold
-        with torch.inference_mode():
+        # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
+        # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
             starts = checkpoint.starts
             posts = self.model.observe(starts["obs"], starts["prev_action"], starts["is_first"].bool())
             self.start_states = posts.index((slice(None), -1))

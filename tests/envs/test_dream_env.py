@@ -223,7 +223,7 @@ def test_unknown_render_mode(trained_checkpoint: Path) -> None:
 
 
 def test_checkpoint_of_another_task(trained_checkpoint: Path) -> None:
-    with pytest.raises(CheckpointError, match="trained on task 'InvertedPendulum'.*loaded for task 'Hopper'"):
+    with pytest.raises(CheckpointError, match=r"trained on task 'InvertedPendulum'.*loaded for task 'Hopper'"):
         gym.make("dreamgym/Hopper-dream-v0", checkpoint=trained_checkpoint)
 
 

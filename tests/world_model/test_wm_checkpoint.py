@@ -74,8 +74,9 @@ def test_save_load_round_trip_is_exact(trained_checkpoint: Path, tmp_path: Path)
     for key, value in original.starts.items():
         assert torch.equal(reloaded.starts[key], value), key
     assert not (path / "trainer.json").exists()  # exported for inference only
-    states = original.model.observe(original.starts["obs"][:4], original.starts["prev_action"][:4],
-                                    original.starts["is_first"][:4])
+    states = original.model.observe(
+        original.starts["obs"][:4], original.starts["prev_action"][:4], original.starts["is_first"][:4]
+    )
     with torch.no_grad():
         a, b = original.model.decode(states), reloaded.model.decode(states)
     for x, y in zip(a, b, strict=True):
@@ -109,7 +110,7 @@ def test_truncated_file_is_refused(ckpt_copy: Path) -> None:
 
 def test_missing_weights_are_refused(ckpt_copy: Path) -> None:
     (ckpt_copy / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="is missing model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"is missing model\.safetensors"):
         load_checkpoint(ckpt_copy)
 
 
@@ -134,7 +135,7 @@ def test_foreign_json_is_refused(ckpt_copy: Path) -> None:
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="No world-model checkpoint at .*nowhere.*dreamgym train"):
+    with pytest.raises(CheckpointError, match=r"No world-model checkpoint at .*nowhere.*dreamgym train"):
         load_checkpoint(tmp_path / "nowhere")
 
 
@@ -144,12 +145,13 @@ def test_directory_without_config(tmp_path: Path) -> None:
 
 
 def test_wrong_task(trained_checkpoint: Path) -> None:
-    with pytest.raises(CheckpointError, match="trained on task 'InvertedPendulum'.*loaded for task 'Hopper'"):
+    with pytest.raises(CheckpointError, match=r"trained on task 'InvertedPendulum'.*loaded for task 'Hopper'"):
         load_checkpoint(trained_checkpoint, task="Hopper")
 
 
 def test_wrong_observation_shape(trained_checkpoint: Path) -> None:
-    with pytest.raises(CheckpointError, match=r"observation shape \(5,\), but the env expects observation shape \(9,\)"):
+    expected = r"observation shape \(5,\), but the env expects observation shape \(9,\)"
+    with pytest.raises(CheckpointError, match=expected):
         load_checkpoint(trained_checkpoint, observation_shape=(9,))
 
 

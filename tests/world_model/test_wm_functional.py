@@ -44,7 +44,7 @@ def test_bins_are_symmetric_and_span_limit(bins: torch.Tensor) -> None:
 
 
 def test_twohot_weights_sum_to_one_with_at_most_two_neighbours(bins: torch.Tensor) -> None:
-    x = torch.tensor(VALUES + [symexp(bins[7]).item(), symexp(bins[-1]).item()], dtype=torch.float32)
+    x = torch.tensor([*VALUES, symexp(bins[7]).item(), symexp(bins[-1]).item()], dtype=torch.float32)
     weights = twohot_encode(x, bins)
     assert weights.shape == (len(x), 255)
     torch.testing.assert_close(weights.sum(-1), torch.ones(len(x)))

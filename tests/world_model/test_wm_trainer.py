@@ -53,8 +53,12 @@ def test_resume_from_inference_only_checkpoint_is_refused(
 ) -> None:
     ckpt = load_checkpoint(trained_checkpoint)
     out = save_checkpoint(
-        tmp_path / "export", ckpt.model, task="InvertedPendulum", observation_shape=(5,), action_shape=(1,),
+        tmp_path / "export",
+        ckpt.model,
+        task="InvertedPendulum",
+        observation_shape=(5,),
+        action_shape=(1,),
         starts=ckpt.starts,
     )
-    with pytest.raises(CheckpointError, match="holds no trainer state.*resume=False"):
+    with pytest.raises(CheckpointError, match=r"holds no trainer state.*resume=False"):
         _train(wm_sequences, pendulum_task, out, 40)

@@ -1,0 +1,218 @@
+"""Dream throughput against PyBullet, measured in one run on one machine, with FLOP and memory accounting.
+
+Usage: ``python benchmarks/throughput.py [--quick]``. Writes ``benchmarks/results/throughput.{json,md}``.
+
+Every figure is a ratio against a baseline measured in the same run: dream steps/s over PyBullet Hopper
+single-env steps/s, and achieved FLOP/s over the machine's measured matmul FLOP/s. Each dream measurement
+runs in a fresh process so its peak resident memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TASK = "Hopper"
+
+
+def pybullet_steps_per_second(seconds: float) -> float:
+    from dreamgym.tasks import get_task
+
+    env = get_task(TASK).make_env()
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        steps += 1
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return steps / (time.perf_counter() - start)
+
+
+def _make_bullet_env():
+    from dreamgym.tasks import get_task
+
+    return get_task(TASK).make_env()
+
+
+def subproc_steps_per_second(seconds: float, num_envs: int) -> float:
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    venv = SubprocVecEnv([_make_bullet_env] * num_envs)
+    venv.seed(0)
+    venv.reset()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        venv.step(np.random.uniform(-1, 1, size=(num_envs, 3)).astype(np.float32))
+        steps += num_envs
+    rate = steps / (time.perf_counter() - start)
+    venv.close()
+    return rate
+
+
+def matmul_flops(seconds: float, size: int = 2048) -> float:
+    """Peak the machine reaches on a large float32 matmul, the ceiling for our MLP-bound forward pass."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2 * size**3 * reps / (time.perf_counter() - start)
+
+
+def make_checkpoint(preset: str, directory: Path) -> Path:
+    """A checkpoint of an untrained model: throughput does not depend on the weights."""
+    from dreamgym.data import collect, load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import WorldModel, make_config, save_checkpoint
+    from dreamgym.world_model.starts import sample_context_windows
+
+    spec = get_task(TASK)
+    data_dir = directory / "data"
+    if not data_dir.exists():
+        collect(spec, 400, data_dir, seed=0, progress=False)
+    data = load_episodes(data_dir, spec)
+    model_cfg, _ = make_config(preset, spec.obs_shape[0], spec.action_dim)
+    starts = sample_context_windows(data, 256, 16, np.random.default_rng(0))
+    return save_checkpoint(directory / preset, WorldModel(model_cfg), task=TASK, observation_shape=spec.obs_shape,
+                           action_shape=(spec.action_dim,), starts=starts)
+
+
+def _dream_worker(checkpoint: str, batch: int, seconds: float, queue: mp.Queue) -> None:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    env = DreamVectorEnv(TASK, num_envs=batch, checkpoint=checkpoint, horizon=10**9, termination_threshold=0.0)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(batch, 3)).astype(np.float32)
+    with FlopCounterMode(display=False) as counter:
+        env.step(actions)
+    flops_per_step = counter.get_total_flops()
+    for _ in range(3):
+        env.step(actions)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or steps < 3:
+        env.step(actions)
+        steps += 1
+    elapsed = time.perf_counter() - start
+    queue.put({
+        "batch": batch,
+        "env_steps_per_s": steps * batch / elapsed,
+        "flops_per_env_step": flops_per_step / batch,
+        "achieved_flops": flops_per_step * steps / elapsed,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_above_import_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024,
+        "torch_threads": torch.get_num_threads(),
+    })
+
+
+def dream_throughput(checkpoint: Path, batch: int, seconds: float) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_dream_worker, args=(str(checkpoint), batch, seconds, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def training_speed(preset: str, seconds: float, batch_size: int = 16, seq_len: int = 64) -> dict:
+    import torch
+
+    from dreamgym.world_model import WorldModel, make_config
+
+    model_cfg, train_cfg = make_config(preset, 15, 3)
+    model = WorldModel(model_cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    batch = {
+        "obs": torch.randn(batch_size, seq_len, 15), "prev_action": torch.rand(batch_size, seq_len, 3) * 2 - 1,
+        "reward": torch.randn(batch_size, seq_len), "is_first": torch.zeros(batch_size, seq_len, dtype=torch.bool),
+        "is_terminal": torch.zeros(batch_size, seq_len, dtype=torch.bool),
+    }
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or updates < 2:
+        loss, _ = model.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        updates += 1
+    rate = updates / (time.perf_counter() - start)
+    return {"preset": preset, "batch": [batch_size, seq_len], "updates_per_s": rate,
+            "samples_per_s": rate * batch_size * seq_len}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timings and fewer batch sizes")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement")
+    args = parser.parse_args()
+    seconds = 1.0 if args.quick else args.seconds
+    batches = [1, 16, 256] if args.quick else [1, 16, 256, 1024, 4096]
+    presets = ["small"] if args.quick else ["small", "default"]
+
+    results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                 "processor": platform.processor()}}
+    results["pybullet_single_steps_per_s"] = pybullet_steps_per_second(seconds)
+    print(f"PyBullet {TASK} single env: {results['pybullet_single_steps_per_s']:.0f} steps/s", flush=True)
+    results["pybullet_subproc_steps_per_s"] = subproc_steps_per_second(seconds, os.cpu_count() or 1)
+    print(f"PyBullet {TASK} SubprocVecEnv x{os.cpu_count()}: {results['pybullet_subproc_steps_per_s']:.0f} steps/s")
+    results["matmul_flops_peak"] = matmul_flops(seconds)
+    print(f"measured float32 matmul peak: {results['matmul_flops_peak'] / 1e9:.1f} GFLOP/s", flush=True)
+
+    results["dream"] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in presets:
+            checkpoint = make_checkpoint(preset, Path(tmp))
+            for batch in batches:
+                row = {"preset": preset, **dream_throughput(checkpoint, batch, seconds)}
+                row["x_pybullet_single"] = row["env_steps_per_s"] / results["pybullet_single_steps_per_s"]
+                row["x_pybullet_subproc"] = row["env_steps_per_s"] / results["pybullet_subproc_steps_per_s"]
+                row["flop_utilisation"] = row["achieved_flops"] / results["matmul_flops_peak"]
+                results["dream"].append(row)
+                print(f"dream {preset:>7} batch {batch:>5}: {row['env_steps_per_s']:>10.0f} steps/s "
+                      f"({row['x_pybullet_single']:6.1f}x PyBullet, {row['flop_utilisation']:6.1%} of peak FLOP/s, "
+                      f"peak RSS {row['peak_rss_mib']:.0f} MiB)", flush=True)
+    results["training"] = [training_speed(p, seconds) for p in presets]
+    for row in results["training"]:
+        print(f"world-model training {row['preset']}: {row['updates_per_s']:.2f} updates/s, "
+              f"{row['samples_per_s']:.0f} samples/s (batch 16 x 64)")
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "throughput_quick" if args.quick else "throughput"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
+    lines = [f"# Dream throughput ({TASK}, {results['machine']['cpus']} CPUs)", "",
+             f"- PyBullet single env: {results['pybullet_single_steps_per_s']:.0f} steps/s",
+             f"- PyBullet SubprocVecEnv: {results['pybullet_subproc_steps_per_s']:.0f} steps/s",
+             f"- matmul peak: {results['matmul_flops_peak'] / 1e9:.1f} GFLOP/s", "",
+             "| preset | batch | steps/s | x PyBullet | x Subproc | MFLOP/step | % peak FLOP | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results["dream"]:
+        lines.append(f"| {r['preset']} | {r['batch']} | {r['env_steps_per_s']:.0f} | {r['x_pybullet_single']:.1f} | "
+                     f"{r['x_pybullet_subproc']:.1f} | {r['flops_per_env_step'] / 1e6:.2f} | "
+                     f"{r['flop_utilisation']:.1%} | {r['peak_rss_mib']:.0f} |")
+    lines += ["", "| training preset | updates/s | samples/s |", "|---|---|---|"]
+    lines += [f"| {r['preset']} | {r['updates_per_s']:.2f} | {r['samples_per_s']:.0f} |" for r in results["training"]]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS / name}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
