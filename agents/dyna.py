@@ -97,6 +97,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
     if results_path.exists():
         done = [RoundResult(**r) for r in json.loads(results_path.read_text())["rounds"]]
     ckpt_dir, agent_dir, tb_dir = out / "world_model", out / "agent", out / "tensorboard"
+    agent_dir.mkdir(exist_ok=True)
     print(f"dreamgym Dyna run on {spec.name}: outputs in {out}/, TensorBoard: tensorboard --logdir {tb_dir}")
 
     random_eval = evaluate_in_pybullet(

@@ -77,8 +77,16 @@ class DemoArgs:
     out: str = _opt("demo_out", "output directory")
     seed: int = _opt(0, "random seed")
     rounds: int = _opt(6, "Dyna rounds")
+    initial_steps: int = _opt(5000, "random real steps before the first round")
+    steps_per_round: int = _opt(5000, "real steps collected with the agent after each round")
+    preset: str = _opt("small", "world-model size preset")
+    wm_updates_first: int = _opt(1500, "world-model updates in the first round")
+    wm_updates_per_round: int = _opt(500, "further world-model updates per round")
     agent_steps: int = _opt(150_000, "dream transitions per round")
+    num_envs: int = _opt(64, "dreams stepped together while the agent trains")
+    eval_episodes: int = _opt(20, "evaluation episodes, in the dream and in PyBullet")
     target_return: float | None = _opt(None, "stop once the PyBullet return reaches this")
+    no_progress: bool = _opt(False, "hide progress bars")
 
 
 COMMANDS: dict[str, type] = {
@@ -183,8 +191,13 @@ def _demo(args: DemoArgs) -> None:
     from agents.dyna import DynaConfig, run_dyna
     from agents.sb3_dream import DreamAgentConfig
 
-    config = DynaConfig(task=args.task, out=args.out, seed=args.seed, rounds=args.rounds,
-                        agent=DreamAgentConfig(steps=args.agent_steps), target_return=args.target_return)
+    config = DynaConfig(
+        task=args.task, out=args.out, seed=args.seed, rounds=args.rounds, initial_steps=args.initial_steps,
+        steps_per_round=args.steps_per_round, preset=args.preset, wm_updates_first=args.wm_updates_first,
+        wm_updates_per_round=args.wm_updates_per_round, eval_episodes=args.eval_episodes,
+        agent=DreamAgentConfig(steps=args.agent_steps, num_envs=args.num_envs),
+        target_return=args.target_return, progress=not args.no_progress,
+    )
     rows = run_dyna(config)
     best = max(rows, key=lambda r: r.pybullet_return)
     print(f"best PyBullet return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} (round {best.round}); "

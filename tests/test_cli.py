@@ -1,0 +1,60 @@
+"""The command line end to end with a tiny world model: collect -> train -> dream -> evaluate, and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dreamgym.cli import main
+
+
+def test_collect_train_dream_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, ckpt, policy = tmp_path / "data", tmp_path / "ckpt", tmp_path / "policy.zip"
+    assert main(["collect", "--task", "InvertedPendulum", "--steps", "400", "--out", str(data), "--seed", "1"]) == 0
+    assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "20"]) == 0
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["task"] == "InvertedPendulum" and config["step"] == 20
+    assert main(["dream", "--checkpoint", str(ckpt), "--steps", "256", "--num-envs", "8", "--out", str(policy),
+                 "--logdir", str(tmp_path / "runs")]) == 0
+    assert policy.exists()
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--policy", str(policy), "--episodes", "2"]) == 0
+    table = capsys.readouterr().out
+    for row in ("random policy in PyBullet", "dream-trained policy in the dream", "dream-trained policy in PyBullet"):
+        assert row in table
+
+
+def test_train_resumes_to_more_steps(tmp_path: Path) -> None:
+    data, ckpt = tmp_path / "data", tmp_path / "ckpt"
+    main(["collect", "--steps", "300", "--out", str(data)])
+    main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "10"])
+    main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "15"])
+    assert json.loads((ckpt / "config.json").read_text())["step"] == 15
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert "No world-model checkpoint" in capsys.readouterr().err
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "ckpt")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--out", str(tmp_path / "demo"), "--rounds", "2", "--initial-steps", "300",
+            "--steps-per-round", "200", "--preset", "debug", "--wm-updates-first", "10", "--wm-updates-per-round", "5",
+            "--agent-steps", "256", "--num-envs", "8", "--eval-episodes", "2", "--no-progress"]
+    assert main(args) == 0
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert [r["round"] for r in results["rounds"]] == [0, 1]
+    assert results["rounds"][1]["real_steps"] == 500
+    assert (tmp_path / "demo" / "agent" / "policy_round1.zip").exists()
+    capsys.readouterr()
+    assert main([*args[:4], "3", *args[5:]]) == 0  # one more round: the first two are read back, not rerun
+    out = capsys.readouterr().out
+    assert json.loads((tmp_path / "demo" / "results.json").read_text())["rounds"][2]["round"] == 2
+    assert out.count("\n    0 ") == 1
