@@ -124,8 +124,16 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
             # Collection is single-env; a stochastic policy explores around what the agent would do.
             policy = None if r == 0 else sb3_policy(model, deterministic=False)
             steps = cfg.initial_steps if r == 0 else cfg.steps_per_round
-            collect(spec, steps, data_dir(r), policy=policy, seed=cfg.seed + 1000 * r, progress=False,
-                    name=f"round{r}", extra_metadata={"dyna_round": r})
+            collect(
+                spec,
+                steps,
+                data_dir(r),
+                policy=policy,
+                seed=cfg.seed + 1000 * r,
+                progress=False,
+                name=f"round{r}",
+                extra_metadata={"dyna_round": r},
+            )
         datasets.append(load_episodes(data_dir(r), spec))
         timings["collect"] = time.perf_counter() - started
         if r < len(done):
@@ -134,11 +142,10 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
 
         started = time.perf_counter()
         updates = cfg.wm_updates_first + r * cfg.wm_updates_per_round
-        model_cfg, train_cfg = make_config(
-            cfg.preset, spec.obs_shape[0], spec.action_dim, steps=updates, seed=cfg.seed
+        model_cfg, train_cfg = make_config(cfg.preset, spec.obs_shape[0], spec.action_dim, steps=updates, seed=cfg.seed)
+        train_world_model(
+            data, ckpt_dir, spec, model_cfg, train_cfg, logdir=tb_dir / "world_model", progress=cfg.progress
         )
-        train_world_model(data, ckpt_dir, spec, model_cfg, train_cfg, logdir=tb_dir / "world_model",
-                          progress=cfg.progress)
         timings["world_model"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -152,8 +159,9 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         dream = evaluate_in_dream(policy, spec.name, ckpt_dir, cfg.eval_episodes, seed=cfg.seed)
         real = evaluate_in_pybullet(policy, spec.name, cfg.eval_episodes, seed=cfg.seed, progress=False)
         timings["evaluate"] = time.perf_counter() - started
-        row = RoundResult(r, len(data) - data.num_episodes, updates, dream.mean, dream.std, real.mean, real.std,
-                          timings)
+        row = RoundResult(
+            r, len(data) - data.num_episodes, updates, dream.mean, dream.std, real.mean, real.std, timings
+        )
         done.append(row)
         _print_row(row)
         _write_results(results_path, cfg, random_eval.mean, done)

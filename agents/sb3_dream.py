@@ -43,10 +43,26 @@ class DreamAgentConfig:
 
 # Defaults chosen for short dreams of low-dimensional robot tasks on CPU.
 DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
-    "ppo": dict(n_steps=128, batch_size=2048, n_epochs=5, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95,
-                clip_range=0.2, ent_coef=0.0, policy_kwargs=dict(net_arch=[64, 64])),
-    "sac": dict(learning_rate=3e-4, buffer_size=300_000, batch_size=256, learning_starts=1000, train_freq=1,
-                gradient_steps=1, policy_kwargs=dict(net_arch=[256, 256])),
+    "ppo": dict(
+        n_steps=128,
+        batch_size=2048,
+        n_epochs=5,
+        learning_rate=3e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
+        clip_range=0.2,
+        ent_coef=0.0,
+        policy_kwargs=dict(net_arch=[64, 64]),
+    ),
+    "sac": dict(
+        learning_rate=3e-4,
+        buffer_size=300_000,
+        batch_size=256,
+        learning_starts=1000,
+        train_freq=1,
+        gradient_steps=1,
+        policy_kwargs=dict(net_arch=[256, 256]),
+    ),
 }
 
 
@@ -73,11 +89,15 @@ def train_in_dream(
         if config.algo == "ppo":
             kwargs["batch_size"] = min(kwargs["batch_size"], kwargs["n_steps"] * config.num_envs)
         model = ALGORITHMS[config.algo](
-            "MlpPolicy", env, seed=config.seed, verbose=0, device="cpu",
-            tensorboard_log=str(logdir) if logdir else None, **kwargs,
+            "MlpPolicy",
+            env,
+            seed=config.seed,
+            verbose=0,
+            device="cpu",
+            tensorboard_log=str(logdir) if logdir else None,
+            **kwargs,
         )
     else:
         model.set_env(env)
-    model.learn(total_timesteps=config.steps, reset_num_timesteps=False, progress_bar=progress,
-                tb_log_name="agent")
+    model.learn(total_timesteps=config.steps, reset_num_timesteps=False, progress_bar=progress, tb_log_name="agent")
     return model

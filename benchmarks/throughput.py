@@ -89,8 +89,14 @@ def make_checkpoint(preset: str, directory: Path) -> Path:
     data = load_episodes(data_dir, spec)
     model_cfg, _ = make_config(preset, spec.obs_shape[0], spec.action_dim)
     starts = sample_context_windows(data, 256, 16, np.random.default_rng(0))
-    return save_checkpoint(directory / preset, WorldModel(model_cfg), task=TASK, observation_shape=spec.obs_shape,
-                           action_shape=(spec.action_dim,), starts=starts)
+    return save_checkpoint(
+        directory / preset,
+        WorldModel(model_cfg),
+        task=TASK,
+        observation_shape=spec.obs_shape,
+        action_shape=(spec.action_dim,),
+        starts=starts,
+    )
 
 
 def _dream_worker(checkpoint: str, batch: int, seconds: float, queue: mp.Queue) -> None:
@@ -113,15 +119,17 @@ def _dream_worker(checkpoint: str, batch: int, seconds: float, queue: mp.Queue) 
         env.step(actions)
         steps += 1
     elapsed = time.perf_counter() - start
-    queue.put({
-        "batch": batch,
-        "env_steps_per_s": steps * batch / elapsed,
-        "flops_per_env_step": flops_per_step / batch,
-        "achieved_flops": flops_per_step * steps / elapsed,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_above_import_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024,
-        "torch_threads": torch.get_num_threads(),
-    })
+    queue.put(
+        {
+            "batch": batch,
+            "env_steps_per_s": steps * batch / elapsed,
+            "flops_per_env_step": flops_per_step / batch,
+            "achieved_flops": flops_per_step * steps / elapsed,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_above_import_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024,
+            "torch_threads": torch.get_num_threads(),
+        }
+    )
 
 
 def dream_throughput(checkpoint: Path, batch: int, seconds: float) -> dict:
@@ -143,8 +151,10 @@ def training_speed(preset: str, seconds: float, batch_size: int = 16, seq_len: i
     model = WorldModel(model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     batch = {
-        "obs": torch.randn(batch_size, seq_len, 15), "prev_action": torch.rand(batch_size, seq_len, 3) * 2 - 1,
-        "reward": torch.randn(batch_size, seq_len), "is_first": torch.zeros(batch_size, seq_len, dtype=torch.bool),
+        "obs": torch.randn(batch_size, seq_len, 15),
+        "prev_action": torch.rand(batch_size, seq_len, 3) * 2 - 1,
+        "reward": torch.randn(batch_size, seq_len),
+        "is_first": torch.zeros(batch_size, seq_len, dtype=torch.bool),
         "is_terminal": torch.zeros(batch_size, seq_len, dtype=torch.bool),
     }
     updates, start = 0, time.perf_counter()
@@ -155,8 +165,12 @@ def training_speed(preset: str, seconds: float, batch_size: int = 16, seq_len: i
         optimizer.step()
         updates += 1
     rate = updates / (time.perf_counter() - start)
-    return {"preset": preset, "batch": [batch_size, seq_len], "updates_per_s": rate,
-            "samples_per_s": rate * batch_size * seq_len}
+    return {
+        "preset": preset,
+        "batch": [batch_size, seq_len],
+        "updates_per_s": rate,
+        "samples_per_s": rate * batch_size * seq_len,
+    }
 
 
 def main() -> None:
@@ -168,8 +182,9 @@ def main() -> None:
     batches = [1, 16, 256] if args.quick else [1, 16, 256, 1024, 4096]
     presets = ["small"] if args.quick else ["small", "default"]
 
-    results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                                 "processor": platform.processor()}}
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()}
+    }
     results["pybullet_single_steps_per_s"] = pybullet_steps_per_second(seconds)
     print(f"PyBullet {TASK} single env: {results['pybullet_single_steps_per_s']:.0f} steps/s", flush=True)
     results["pybullet_subproc_steps_per_s"] = subproc_steps_per_second(seconds, os.cpu_count() or 1)
@@ -187,27 +202,38 @@ def main() -> None:
                 row["x_pybullet_subproc"] = row["env_steps_per_s"] / results["pybullet_subproc_steps_per_s"]
                 row["flop_utilisation"] = row["achieved_flops"] / results["matmul_flops_peak"]
                 results["dream"].append(row)
-                print(f"dream {preset:>7} batch {batch:>5}: {row['env_steps_per_s']:>10.0f} steps/s "
-                      f"({row['x_pybullet_single']:6.1f}x PyBullet, {row['flop_utilisation']:6.1%} of peak FLOP/s, "
-                      f"peak RSS {row['peak_rss_mib']:.0f} MiB)", flush=True)
+                print(
+                    f"dream {preset:>7} batch {batch:>5}: {row['env_steps_per_s']:>10.0f} steps/s "
+                    f"({row['x_pybullet_single']:6.1f}x PyBullet, {row['flop_utilisation']:6.1%} of peak FLOP/s, "
+                    f"peak RSS {row['peak_rss_mib']:.0f} MiB)",
+                    flush=True,
+                )
     results["training"] = [training_speed(p, seconds) for p in presets]
     for row in results["training"]:
-        print(f"world-model training {row['preset']}: {row['updates_per_s']:.2f} updates/s, "
-              f"{row['samples_per_s']:.0f} samples/s (batch 16 x 64)")
+        print(
+            f"world-model training {row['preset']}: {row['updates_per_s']:.2f} updates/s, "
+            f"{row['samples_per_s']:.0f} samples/s (batch 16 x 64)"
+        )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "throughput_quick" if args.quick else "throughput"
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
-    lines = [f"# Dream throughput ({TASK}, {results['machine']['cpus']} CPUs)", "",
-             f"- PyBullet single env: {results['pybullet_single_steps_per_s']:.0f} steps/s",
-             f"- PyBullet SubprocVecEnv: {results['pybullet_subproc_steps_per_s']:.0f} steps/s",
-             f"- matmul peak: {results['matmul_flops_peak'] / 1e9:.1f} GFLOP/s", "",
-             "| preset | batch | steps/s | x PyBullet | x Subproc | MFLOP/step | % peak FLOP | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Dream throughput ({TASK}, {results['machine']['cpus']} CPUs)",
+        "",
+        f"- PyBullet single env: {results['pybullet_single_steps_per_s']:.0f} steps/s",
+        f"- PyBullet SubprocVecEnv: {results['pybullet_subproc_steps_per_s']:.0f} steps/s",
+        f"- matmul peak: {results['matmul_flops_peak'] / 1e9:.1f} GFLOP/s",
+        "",
+        "| preset | batch | steps/s | x PyBullet | x Subproc | MFLOP/step | % peak FLOP | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results["dream"]:
-        lines.append(f"| {r['preset']} | {r['batch']} | {r['env_steps_per_s']:.0f} | {r['x_pybullet_single']:.1f} | "
-                     f"{r['x_pybullet_subproc']:.1f} | {r['flops_per_env_step'] / 1e6:.2f} | "
-                     f"{r['flop_utilisation']:.1%} | {r['peak_rss_mib']:.0f} |")
+        lines.append(
+            f"| {r['preset']} | {r['batch']} | {r['env_steps_per_s']:.0f} | {r['x_pybullet_single']:.1f} | "
+            f"{r['x_pybullet_subproc']:.1f} | {r['flops_per_env_step'] / 1e6:.2f} | "
+            f"{r['flop_utilisation']:.1%} | {r['peak_rss_mib']:.0f} |"
+        )
     lines += ["", "| training preset | updates/s | samples/s |", "|---|---|---|"]
     lines += [f"| {r['preset']} | {r['updates_per_s']:.2f} | {r['samples_per_s']:.0f} |" for r in results["training"]]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")

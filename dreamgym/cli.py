@@ -111,8 +111,12 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         if getattr(base, "__origin__", None) is list:
             base = base.__args__[0]
         parser.add_argument(
-            flag, type=base, default=f.default, required=f.default is None and "nargs" in extra,
-            help=f"{f.metadata['help']} (default: {f.default})", **extra,
+            flag,
+            type=base,
+            default=f.default,
+            required=f.default is None and "nargs" in extra,
+            help=f"{f.metadata['help']} (default: {f.default})",
+            **extra,
         )
 
 
@@ -156,8 +160,9 @@ def _dream(args: DreamArgs) -> None:
     from dreamgym.world_model import read_config
 
     task = read_config(args.checkpoint)["task"]
-    config = DreamAgentConfig(algo=args.algo, steps=args.steps, num_envs=args.num_envs, horizon=args.horizon,
-                              seed=args.seed)
+    config = DreamAgentConfig(
+        algo=args.algo, steps=args.steps, num_envs=args.num_envs, horizon=args.horizon, seed=args.seed
+    )
     model = train_in_dream(args.checkpoint, task, config, logdir=args.logdir)
     model.save(args.out)
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
@@ -192,16 +197,26 @@ def _demo(args: DemoArgs) -> None:
     from agents.sb3_dream import DreamAgentConfig
 
     config = DynaConfig(
-        task=args.task, out=args.out, seed=args.seed, rounds=args.rounds, initial_steps=args.initial_steps,
-        steps_per_round=args.steps_per_round, preset=args.preset, wm_updates_first=args.wm_updates_first,
-        wm_updates_per_round=args.wm_updates_per_round, eval_episodes=args.eval_episodes,
+        task=args.task,
+        out=args.out,
+        seed=args.seed,
+        rounds=args.rounds,
+        initial_steps=args.initial_steps,
+        steps_per_round=args.steps_per_round,
+        preset=args.preset,
+        wm_updates_first=args.wm_updates_first,
+        wm_updates_per_round=args.wm_updates_per_round,
+        eval_episodes=args.eval_episodes,
         agent=DreamAgentConfig(steps=args.agent_steps, num_envs=args.num_envs),
-        target_return=args.target_return, progress=not args.no_progress,
+        target_return=args.target_return,
+        progress=not args.no_progress,
     )
     rows = run_dyna(config)
     best = max(rows, key=lambda r: r.pybullet_return)
-    print(f"best PyBullet return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} (round {best.round}); "
-          f"results in {Path(args.out) / 'results.json'}, TensorBoard logs in {Path(args.out) / 'tensorboard'}")
+    print(
+        f"best PyBullet return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} (round {best.round}); "
+        f"results in {Path(args.out) / 'results.json'}, TensorBoard logs in {Path(args.out) / 'tensorboard'}"
+    )
 
 
 HANDLERS = {"collect": _collect, "train": _train, "dream": _dream, "evaluate": _evaluate, "demo": _demo}

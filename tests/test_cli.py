@@ -16,8 +16,24 @@ def test_collect_train_dream_evaluate(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "20"]) == 0
     config = json.loads((ckpt / "config.json").read_text())
     assert config["task"] == "InvertedPendulum" and config["step"] == 20
-    assert main(["dream", "--checkpoint", str(ckpt), "--steps", "256", "--num-envs", "8", "--out", str(policy),
-                 "--logdir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "dream",
+                "--checkpoint",
+                str(ckpt),
+                "--steps",
+                "256",
+                "--num-envs",
+                "8",
+                "--out",
+                str(policy),
+                "--logdir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     assert policy.exists()
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(ckpt), "--policy", str(policy), "--episodes", "2"]) == 0
@@ -45,9 +61,30 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["demo", "--out", str(tmp_path / "demo"), "--rounds", "2", "--initial-steps", "300",
-            "--steps-per-round", "200", "--preset", "debug", "--wm-updates-first", "10", "--wm-updates-per-round", "5",
-            "--agent-steps", "256", "--num-envs", "8", "--eval-episodes", "2", "--no-progress"]
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--rounds",
+        "2",
+        "--initial-steps",
+        "300",
+        "--steps-per-round",
+        "200",
+        "--preset",
+        "debug",
+        "--wm-updates-first",
+        "10",
+        "--wm-updates-per-round",
+        "5",
+        "--agent-steps",
+        "256",
+        "--num-envs",
+        "8",
+        "--eval-episodes",
+        "2",
+        "--no-progress",
+    ]
     assert main(args) == 0
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert [r["round"] for r in results["rounds"]] == [0, 1]
