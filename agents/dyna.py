@@ -43,21 +43,26 @@ class DynaConfig:
         agent: how the agent trains in dreams; ``agent.steps`` is per round.
         eval_episodes: episodes per evaluation, in the dream and in PyBullet.
         target_return: stop after the round whose PyBullet mean return reaches this.
+        mirror: add the task's mirror image of every real episode to the world model's data.
+        fresh_agent: train a new agent each round instead of continuing the last one, so a policy that
+            settled into a bad habit in an early, inaccurate dream does not carry it forward.
         progress: show progress bars.
     """
 
     task: str = "InvertedPendulum"
     out: str = "demo_out"
     seed: int = 0
-    rounds: int = 6
+    rounds: int = 5
     initial_steps: int = 5000
     steps_per_round: int = 5000
     preset: str = "small"
     wm_updates_first: int = 1500
     wm_updates_per_round: int = 500
-    agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(steps=150_000, num_envs=64))
+    agent: DreamAgentConfig = field(default_factory=DreamAgentConfig)
     eval_episodes: int = 20
     target_return: float | None = None
+    mirror: bool = True
+    fresh_agent: bool = True
     progress: bool = True
 
 
@@ -139,6 +144,9 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         if r < len(done):
             continue
         data = SequenceData.concatenate(datasets)
+        real_steps = len(data) - data.num_episodes
+        if cfg.mirror and spec.mirror is not None:
+            data = SequenceData.concatenate([data, data.mirrored(*spec.mirror)], metadata=data.metadata)
 
         started = time.perf_counter()
         updates = cfg.wm_updates_first + r * cfg.wm_updates_per_round
@@ -150,7 +158,14 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
 
         started = time.perf_counter()
         agent_cfg = replace(cfg.agent, seed=cfg.seed + r)
-        model = train_in_dream(ckpt_dir, spec.name, agent_cfg, model=model, logdir=tb_dir, progress=cfg.progress)
+        model = train_in_dream(
+            ckpt_dir,
+            spec.name,
+            agent_cfg,
+            model=None if cfg.fresh_agent else model,
+            logdir=tb_dir,
+            progress=cfg.progress,
+        )
         model.save(agent_dir / f"policy_round{r}.zip")
         timings["agent"] = time.perf_counter() - started
 
@@ -159,9 +174,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         dream = evaluate_in_dream(policy, spec.name, ckpt_dir, cfg.eval_episodes, seed=cfg.seed)
         real = evaluate_in_pybullet(policy, spec.name, cfg.eval_episodes, seed=cfg.seed, progress=False)
         timings["evaluate"] = time.perf_counter() - started
-        row = RoundResult(
-            r, len(data) - data.num_episodes, updates, dream.mean, dream.std, real.mean, real.std, timings
-        )
+        row = RoundResult(r, real_steps, updates, dream.mean, dream.std, real.mean, real.std, timings)
         done.append(row)
         _print_row(row)
         _write_results(results_path, cfg, random_eval.mean, done)

@@ -31,8 +31,8 @@ class DreamAgentConfig:
     """
 
     algo: Literal["ppo", "sac"] = "ppo"
-    steps: int = 200_000
-    num_envs: int = 64
+    steps: int = 1_000_000
+    num_envs: int = 256
     horizon: int | None = None
     seed: int = 0
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -41,14 +41,17 @@ class DreamAgentConfig:
         return asdict(self)
 
 
-# Defaults chosen for short dreams of low-dimensional robot tasks on CPU.
+# Defaults for low-dimensional robot tasks on CPU. Dreams are cheap, so PPO takes large rollouts (256 dreams x
+# 256 steps) and many epochs; gamma 0.995 makes failures 200+ steps ahead (a cart drifting to its track end)
+# matter. Measured on InvertedPendulum, same world model, 1M dream steps: these settings reached a PyBullet
+# return of 595 where n_steps=128, 5 epochs, 64 dreams and gamma 0.99 or 0.995 stayed near 250-320.
 DEFAULT_KWARGS: dict[str, dict[str, Any]] = {
     "ppo": dict(
-        n_steps=128,
-        batch_size=2048,
-        n_epochs=5,
+        n_steps=256,
+        batch_size=4096,
+        n_epochs=10,
         learning_rate=3e-4,
-        gamma=0.99,
+        gamma=0.995,
         gae_lambda=0.95,
         clip_range=0.2,
         ent_coef=0.0,

@@ -51,8 +51,8 @@ class DreamArgs:
 
     checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
     algo: str = _opt("ppo", "ppo or sac")
-    steps: int = _opt(200_000, "dream transitions to train on")
-    num_envs: int = _opt(64, "dreams stepped together")
+    steps: int = _opt(1_000_000, "dream transitions to train on")
+    num_envs: int = _opt(256, "dreams stepped together")
     horizon: int | None = _opt(None, "dream length (task default if omitted)")
     seed: int = _opt(0, "random seed")
     out: str = _opt("policy.zip", "where to save the SB3 policy")
@@ -76,16 +76,18 @@ class DemoArgs:
     task: str = _opt("InvertedPendulum", "dreamgym task name")
     out: str = _opt("demo_out", "output directory")
     seed: int = _opt(0, "random seed")
-    rounds: int = _opt(6, "Dyna rounds")
+    rounds: int = _opt(5, "Dyna rounds")
     initial_steps: int = _opt(5000, "random real steps before the first round")
     steps_per_round: int = _opt(5000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
     wm_updates_first: int = _opt(1500, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")
-    agent_steps: int = _opt(150_000, "dream transitions per round")
-    num_envs: int = _opt(64, "dreams stepped together while the agent trains")
+    agent_steps: int = _opt(1_000_000, "dream transitions per round")
+    num_envs: int = _opt(256, "dreams stepped together while the agent trains")
     eval_episodes: int = _opt(20, "evaluation episodes, in the dream and in PyBullet")
     target_return: float | None = _opt(None, "stop once the PyBullet return reaches this")
+    no_mirror: bool = _opt(False, "do not add the task's mirror image of real episodes to the world-model data")
+    continue_agent: bool = _opt(False, "continue last round's agent instead of training a fresh one")
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -209,6 +211,8 @@ def _demo(args: DemoArgs) -> None:
         eval_episodes=args.eval_episodes,
         agent=DreamAgentConfig(steps=args.agent_steps, num_envs=args.num_envs),
         target_return=args.target_return,
+        mirror=not args.no_mirror,
+        fresh_agent=not args.continue_agent,
         progress=not args.no_progress,
     )
     rows = run_dyna(config)

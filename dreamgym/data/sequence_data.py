@@ -128,6 +128,25 @@ class SequenceData:
             metadata = {"sources": [part.metadata for part in parts]}
         return cls(**arrays, metadata=metadata)
 
+    def mirrored(self, obs_sign: Sequence[float], action_sign: Sequence[float]) -> SequenceData:
+        """The same episodes reflected through a symmetry of the task (see ``TaskSpec.mirror``).
+
+        A reflected episode is as physical as the original, so adding it doubles what a world model sees of
+        the state space at no cost in real steps and removes any left/right bias the data happened to have.
+        """
+        obs_sign = np.asarray(obs_sign, dtype=np.float32)
+        action_sign = np.asarray(action_sign, dtype=np.float32)
+        return SequenceData(
+            obs=self.obs * obs_sign,
+            prev_action=self.prev_action * action_sign,
+            action=self.action * action_sign,
+            reward=self.reward,
+            is_first=self.is_first,
+            is_terminal=self.is_terminal,
+            episode_index=self.episode_index,
+            metadata={**self.metadata, "mirrored": True},
+        )
+
     @property
     def num_episodes(self) -> int:
         """Number of episodes, counted by their first rows."""

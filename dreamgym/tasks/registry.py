@@ -34,6 +34,9 @@ class TaskSpec:
             because open-loop model error grows with the horizon; long enough to see the task's failure modes.
         obs_kind: ``"vector"`` (state) or ``"pixels"`` (64x64 images).
         success_return: return at which an episode counts as solved, where the task defines one.
+        mirror: sign flips (observation signs, action signs) of a reflection the task's physics is invariant
+            under, used to augment world-model data; ``None`` where there is none (legged robots moving
+            forward are not mirror-symmetric).
     """
 
     name: str
@@ -44,6 +47,7 @@ class TaskSpec:
     dream_horizon: int
     obs_kind: Literal["vector", "pixels"] = "vector"
     success_return: float | None = None
+    mirror: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def observation_space(self) -> gym.spaces.Box:
@@ -68,7 +72,17 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("InvertedPendulum", "InvertedPendulumBulletEnv-v0", (5,), 1, 1000, 500, success_return=950.0),
+        TaskSpec(
+            "InvertedPendulum",
+            "InvertedPendulumBulletEnv-v0",
+            (5,),
+            1,
+            1000,
+            500,
+            success_return=950.0,
+            # obs = (x, vx, cos(theta), sin(theta), theta_dot); reflecting the track flips all but cos(theta).
+            mirror=((-1.0, -1.0, 1.0, -1.0, -1.0), (-1.0,)),
+        ),
         TaskSpec("InvertedDoublePendulum", "InvertedDoublePendulumBulletEnv-v0", (9,), 1, 1000, 500),
         TaskSpec("Hopper", "HopperBulletEnv-v0", (15,), 3, 1000, 300),
         TaskSpec("HalfCheetah", "HalfCheetahBulletEnv-v0", (26,), 6, 1000, 300),

@@ -58,3 +58,18 @@ def test_data_shorter_than_a_window_is_rejected(data: SequenceData) -> None:
         SequenceSampler(data, seq_len=100, seed=0)
     with pytest.raises(ValueError, match=r"Expected `batch_size` >= 1, got 0"):
         SequenceSampler(data, seq_len=2, seed=0).sample(0)
+
+
+def test_mirrored_flips_signs_and_keeps_structure(pendulum_dataset) -> None:
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
+
+    pendulum_rows = load_episodes(pendulum_dataset)
+    obs_sign, action_sign = get_task("InvertedPendulum").mirror
+    mirrored = pendulum_rows.mirrored(obs_sign, action_sign)
+    np.testing.assert_array_equal(mirrored.obs, pendulum_rows.obs * np.array(obs_sign, dtype=np.float32))
+    np.testing.assert_array_equal(mirrored.prev_action, -pendulum_rows.prev_action)
+    np.testing.assert_array_equal(mirrored.is_first, pendulum_rows.is_first)
+    np.testing.assert_array_equal(mirrored.reward, pendulum_rows.reward)
+    assert mirrored.metadata["mirrored"] is True
+    assert mirrored.fingerprint() != pendulum_rows.fingerprint()
