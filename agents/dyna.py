@@ -52,7 +52,7 @@ class DynaConfig:
     task: str = "InvertedPendulum"
     out: str = "demo_out"
     seed: int = 0
-    rounds: int = 5
+    rounds: int = 4
     initial_steps: int = 5000
     steps_per_round: int = 5000
     preset: str = "small"
@@ -61,7 +61,7 @@ class DynaConfig:
     agent: DreamAgentConfig = field(default_factory=DreamAgentConfig)
     eval_episodes: int = 20
     target_return: float | None = None
-    mirror: bool = True
+    mirror: bool = False
     fresh_agent: bool = True
     progress: bool = True
 

@@ -76,17 +76,19 @@ class DemoArgs:
     task: str = _opt("InvertedPendulum", "dreamgym task name")
     out: str = _opt("demo_out", "output directory")
     seed: int = _opt(0, "random seed")
-    rounds: int = _opt(5, "Dyna rounds")
+    rounds: int = _opt(4, "Dyna rounds")
     initial_steps: int = _opt(5000, "random real steps before the first round")
     steps_per_round: int = _opt(5000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
     wm_updates_first: int = _opt(1500, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")
-    agent_steps: int = _opt(1_000_000, "dream transitions per round")
+    agent_steps: int = _opt(2_500_000, "dream transitions per round")
     num_envs: int = _opt(256, "dreams stepped together while the agent trains")
     eval_episodes: int = _opt(20, "evaluation episodes, in the dream and in PyBullet")
-    target_return: float | None = _opt(None, "stop once the PyBullet return reaches this")
-    no_mirror: bool = _opt(False, "do not add the task's mirror image of real episodes to the world-model data")
+    target_return: float | None = _opt(
+        None, "stop once the PyBullet return reaches this (default: the task's success return)"
+    )
+    mirror: bool = _opt(False, "add the task's mirror image of real episodes to the world-model data")
     continue_agent: bool = _opt(False, "continue last round's agent instead of training a fresh one")
     no_progress: bool = _opt(False, "hide progress bars")
 
@@ -197,6 +199,7 @@ def _evaluate(args: EvaluateArgs) -> None:
 def _demo(args: DemoArgs) -> None:
     from agents.dyna import DynaConfig, run_dyna
     from agents.sb3_dream import DreamAgentConfig
+    from dreamgym.tasks import get_task
 
     config = DynaConfig(
         task=args.task,
@@ -210,8 +213,8 @@ def _demo(args: DemoArgs) -> None:
         wm_updates_per_round=args.wm_updates_per_round,
         eval_episodes=args.eval_episodes,
         agent=DreamAgentConfig(steps=args.agent_steps, num_envs=args.num_envs),
-        target_return=args.target_return,
-        mirror=not args.no_mirror,
+        target_return=args.target_return if args.target_return is not None else get_task(args.task).success_return,
+        mirror=args.mirror,
         fresh_agent=not args.continue_agent,
         progress=not args.no_progress,
     )
