@@ -38,6 +38,7 @@ class DynaConfig:
         initial_steps: random real steps collected before the first round.
         steps_per_round: real steps collected with the current agent after each round.
         preset: world-model size preset.
+        ensemble: dynamics heads of the world model; more than one enables ``agent.uncertainty_penalty``.
         wm_updates_first: world-model updates in the first round.
         wm_updates_per_round: further updates in each later round (the model resumes, not restarts).
         agent: how the agent trains in dreams; ``agent.steps`` is per round.
@@ -56,6 +57,7 @@ class DynaConfig:
     initial_steps: int = 5000
     steps_per_round: int = 5000
     preset: str = "small"
+    ensemble: int = 1
     wm_updates_first: int = 1500
     wm_updates_per_round: int = 500
     agent: DreamAgentConfig = field(default_factory=DreamAgentConfig)
@@ -150,7 +152,9 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
 
         started = time.perf_counter()
         updates = cfg.wm_updates_first + r * cfg.wm_updates_per_round
-        model_cfg, train_cfg = make_config(cfg.preset, spec.obs_shape[0], spec.action_dim, steps=updates, seed=cfg.seed)
+        model_cfg, train_cfg = make_config(
+            cfg.preset, spec.obs_shape[0], spec.action_dim, steps=updates, seed=cfg.seed, ensemble=cfg.ensemble
+        )
         train_world_model(
             data, ckpt_dir, spec, model_cfg, train_cfg, logdir=tb_dir / "world_model", progress=cfg.progress
         )

@@ -26,6 +26,7 @@ class DreamAgentConfig:
         num_envs: dreams stepped together; SAC works best with few, PPO with many.
         horizon: dream length before truncation; the task's dream horizon if ``None``. Short dreams started
             from real states (MBPO-style branches) limit how far model error can compound.
+        uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement.
         seed: seeds the agent and the dreams.
         algo_kwargs: constructor kwargs for the SB3 algorithm, over the defaults below.
     """
@@ -34,6 +35,7 @@ class DreamAgentConfig:
     steps: int = 2_500_000
     num_envs: int = 256
     horizon: int | None = None
+    uncertainty_penalty: float = 0.0
     seed: int = 0
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -86,7 +88,13 @@ def train_in_dream(
     """
     if config.algo not in ALGORITHMS:
         raise ValueError(f"Unknown algorithm {config.algo!r}; expected one of {sorted(ALGORITHMS)}.")
-    env = DreamSB3VecEnv(task, num_envs=config.num_envs, checkpoint=checkpoint, horizon=config.horizon)
+    env = DreamSB3VecEnv(
+        task,
+        num_envs=config.num_envs,
+        checkpoint=checkpoint,
+        horizon=config.horizon,
+        uncertainty_penalty=config.uncertainty_penalty,
+    )
     env.seed(config.seed)
     if model is None:
         kwargs = {**DEFAULT_KWARGS[config.algo], **config.algo_kwargs}

@@ -80,6 +80,8 @@ class DemoArgs:
     initial_steps: int = _opt(5000, "random real steps before the first round")
     steps_per_round: int = _opt(5000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
+    ensemble: int = _opt(1, "dynamics heads of the world model (>= 2 enables --uncertainty-penalty)")
+    uncertainty_penalty: float = _opt(0.0, "MOPO-style dream reward penalty per unit of ensemble disagreement")
     wm_updates_first: int = _opt(1500, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")
     agent_steps: int = _opt(2_500_000, "dream transitions per round")
@@ -212,7 +214,10 @@ def _demo(args: DemoArgs) -> None:
         wm_updates_first=args.wm_updates_first,
         wm_updates_per_round=args.wm_updates_per_round,
         eval_episodes=args.eval_episodes,
-        agent=DreamAgentConfig(steps=args.agent_steps, num_envs=args.num_envs),
+        ensemble=args.ensemble,
+        agent=DreamAgentConfig(
+            steps=args.agent_steps, num_envs=args.num_envs, uncertainty_penalty=args.uncertainty_penalty
+        ),
         target_return=args.target_return if args.target_return is not None else get_task(args.task).success_return,
         mirror=args.mirror,
         fresh_agent=not args.continue_agent,

@@ -38,9 +38,18 @@ class DreamBatch:
         num_envs: number of dreams in the batch.
         horizon: dream steps before ``truncated`` is set.
         termination_threshold: a step is terminal when the continue head's probability falls below this.
+        uncertainty_penalty: MOPO-style penalty; the reward becomes ``reward - uncertainty_penalty * u`` with
+            ``u`` the ensemble disagreement, so an agent is not paid for exploiting what the model does not know.
     """
 
-    def __init__(self, checkpoint: Checkpoint, num_envs: int, horizon: int, termination_threshold: float = 0.5):
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        num_envs: int,
+        horizon: int,
+        termination_threshold: float = 0.5,
+        uncertainty_penalty: float = 0.0,
+    ):
         if not isinstance(num_envs, int | np.integer) or num_envs <= 0:
             raise ValueError(f"Expected `num_envs` to be a positive integer, got {num_envs!r}.")
         if horizon <= 0:
@@ -50,6 +59,12 @@ class DreamBatch:
         self.num_envs = int(num_envs)
         self.horizon = int(horizon)
         self.termination_threshold = termination_threshold
+        if uncertainty_penalty and self.cfg.ensemble < 2:
+            raise ValueError(
+                f"uncertainty_penalty={uncertainty_penalty} needs an ensemble world model (ensemble >= 2); this "
+                f"checkpoint has ensemble={self.cfg.ensemble}. Train with --ensemble 5."
+            )
+        self.uncertainty_penalty = uncertainty_penalty
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
@@ -113,7 +128,7 @@ class DreamBatch:
             truncated = (self.steps >= self.horizon) & ~terminated
         return DreamStep(
             obs=decoded.obs.numpy(),
-            reward=decoded.reward.numpy(),
+            reward=(decoded.reward - self.uncertainty_penalty * uncertainty).numpy(),
             terminated=terminated.numpy(),
             truncated=truncated.numpy(),
             uncertainty=uncertainty.numpy(),

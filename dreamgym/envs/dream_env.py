@@ -32,6 +32,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         checkpoint: world-model checkpoint directory; the bundled model of the task if ``None``.
         horizon: dream length before truncation; the task's default dream horizon if ``None``.
         termination_threshold: the dream ends when the continue probability drops below this.
+        uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement (needs an ensemble).
         render_mode: ``"rgb_array"`` or ``None``.
 
     Example:
@@ -47,6 +48,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         checkpoint: str | Path | None = None,
         horizon: int | None = None,
         termination_threshold: float = 0.5,
+        uncertainty_penalty: float = 0.0,
         render_mode: str | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -61,6 +63,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             num_envs=1,
             horizon=horizon or self.task.dream_horizon,
             termination_threshold=termination_threshold,
+            uncertainty_penalty=uncertainty_penalty,
         )
         self._last_reward = 0.0
 

@@ -36,6 +36,7 @@ class DreamVectorEnv(VectorEnv):
         checkpoint: world-model checkpoint directory; the bundled model if ``None``.
         horizon: dream length before truncation; the task default if ``None``.
         termination_threshold: continue probability below which a dream terminates.
+        uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement (needs an ensemble).
         autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
     """
@@ -49,6 +50,7 @@ class DreamVectorEnv(VectorEnv):
         checkpoint: str | Path | None = None,
         horizon: int | None = None,
         termination_threshold: float = 0.5,
+        uncertainty_penalty: float = 0.0,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
     ):
@@ -62,6 +64,7 @@ class DreamVectorEnv(VectorEnv):
             num_envs=num_envs,
             horizon=horizon or self.task.dream_horizon,
             termination_threshold=termination_threshold,
+            uncertainty_penalty=uncertainty_penalty,
         )
         self.checkpoint = checkpoint_data
         self.num_envs = self.dreams.num_envs

@@ -35,6 +35,7 @@ class DreamSB3VecEnv(VecEnv):
         checkpoint: str | Path | None = None,
         horizon: int | None = None,
         termination_threshold: float = 0.5,
+        uncertainty_penalty: float = 0.0,
     ):
         self.venv = DreamVectorEnv(
             task,
@@ -42,6 +43,7 @@ class DreamSB3VecEnv(VecEnv):
             checkpoint=checkpoint,
             horizon=horizon,
             termination_threshold=termination_threshold,
+            uncertainty_penalty=uncertainty_penalty,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)

@@ -262,3 +262,21 @@ def test_ensemble_reports_uncertainty(ensemble_checkpoint: Path) -> None:
     assert all(np.isfinite(v) and v >= 0 for v in values)
     assert max(values) > 0
     env.close()
+
+
+def test_uncertainty_penalty_lowers_reward_by_lambda_times_disagreement(ensemble_checkpoint: Path) -> None:
+    plain = gym.make(ENV_ID, checkpoint=ensemble_checkpoint).unwrapped
+    penalised = gym.make(ENV_ID, checkpoint=ensemble_checkpoint, uncertainty_penalty=2.5).unwrapped
+    for env in (plain, penalised):
+        env.reset(seed=7)
+    action = np.array([0.3], dtype=np.float32)
+    _, reward, _, _, info = plain.step(action)
+    _, penalised_reward, _, _, penalised_info = penalised.step(action)
+    assert info["uncertainty"] > 0
+    assert penalised_info["uncertainty"] == pytest.approx(info["uncertainty"])
+    assert penalised_reward == pytest.approx(reward - 2.5 * info["uncertainty"], rel=1e-5, abs=1e-6)
+
+
+def test_uncertainty_penalty_needs_an_ensemble(trained_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="needs an ensemble world model"):
+        gym.make(ENV_ID, checkpoint=trained_checkpoint, uncertainty_penalty=1.0)
