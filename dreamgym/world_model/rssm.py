@@ -31,13 +31,6 @@ class RSSMState(NamedTuple):
     def index(self, idx) -> RSSMState:
         return RSSMState(self.deter[idx], self.stoch[idx])
 
-    def where(self, mask: torch.Tensor, other: RSSMState) -> RSSMState:
-        """Takes ``other`` where ``mask`` (batch-shaped bool) is set and self elsewhere."""
-        return RSSMState(
-            torch.where(mask[..., None], other.deter, self.deter),
-            torch.where(mask[..., None, None], other.stoch, self.stoch),
-        )
-
 
 def categorical_kl(p_logp: torch.Tensor, q_logp: torch.Tensor) -> torch.Tensor:
     """KL(p || q) of factorised categoricals given log-probabilities (..., stoch, classes), summed over latents."""

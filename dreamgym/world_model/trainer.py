@@ -125,7 +125,7 @@ def train_world_model(
     writer = SummaryWriter(str(logdir or out / "tensorboard"))
     fingerprint = data.fingerprint()
 
-    def checkpoint(final: bool) -> None:
+    def checkpoint() -> None:
         starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
         tensors, groups = _optimizer_tensors(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
@@ -151,7 +151,6 @@ def train_world_model(
                 "step": step,
                 "optimizer": groups,
                 "sampler_rng": numpy_rng_state(sampler.rng),
-                "final": final,
             },
         )
 
@@ -171,10 +170,10 @@ def train_world_model(
                 writer.add_scalar(key, value, step)
             bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
         if step % train_cfg.checkpoint_every == 0 and step < train_cfg.steps:
-            checkpoint(final=False)
+            checkpoint()
         bar.update(1)
     bar.close()
-    checkpoint(final=True)
+    checkpoint()
     writer.close()
     model.eval()
     return TrainResult(model=model, path=out, step=step, metrics=metrics, seconds=time.perf_counter() - started)
