@@ -125,8 +125,10 @@ def train_world_model(
     writer = SummaryWriter(str(logdir or out / "tensorboard"))
     fingerprint = data.fingerprint()
 
+    # The data does not change during a run, so the start windows stored with every checkpoint are cut once.
+    starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
+
     def checkpoint() -> None:
-        starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
         tensors, groups = _optimizer_tensors(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         save_checkpoint(
