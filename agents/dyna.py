@@ -53,14 +53,14 @@ class DynaConfig:
     task: str = "InvertedPendulum"
     out: str = "demo_out"
     seed: int = 0
-    rounds: int = 4
+    rounds: int = 3
     initial_steps: int = 5000
     steps_per_round: int = 5000
     preset: str = "small"
-    ensemble: int = 1
+    ensemble: int = 5
     wm_updates_first: int = 1500
     wm_updates_per_round: int = 500
-    agent: DreamAgentConfig = field(default_factory=DreamAgentConfig)
+    agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(uncertainty_penalty=1.0))
     eval_episodes: int = 20
     target_return: float | None = None
     mirror: bool = False
