@@ -4,7 +4,11 @@ __all__ = [
     "CheckpointError",
     "DatasetError",
     "DreamGymError",
+    "EmergencyStopError",
     "InvalidActionError",
+    "InvalidGapError",
+    "RobotError",
+    "RobotNotConnectedError",
     "UnknownTaskError",
 ]
 
@@ -30,3 +34,19 @@ class DatasetError(DreamGymError):
 
 class InvalidActionError(DreamGymError, ValueError):
     """An action of the wrong shape or dtype, or with non-finite values."""
+
+
+class InvalidGapError(DreamGymError, ValueError):
+    """A reality-gap preset that does not exist, or a gap strength or parameter outside its valid range."""
+
+
+class RobotError(DreamGymError):
+    """A robot that cannot be reached, answers out of protocol, or was stopped by the safety layer."""
+
+
+class RobotNotConnectedError(RobotError):
+    """No robot answers at the given address."""
+
+
+class EmergencyStopError(RobotError):
+    """The safety layer stopped the robot; the robot must be reset before it moves again."""
