@@ -1,6 +1,6 @@
 """Data sets of real experience: collection into Minari, loading as Dreamer-style rows, window sampling."""
 
-from dreamgym.data.collect import collect, dataset_id_for
+from dreamgym.data.collect import collect, dataset_id_for, write_episodes
 from dreamgym.data.minari_io import load_episodes
 from dreamgym.data.policies import load_sb3_policy
 from dreamgym.data.sequence_data import SequenceData
@@ -13,4 +13,5 @@ __all__ = [
     "dataset_id_for",
     "load_episodes",
     "load_sb3_policy",
+    "write_episodes",
 ]

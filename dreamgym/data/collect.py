@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from dreamgym.data.policies import Policy, resolve_policy
 from dreamgym.errors import DatasetError, InvalidActionError
 from dreamgym.tasks.registry import TaskSpec, get_task
 
-__all__ = ["METADATA_KEY", "collect", "dataset_id_for"]
+__all__ = ["METADATA_KEY", "collect", "dataset_id_for", "write_episodes"]
 
 METADATA_KEY = "dreamgym"
 """Key under which dreamgym's own metadata sits in Minari's ``metadata.json`` (Minari keeps unknown keys)."""
@@ -51,6 +51,8 @@ def collect(
     deterministic: bool = False,
     name: str | None = None,
     author: str = "dreamgym",
+    gap: Mapping[str, Any] | None = None,
+    wrap_env: Callable[[gym.Env], gym.Env] | None = None,
 ) -> Path:
     """Runs ``policy`` in the real env for exactly ``steps`` steps and saves a Minari data set.
 
@@ -77,12 +79,17 @@ def collect(
         deterministic: act greedily with an SB3 checkpoint; the default samples, for broader coverage.
         name: data set name inside the Minari id; defaults to the policy kind (``random``, ``sb3``, ...).
         author: Minari's ``author`` field.
+        gap: JSON-serialisable description of the reality gap the env was collected under, stored as the
+            ``gap`` metadata field (``None``, stored as null, means the nominal simulator). The description is
+            recorded, not interpreted: pass the settings of the gap wrapper applied by ``wrap_env``.
+        wrap_env: applied to the freshly made env before collection (for example a reality-gap wrapper); it
+            needs a ``gap`` description so the data set says what it was collected under.
 
     Returns:
         The path of the finished data set, ``out``.
 
     Raises:
-        ValueError: ``steps`` is not positive.
+        ValueError: ``steps`` is not positive, or ``wrap_env`` is given without ``gap``.
         DatasetError: ``out`` already exists and ``overwrite`` is false.
         InvalidActionError: a callable policy returned an action of the wrong shape or non-finite values.
     """
@@ -95,13 +102,16 @@ def collect(
             f"Data set directory {str(out)!r} already exists; pass overwrite=True (CLI: --overwrite) "
             "or choose another output path."
         )
-    extra_metadata = dict(extra_metadata or {})
-    try:
-        json.dumps(extra_metadata)
-    except TypeError as err:
-        raise TypeError(f"Expected `extra_metadata` to be JSON-serialisable: {err}") from err
+    if wrap_env is not None and gap is None:
+        raise ValueError(
+            "Expected a `gap` description with `wrap_env`, so the data set records what it was collected under."
+        )
+    extra_metadata = _json_checked("extra_metadata", extra_metadata)
+    gap = _json_checked("gap", gap) if gap is not None else None
 
     env = task.make_env()
+    if wrap_env is not None:
+        env = wrap_env(env)
     try:
         resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
         episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
@@ -116,6 +126,7 @@ def collect(
                 "env_id": task.env_id,
                 "policy": resolved.description,
                 "seed": seed,
+                "gap": gap,
                 "steps": steps,
                 "episodes": len(episodes),
                 "dreamgym_version": _dreamgym_version(),
@@ -126,6 +137,109 @@ def collect(
     finally:
         env.close()
     return out
+
+
+def write_episodes(
+    task: TaskSpec | str,
+    episodes: Sequence[Mapping[str, Any]],
+    out: str | Path,
+    *,
+    name: str,
+    policy: str,
+    seed: int | None,
+    extra_metadata: dict[str, Any] | None = None,
+    gap: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    author: str = "dreamgym",
+) -> Path:
+    """Writes episodes recorded elsewhere (an agent's training rollouts, say) as a dreamgym Minari data set.
+
+    :func:`collect` records a fixed policy; a data set such as D4RL's ``medium-replay`` is the stream of a
+    learning agent, recorded while it trained, so it is written through here with the same metadata and the
+    same atomic rename.
+
+    Args:
+        task: a :class:`TaskSpec` or a task name.
+        episodes: mappings with ``observations`` (N+1 rows), ``actions``, ``rewards``, ``terminations`` and
+            ``truncations`` (N rows each).
+        out: data set directory to create.
+        name: data set name inside the Minari id.
+        policy: description of the policy (or learner) that acted, stored in the metadata.
+        seed: seed of the run that produced the episodes.
+        extra_metadata: further JSON-serialisable metadata fields.
+        gap: reality-gap description as in :func:`collect`; ``None`` for the nominal simulator.
+        overwrite: replace an existing data set at ``out``.
+        author: Minari's ``author`` field.
+
+    Raises:
+        ValueError: there are no episodes, or an episode's arrays have the wrong shapes for the task.
+        DatasetError: ``out`` exists and ``overwrite`` is false.
+    """
+    from minari.data_collector import EpisodeBuffer
+
+    task = get_task(task) if isinstance(task, str) else task
+    if not episodes:
+        raise ValueError("Expected at least one episode to write, got none.")
+    out = Path(out).absolute()
+    if out.exists() and not overwrite:
+        raise DatasetError(f"Data set directory {str(out)!r} already exists; pass overwrite=True or another path.")
+    extra_metadata = _json_checked("extra_metadata", extra_metadata)
+    buffers = []
+    for i, episode in enumerate(episodes):
+        obs = np.asarray(episode["observations"], dtype=np.float32)
+        actions = np.asarray(episode["actions"], dtype=np.float32)
+        steps = len(actions)
+        if obs.shape != (steps + 1, *task.obs_shape) or actions.shape != (steps, task.action_dim):
+            raise ValueError(
+                f"Episode {i}: expected observations of shape {(steps + 1, *task.obs_shape)} and actions of shape "
+                f"{(steps, task.action_dim)} for task {task.name!r}, got {obs.shape} and {actions.shape}."
+            )
+        buffers.append(
+            EpisodeBuffer(
+                id=i,
+                seed=seed if i == 0 else None,
+                observations=list(obs),
+                actions=list(actions),
+                rewards=[float(r) for r in episode["rewards"]],
+                terminations=[bool(t) for t in episode["terminations"]],
+                truncations=[bool(t) for t in episode["truncations"]],
+            )
+        )
+    total = sum(len(b.rewards) for b in buffers)
+    metadata = {
+        "dataset_id": dataset_id_for(task, name),
+        "algorithm_name": policy,
+        "author": {author},
+        "description": f"{total} steps of {task.env_id} recorded from {policy}.",
+        METADATA_KEY: {
+            **extra_metadata,
+            "task": task.name,
+            "env_id": task.env_id,
+            "policy": policy,
+            "seed": seed,
+            "gap": _json_checked("gap", gap) if gap is not None else None,
+            "steps": total,
+            "episodes": len(buffers),
+            "dreamgym_version": _dreamgym_version(),
+        },
+    }
+    env = task.make_env()
+    try:
+        with _atomic_directory(out, overwrite) as staging:
+            _write_minari(staging, env, buffers, metadata)
+    finally:
+        env.close()
+    return out
+
+
+def _json_checked(name: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plain-dict copy of ``value``, refused unless it survives a JSON round trip (Minari stores JSON)."""
+    value = dict(value or {})
+    try:
+        json.dumps(value)
+    except TypeError as err:
+        raise TypeError(f"Expected `{name}` to be JSON-serialisable: {err}") from err
+    return value
 
 
 def _run_episodes(env: gym.Env, act: Policy, steps: int, seed: int, progress: bool, desc: str) -> list[Any]:
