@@ -27,6 +27,10 @@ class DreamAgentConfig:
         horizon: dream length before truncation; the task's dream horizon if ``None``. Short dreams started
             from real states (MBPO-style branches) limit how far model error can compound.
         uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement.
+        halt_threshold: MOReL-style HALT: dreams end with reward ``-halt_penalty`` where the disagreement exceeds
+            this (nats, or a calibration statistic of the data set: ``"p50"``, ``"p90"``, ``"p99"``, ``"max"``).
+        halt_scale: multiplies a named ``halt_threshold``.
+        halt_penalty: MOReL's kappa, the penalty of the halting step.
         seed: seeds the agent and the dreams.
         algo_kwargs: constructor kwargs for the SB3 algorithm, over the defaults below.
     """
@@ -36,6 +40,9 @@ class DreamAgentConfig:
     num_envs: int = 256
     horizon: int | None = None
     uncertainty_penalty: float = 0.0
+    halt_threshold: float | str | None = None
+    halt_scale: float = 1.0
+    halt_penalty: float = 100.0
     seed: int = 0
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +101,9 @@ def train_in_dream(
         checkpoint=checkpoint,
         horizon=config.horizon,
         uncertainty_penalty=config.uncertainty_penalty,
+        halt_threshold=config.halt_threshold,
+        halt_scale=config.halt_scale,
+        halt_penalty=config.halt_penalty,
     )
     env.seed(config.seed)
     if model is None:

@@ -7,6 +7,7 @@ as CleanRL does; nothing imports this module.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class TrainArgs:
     task: str | None = _opt(None, "task name; read from the data set's metadata if omitted")
     preset: str = _opt("small", "world-model size preset: debug, small or default")
     steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
+    ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
 
@@ -54,6 +56,12 @@ class DreamArgs:
     steps: int = _opt(1_000_000, "dream transitions to train on")
     num_envs: int = _opt(256, "dreams stepped together")
     horizon: int | None = _opt(None, "dream length (task default if omitted)")
+    uncertainty_penalty: float = _opt(0.0, "MOPO-style reward penalty per unit of ensemble disagreement")
+    halt: str | None = _opt(
+        None, "MOReL-style HALT threshold: nats of disagreement, or a data-set statistic p50, p90, p99 or max"
+    )
+    halt_scale: float = _opt(1.0, "multiplies a named --halt threshold")
+    halt_penalty: float = _opt(100.0, "penalty of the step where HALT ends a dream")
     seed: int = _opt(0, "random seed")
     out: str = _opt("policy.zip", "where to save the SB3 policy")
     logdir: str | None = _opt("runs", "TensorBoard directory")
@@ -154,7 +162,7 @@ def _train(args: TrainArgs) -> None:
         raise SystemExit("The data set does not name its task; pass --task.")
     spec = get_task(task_name)
     data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
-    overrides = {"seed": args.seed} | ({"steps": args.steps} if args.steps else {})
+    overrides = {"seed": args.seed, "ensemble": args.ensemble} | ({"steps": args.steps} if args.steps else {})
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
     result = train_world_model(data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir)
     print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")
@@ -166,10 +174,24 @@ def _dream(args: DreamArgs) -> None:
     from dreamgym.world_model import read_config
 
     task = read_config(args.checkpoint)["task"]
+    halt: float | str | None = args.halt
+    with contextlib.suppress(ValueError):  # not a number: a calibration statistic's name, checked by the env
+        halt = float(args.halt) if args.halt is not None else None
     config = DreamAgentConfig(
-        algo=args.algo, steps=args.steps, num_envs=args.num_envs, horizon=args.horizon, seed=args.seed
+        algo=args.algo,
+        steps=args.steps,
+        num_envs=args.num_envs,
+        horizon=args.horizon,
+        uncertainty_penalty=args.uncertainty_penalty,
+        halt_threshold=halt,
+        halt_scale=args.halt_scale,
+        halt_penalty=args.halt_penalty,
+        seed=args.seed,
     )
-    model = train_in_dream(args.checkpoint, task, config, logdir=args.logdir)
+    try:
+        model = train_in_dream(args.checkpoint, task, config, logdir=args.logdir)
+    except ValueError as err:  # settings the checkpoint cannot support (HALT without an ensemble, say)
+        raise SystemExit(f"dreamgym dream: error: {err}") from err
     model.save(args.out)
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
 

@@ -49,3 +49,19 @@ def trained_checkpoint(
         wm_sequences, root / "ckpt", pendulum_task, model_cfg, train_cfg, logdir=root / "tb", progress=False
     )
     return result.path
+
+
+@pytest.fixture(scope="session")
+def trained_ensemble_checkpoint(
+    tmp_path_factory: pytest.TempPathFactory, wm_sequences: SequenceData, pendulum_task: TaskSpec
+) -> Path:
+    """The ``debug`` model with three prior heads after 30 updates, calibrated on ``wm_sequences``. Read-only."""
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    root = tmp_path_factory.mktemp("wm_ensemble")
+    model_cfg, train_cfg = make_config("debug", 5, 1, steps=WM_TRAIN_STEPS, ensemble=3)
+    result = train_world_model(
+        wm_sequences, root / "ckpt", pendulum_task, model_cfg, train_cfg, logdir=root / "tb", progress=False
+    )
+    return result.path

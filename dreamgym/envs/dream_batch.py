@@ -12,9 +12,11 @@ import numpy as np
 import torch
 
 from dreamgym.envs.counter_rng import STREAM_MEMBER, STREAM_RESET, STREAM_STOCH, counter_uniform
+from dreamgym.errors import CheckpointError
 from dreamgym.world_model.checkpoint import Checkpoint
+from dreamgym.world_model.uncertainty import CALIBRATION_KEY, CALIBRATION_KEYS, ensemble_disagreement
 
-__all__ = ["DreamBatch", "DreamStep"]
+__all__ = ["DreamBatch", "DreamStep", "resolve_halt_threshold"]
 
 
 class DreamStep(NamedTuple):
@@ -25,6 +27,49 @@ class DreamStep(NamedTuple):
     terminated: np.ndarray
     truncated: np.ndarray
     uncertainty: np.ndarray
+    halted: np.ndarray
+
+
+def resolve_halt_threshold(checkpoint: Checkpoint, threshold: float | str | None, scale: float = 1.0) -> float:
+    """The absolute disagreement above which a dream halts (``inf`` when HALT is off).
+
+    Args:
+        checkpoint: the world model; a named threshold is read from its data-set calibration.
+        threshold: ``None`` (no HALT), an absolute disagreement in nats, or the name of a calibration
+            statistic (``"p50"``, ``"p90"``, ``"p99"``, ``"max"``) of the model's disagreement on its own
+            training data. MOReL halts past the largest disagreement seen on the data: ``"max"``.
+        scale: multiplies a named threshold (``scale=1.5`` with ``"p99"`` halts 50% above the 99th percentile).
+
+    Raises:
+        ValueError: the model is no ensemble, the name is unknown or the number is not positive.
+        CheckpointError: a named threshold is asked of a checkpoint without a calibration.
+    """
+    if threshold is None:
+        return float("inf")
+    ensemble = checkpoint.model.cfg.ensemble
+    if ensemble < 2:
+        raise ValueError(
+            f"HALT (halt_threshold={threshold!r}) needs an ensemble world model (ensemble >= 2) to measure "
+            f"disagreement; this checkpoint has ensemble={ensemble}. Train with --ensemble 5."
+        )
+    if isinstance(threshold, str):
+        if threshold not in CALIBRATION_KEYS:
+            raise ValueError(
+                f"Unknown halt_threshold {threshold!r}; expected a number (nats) or one of {list(CALIBRATION_KEYS)}."
+            )
+        calibration = checkpoint.config.get(CALIBRATION_KEY)
+        if not calibration:
+            raise CheckpointError(
+                f"Checkpoint {str(checkpoint.path)!r} has no disagreement calibration, so halt_threshold="
+                f"{threshold!r} has nothing to read. Checkpoints get one when training ends; calibrate an older one "
+                "with dreamgym.world_model.uncertainty.calibrate_checkpoint(path, data), or pass a number."
+            )
+        if scale <= 0:
+            raise ValueError(f"Expected a positive `halt_scale`, got {scale!r}.")
+        return float(calibration[threshold]) * scale
+    if not float(threshold) > 0:
+        raise ValueError(f"Expected a positive halt_threshold (nats of disagreement), got {threshold!r}.")
+    return float(threshold)
 
 
 class DreamBatch:
@@ -40,6 +85,12 @@ class DreamBatch:
         termination_threshold: a step is terminal when the continue head's probability falls below this.
         uncertainty_penalty: MOPO-style penalty; the reward becomes ``reward - uncertainty_penalty * u`` with
             ``u`` the ensemble disagreement, so an agent is not paid for exploiting what the model does not know.
+        halt_threshold: MOReL-style HALT: a dream whose disagreement ``u`` exceeds this terminates with reward
+            ``-halt_penalty``. An absolute number of nats, or a calibration statistic of the data set
+            (``"p50"``, ``"p90"``, ``"p99"``, ``"max"``; see :func:`resolve_halt_threshold`). ``None``: no HALT.
+        halt_scale: multiplies a named ``halt_threshold``.
+        halt_penalty: MOReL's kappa: the (negated) reward of the halting step. Large enough that leaving the
+            data costs more than any return gained there; the default is a tenth of a good locomotion return.
     """
 
     def __init__(
@@ -49,6 +100,9 @@ class DreamBatch:
         horizon: int,
         termination_threshold: float = 0.5,
         uncertainty_penalty: float = 0.0,
+        halt_threshold: float | str | None = None,
+        halt_scale: float = 1.0,
+        halt_penalty: float = 100.0,
     ):
         if not isinstance(num_envs, int | np.integer) or num_envs <= 0:
             raise ValueError(f"Expected `num_envs` to be a positive integer, got {num_envs!r}.")
@@ -65,6 +119,8 @@ class DreamBatch:
                 f"checkpoint has ensemble={self.cfg.ensemble}. Train with --ensemble 5."
             )
         self.uncertainty_penalty = uncertainty_penalty
+        self.halt_threshold = resolve_halt_threshold(checkpoint, halt_threshold, halt_scale)
+        self.halt_penalty = float(halt_penalty)
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
@@ -124,21 +180,23 @@ class DreamBatch:
             decoded = self.model.decode(self.state)
             self.obs = decoded.obs
             uncertainty = self._disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
-            terminated = decoded.cont < self.termination_threshold
+            reward = decoded.reward - self.uncertainty_penalty * uncertainty
+            # HALT (MOReL): past the threshold the model is outside its data; the dream ends in an absorbing
+            # state worth -kappa instead of whatever the model would make up there.
+            halted = uncertainty > self.halt_threshold
+            reward = torch.where(halted, torch.full_like(reward, -self.halt_penalty), reward)
+            terminated = (decoded.cont < self.termination_threshold) | halted
             truncated = (self.steps >= self.horizon) & ~terminated
         return DreamStep(
             obs=decoded.obs.numpy(),
-            reward=(decoded.reward - self.uncertainty_penalty * uncertainty).numpy(),
+            reward=reward.numpy(),
             terminated=terminated.numpy(),
             truncated=truncated.numpy(),
             uncertainty=uncertainty.numpy(),
+            halted=halted.numpy(),
         )
 
     @staticmethod
     def _disagreement(prior_logp: torch.Tensor) -> torch.Tensor:
-        """Jensen-Shannon divergence among ensemble priors (B, K, S, C), summed over latents, in nats."""
-        probs = prior_logp.exp()
-        mean = probs.mean(1)
-        entropy_of_mean = -(mean * torch.log(mean)).sum(-1)
-        mean_entropy = -(probs * prior_logp).sum(-1).mean(1)
-        return (entropy_of_mean - mean_entropy).sum(-1)
+        """Jensen-Shannon divergence among ensemble priors (B, K, S, C); see :func:`ensemble_disagreement`."""
+        return ensemble_disagreement(prior_logp)

@@ -25,7 +25,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     unchanged. ``reset`` starts from a real context window of the training data, filtered by the model;
     ``step`` imagines forward: the observation is decoded from the latent state, the reward comes from
     the reward head, ``terminated`` from the continue head and ``truncated`` from the dream horizon.
-    ``info["uncertainty"]`` is the ensemble disagreement (0 for a single model).
+    ``info["uncertainty"]`` is the ensemble disagreement (0 for a single model); ``info["halted"]`` is set on
+    the step where HALT ended the dream.
 
     Args:
         task: dreamgym task name, e.g. ``"Hopper"``.
@@ -33,6 +34,10 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         horizon: dream length before truncation; the task's default dream horizon if ``None``.
         termination_threshold: the dream ends when the continue probability drops below this.
         uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement (needs an ensemble).
+        halt_threshold: MOReL-style HALT: the dream terminates with reward ``-halt_penalty`` once the ensemble
+            disagreement exceeds this; nats, or a calibration statistic (``"p99"``, ``"max"``, ...). ``None``: off.
+        halt_scale: multiplies a named ``halt_threshold``.
+        halt_penalty: MOReL's kappa, the penalty of the halting step.
         render_mode: ``"rgb_array"`` or ``None``.
 
     Example:
@@ -49,6 +54,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         horizon: int | None = None,
         termination_threshold: float = 0.5,
         uncertainty_penalty: float = 0.0,
+        halt_threshold: float | str | None = None,
+        halt_scale: float = 1.0,
+        halt_penalty: float = 100.0,
         render_mode: str | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -64,6 +72,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             horizon=horizon or self.task.dream_horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
+            halt_threshold=halt_threshold,
+            halt_scale=halt_scale,
+            halt_penalty=halt_penalty,
         )
         self._last_reward = 0.0
 
@@ -80,7 +91,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         result = self.dreams.step(validate_action(action, self.task.action_dim))
         self._last_reward = float(result.reward[0])
-        info = {"uncertainty": float(result.uncertainty[0])}
+        info = {"uncertainty": float(result.uncertainty[0]), "halted": bool(result.halted[0])}
         return (
             result.obs[0].copy(),
             self._last_reward,

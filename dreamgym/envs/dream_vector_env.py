@@ -37,6 +37,10 @@ class DreamVectorEnv(VectorEnv):
         horizon: dream length before truncation; the task default if ``None``.
         termination_threshold: continue probability below which a dream terminates.
         uncertainty_penalty: MOPO-style reward penalty per unit of ensemble disagreement (needs an ensemble).
+        halt_threshold: MOReL-style HALT: the dream terminates with reward ``-halt_penalty`` once the ensemble
+            disagreement exceeds this; nats, or a calibration statistic (``"p99"``, ``"max"``, ...). ``None``: off.
+        halt_scale: multiplies a named ``halt_threshold``.
+        halt_penalty: MOReL's kappa, the penalty of the halting step.
         autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
     """
@@ -51,6 +55,9 @@ class DreamVectorEnv(VectorEnv):
         horizon: int | None = None,
         termination_threshold: float = 0.5,
         uncertainty_penalty: float = 0.0,
+        halt_threshold: float | str | None = None,
+        halt_scale: float = 1.0,
+        halt_penalty: float = 100.0,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
     ):
@@ -65,6 +72,9 @@ class DreamVectorEnv(VectorEnv):
             horizon=horizon or self.task.dream_horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
+            halt_threshold=halt_threshold,
+            halt_scale=halt_scale,
+            halt_penalty=halt_penalty,
         )
         self.checkpoint = checkpoint_data
         self.num_envs = self.dreams.num_envs
@@ -130,7 +140,12 @@ class DreamVectorEnv(VectorEnv):
     def _info(self, result: DreamStep) -> dict[str, Any]:
         """Per-env info in Gymnasium's vector convention: arrays plus ``_key`` masks of envs that have them."""
         has = np.ones(self.num_envs, dtype=bool)
-        return {"uncertainty": result.uncertainty.astype(np.float64), "_uncertainty": has}
+        return {
+            "uncertainty": result.uncertainty.astype(np.float64),
+            "_uncertainty": has,
+            "halted": result.halted.copy(),
+            "_halted": has.copy(),
+        }
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

@@ -36,6 +36,9 @@ class DreamSB3VecEnv(VecEnv):
         horizon: int | None = None,
         termination_threshold: float = 0.5,
         uncertainty_penalty: float = 0.0,
+        halt_threshold: float | str | None = None,
+        halt_scale: float = 1.0,
+        halt_penalty: float = 100.0,
     ):
         self.venv = DreamVectorEnv(
             task,
@@ -44,6 +47,9 @@ class DreamSB3VecEnv(VecEnv):
             horizon=horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
+            halt_threshold=halt_threshold,
+            halt_scale=halt_scale,
+            halt_penalty=halt_penalty,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
@@ -70,6 +76,7 @@ class DreamSB3VecEnv(VecEnv):
         for i in np.flatnonzero(dones):  # only envs that ended, a small share of the batch
             infos[i]["terminal_observation"] = info["final_obs"][i]
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            infos[i]["halted"] = bool(info["halted"][i])
         return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ from dreamgym.errors import CheckpointError
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.model import WorldModel
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "load_checkpoint", "read_config", "save_checkpoint"]
+__all__ = ["FORMAT_VERSION", "Checkpoint", "load_checkpoint", "read_config", "save_checkpoint", "update_config"]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -148,6 +148,27 @@ def save_checkpoint(
     for stale in {"trainer.safetensors", "trainer.json"} - set(blobs):
         (directory / stale).unlink(missing_ok=True)
     return directory
+
+
+def update_config(directory: str | Path, fields: dict[str, Any]) -> dict[str, Any]:
+    """Adds or replaces JSON fields of an existing checkpoint's config.json, atomically; returns the new config.
+
+    Used to attach facts computed after training (the disagreement calibration of an older checkpoint) without
+    rewriting the weights. The file manifest is kept and checked first, so only a complete checkpoint is
+    updated, and the write goes through ``config.json.tmp`` like :func:`save_checkpoint`'s, so a kill leaves
+    the old or the new config.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    protected = {"format", "format_version", "files", "task", "observation_space", "action_space", "model"}
+    if protected & set(fields):
+        raise ValueError(f"Expected fields other than {sorted(protected & set(fields))}; those define the checkpoint.")
+    for name in config["files"]:
+        read_verified(directory, name, config)
+    config = {**config, **fields}
+    _write_synced(directory / (CONFIG_FILE + ".tmp"), json.dumps(config, indent=2).encode())
+    os.replace(directory / (CONFIG_FILE + ".tmp"), directory / CONFIG_FILE)
+    return config
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

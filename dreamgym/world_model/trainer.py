@@ -26,6 +26,7 @@ from dreamgym.world_model.checkpoint import (
 from dreamgym.world_model.config import TrainConfig, WorldModelConfig
 from dreamgym.world_model.model import WorldModel
 from dreamgym.world_model.starts import sample_context_windows
+from dreamgym.world_model.uncertainty import CALIBRATION_KEY, calibrate_disagreement
 
 __all__ = ["TrainResult", "train_world_model"]
 
@@ -128,7 +129,7 @@ def train_world_model(
     # The data does not change during a run, so the start windows stored with every checkpoint are cut once.
     starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
 
-    def checkpoint() -> None:
+    def checkpoint(calibration: dict | None = None) -> None:
         tensors, groups = _optimizer_tensors(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         save_checkpoint(
@@ -147,6 +148,7 @@ def train_world_model(
                     "episodes": data.num_episodes,
                     **data.metadata,
                 },
+                **({CALIBRATION_KEY: calibration} if calibration else {}),
             },
             trainer_tensors=tensors,
             trainer_state={
@@ -175,7 +177,9 @@ def train_world_model(
             checkpoint()
         bar.update(1)
     bar.close()
-    checkpoint()
+    # HALT thresholds are set relative to the disagreement the finished model shows on its own training data;
+    # only the final checkpoint carries it, since an intermediate model's disagreement is not the final one's.
+    checkpoint(calibrate_disagreement(model, data, seed=train_cfg.seed) if model.cfg.ensemble > 1 else None)
     writer.close()
     model.eval()
     return TrainResult(model=model, path=out, step=step, metrics=metrics, seconds=time.perf_counter() - started)

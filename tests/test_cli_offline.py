@@ -1,0 +1,32 @@
+"""The command line's ensemble, MOPO and HALT options, end to end with a tiny world model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dreamgym.cli import main
+
+
+def test_train_an_ensemble_and_dream_with_halt(tmp_path: Path) -> None:
+    data, ckpt = tmp_path / "data", tmp_path / "ckpt"
+    assert main(["collect", "--steps", "300", "--out", str(data), "--seed", "2"]) == 0
+    args = ["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "10"]
+    assert main([*args, "--ensemble", "3"]) == 0
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["model"]["ensemble"] == 3 and config["uncertainty_calibration"]["max"] > 0
+    dream = ["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--logdir", str(tmp_path / "tb")]
+    policy = tmp_path / "policy.zip"
+    flags = ["--halt", "p99", "--halt-scale", "2", "--halt-penalty", "50", "--uncertainty-penalty", "0.5"]
+    assert main([*dream, "--out", str(policy), *flags]) == 0
+    assert policy.exists()
+
+
+def test_halt_on_a_single_model_is_a_clear_error(tmp_path: Path) -> None:
+    data, ckpt = tmp_path / "data", tmp_path / "ckpt"
+    main(["collect", "--steps", "300", "--out", str(data)])
+    main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"])
+    with pytest.raises(SystemExit, match=r"needs an ensemble world model"):
+        main(["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--halt", "0.5"])
