@@ -1,0 +1,481 @@
+"""Physics-consistency audit of dreams: how often dreamed trajectories break facts the real task guarantees.
+
+A world model that has learned physics keeps joints inside their limits, the body above the ground, speeds
+and their changes inside what the simulator can produce, contacts binary, and ends an episode exactly when the
+task's own termination rule says so. A model that hallucinates plausible-looking numbers does not. The audit
+counts those violations over many dreams, and runs the same checks on real PyBullet rollouts as a control: the
+control's rates must be (near) zero, which is how one knows the checks measure the model and not the checks.
+
+Every bound comes from the simulator's own data (:meth:`PhysicsBounds.fit`), never from hand-tuned numbers.
+The rule for margins, stated once: a bound fitted from data is widened by :data:`MARGIN_FRACTION` of its own
+extent (a dimension's observed range, a step's largest observed change). A dimension the simulator holds
+constant (a planar Hopper's roll) has no extent of its own; it borrows the median extent of the other
+dimensions (and a dimension that never changes in one step borrows the median largest change). What the data
+cannot say (which dimensions are joints, what ends an episode) is read from the robot's structure in
+:data:`TASK_PHYSICS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamgym.data import SequenceData
+from dreamgym.envs.dream_batch import DreamBatch
+from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.transfer.recording import BatchPolicy, load_for_task, padded_episodes, record_pybullet
+from dreamgym.world_model.checkpoint import Checkpoint
+
+__all__ = [
+    "CHECKS",
+    "MARGIN_FRACTION",
+    "TASK_PHYSICS",
+    "AuditResult",
+    "PhysicsBounds",
+    "TaskPhysics",
+    "ViolationRates",
+    "audit_dreams",
+    "find_violations",
+    "outside_limits",
+]
+
+MARGIN_FRACTION = 0.05
+"""Fraction of a data-derived bound's extent by which it is widened (see the module docstring)."""
+
+CHECKS = ("joint_limit", "ground", "out_of_range", "jump", "energy_jump", "contact", "termination")
+"""The audited facts, in report order:
+
+- ``joint_limit``: a joint position outside its limits ([-1, 1] in the scaled observation, widened to what the
+  simulator's soft limits let through).
+- ``ground``: the body height below the lowest height the simulator produced.
+- ``out_of_range``: any other dimension outside its observed range (speeds, orientation, dimensions the
+  simulator holds constant).
+- ``jump``: one step's change of any dimension larger than the largest change the simulator produced.
+- ``energy_jump``: one step's change of the kinetic-energy proxy (sum of squared velocity dimensions) larger than
+  the simulator ever produced.
+- ``contact``: a contact flag away from the two values (0 and 1) the simulator uses.
+- ``termination``: the dream ends (continue head) where the task's own rule says the episode goes on, or goes
+  on where the rule says it ends.
+"""
+
+
+@dataclass(frozen=True)
+class TaskPhysics:
+    """What the observation vector of a task encodes, read off the robot's structure.
+
+    Attributes:
+        joint_position_dims: dimensions holding joint positions whose limits are [-1, 1] in observation units.
+        velocity_dims: dimensions holding (scaled) velocities, for the kinetic-energy proxy.
+        height_dim: dimension holding the body height, or ``None``.
+        contact_dims: dimensions holding foot-contact flags (0 or 1).
+        terminated: the task's termination rule on observations (..., obs_dim) and the fitted bounds, or ``None``
+            where the rule needs state that is not in the observation.
+    """
+
+    joint_position_dims: tuple[int, ...]
+    velocity_dims: tuple[int, ...]
+    height_dim: int | None = None
+    contact_dims: tuple[int, ...] = ()
+    terminated: Callable[[np.ndarray, PhysicsBounds], np.ndarray] | None = None
+
+
+def _pendulum_terminated(obs: np.ndarray, bounds: PhysicsBounds) -> np.ndarray:
+    # InvertedPendulumBulletEnv.step: done = |theta| > 0.2, with obs = (x, vx, cos theta, sin theta, theta_dot).
+    return ~np.isfinite(obs).all(-1) | (np.abs(np.arctan2(obs[..., 3], obs[..., 2])) > 0.2)
+
+
+def _walker_terminated(robot_class: str) -> Callable[[np.ndarray, PhysicsBounds], np.ndarray]:
+    """The locomotion envs' rule, evaluated by calling the robot's own ``alive_bonus``.
+
+    WalkerBaseBulletEnv.step ends the episode when ``robot.alive_bonus(obs[0] + initial_z, pitch) < 0`` (pitch
+    is obs[7]); HalfCheetah's rule also reads the contact flags. Calling the robot class itself keeps the audit
+    in step with the simulator's code instead of copying its thresholds.
+    """
+
+    def terminated(obs: np.ndarray, bounds: PhysicsBounds) -> np.ndarray:
+        from pybullet_envs_gymnasium import robot_locomotors
+
+        robot = getattr(robot_locomotors, robot_class)()
+        feet = len(robot.foot_list)
+        flat = obs.reshape(-1, obs.shape[-1])
+        alive = np.empty(len(flat), dtype=bool)
+        for i, row in enumerate(flat):
+            robot.feet_contact = row[-feet:] > 0.5
+            alive[i] = np.isfinite(row).all() and robot.alive_bonus(row[0] + bounds.initial_z, row[7]) > 0
+        return ~alive.reshape(obs.shape[:-1])
+
+    return terminated
+
+
+def _walker(robot_class: str, joints: int, feet: int) -> TaskPhysics:
+    """WalkerBase.calc_state: [z - initial_z, sin, cos (angle to target), 0.3 vx, 0.3 vy, 0.3 vz, roll, pitch],
+    then (position scaled to [-1, 1] between the limits, 0.1 speed) for each joint, then one contact per foot."""
+    return TaskPhysics(
+        joint_position_dims=tuple(8 + 2 * j for j in range(joints)),
+        velocity_dims=(3, 4, 5, *(9 + 2 * j for j in range(joints))),
+        height_dim=0,
+        contact_dims=tuple(8 + 2 * joints + f for f in range(feet)),
+        terminated=_walker_terminated(robot_class),
+    )
+
+
+# Every motor of a locomotor is a joint (action_dim joints) and foot counts are the robots' foot_list lengths;
+# tests/transfer/test_audit.py checks both against the simulator.
+TASK_PHYSICS: dict[str, TaskPhysics] = {
+    # obs = (x, vx, cos theta, sin theta, theta_dot); the slider's limits are [-1, 1] m.
+    "InvertedPendulum": TaskPhysics((0,), (1, 4), terminated=_pendulum_terminated),
+    # obs = (x, vx, pole tip x, cos theta, sin theta, theta_dot, cos gamma, sin gamma, gamma_dot); the rule reads
+    # the pole tip's height, which is not observed, so termination is not audited.
+    "InvertedDoublePendulum": TaskPhysics((0,), (1, 5, 8)),
+    "Hopper": _walker("Hopper", joints=3, feet=1),
+    "Walker2D": _walker("Walker2D", joints=6, feet=2),
+    "HalfCheetah": _walker("HalfCheetah", joints=6, feet=6),
+    "Ant": _walker("Ant", joints=8, feet=4),
+}
+
+
+def _physics(task: str) -> TaskPhysics:
+    if task not in TASK_PHYSICS:
+        raise ValueError(f"No physics table for task {task!r}; the audit knows {sorted(TASK_PHYSICS)}.")
+    return TASK_PHYSICS[task]
+
+
+def _energy(obs: np.ndarray, physics: TaskPhysics) -> np.ndarray:
+    return np.square(obs[..., list(physics.velocity_dims)]).sum(-1)
+
+
+@dataclass(frozen=True)
+class PhysicsBounds:
+    """Bounds on a task's observations, fitted from the simulator's own data.
+
+    Attributes:
+        task: the task the bounds hold for.
+        low, high: (obs_dim,) smallest and largest value of each dimension in the data.
+        max_delta: (obs_dim,) largest one-step change of each dimension within an episode.
+        max_energy_delta: largest one-step change of the kinetic-energy proxy.
+        initial_z: the robot's torso height at reset, which the locomotors' height dimension is relative to
+            (read from the simulator); ``None`` for tasks without a height.
+        rows: number of data rows the bounds were fitted on.
+        margin: the margin fraction applied to every bound.
+
+    Example:
+        >>> bounds = PhysicsBounds.fit(load_episodes("data/pendulum", get_task("InvertedPendulum")), "InvertedPendulum")
+        ... # doctest: +SKIP
+    """
+
+    task: str
+    low: np.ndarray
+    high: np.ndarray
+    max_delta: np.ndarray
+    max_energy_delta: float
+    initial_z: float | None
+    rows: int
+    margin: float = MARGIN_FRACTION
+
+    @classmethod
+    def fit(cls, data: SequenceData, task: str | TaskSpec, margin: float = MARGIN_FRACTION) -> PhysicsBounds:
+        """Fits the bounds to real ``data`` of ``task`` (a data set or recorded PyBullet episodes).
+
+        Raises:
+            ValueError: the data's observations do not have the task's shape, or no episode has two rows.
+        """
+        spec = task if isinstance(task, TaskSpec) else get_task(task)
+        if data.obs_shape != spec.obs_shape:
+            raise ValueError(
+                f"Expected data of task {spec.name!r} with observation shape {spec.obs_shape}, got {data.obs_shape}."
+            )
+        physics = _physics(spec.name)
+        step = ~data.is_first[1:]  # a row and the one before it belong to one episode
+        if not step.any():
+            raise ValueError("Expected at least one episode with two or more rows to measure step changes.")
+        delta = np.abs(np.diff(data.obs, axis=0))[step]
+        energy = _energy(data.obs, physics)
+        initial_z = None
+        if physics.height_dim is not None:
+            env = spec.make_env()
+            try:
+                env.reset(seed=0)
+                initial_z = float(env.unwrapped.robot.initial_z)
+            finally:
+                env.close()
+        return cls(
+            task=spec.name,
+            low=data.obs.min(0),
+            high=data.obs.max(0),
+            max_delta=delta.max(0),
+            max_energy_delta=float(np.abs(np.diff(energy))[step].max()),
+            initial_z=initial_z,
+            rows=len(data),
+            margin=margin,
+        )
+
+    @property
+    def physics(self) -> TaskPhysics:
+        return _physics(self.task)
+
+    @staticmethod
+    def _borrowed(extent: np.ndarray) -> np.ndarray:
+        """The extent of each dimension; a zero one borrows the median of the others (module docstring)."""
+        moving = extent > 0
+        fallback = float(np.median(extent[moving])) if moving.any() else 1.0
+        return np.where(moving, extent, fallback)
+
+    def limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dimension [low, high] with the margin; joint positions also span their nominal [-1, 1] limits."""
+        pad = self.margin * self._borrowed(self.high - self.low)
+        low, high = self.low.astype(np.float64), self.high.astype(np.float64)
+        joints = list(self.physics.joint_position_dims)
+        low[joints], high[joints] = np.minimum(low[joints], -1.0), np.maximum(high[joints], 1.0)
+        return low - pad, high + pad
+
+    def jump_limits(self) -> np.ndarray:
+        """Per-dimension largest allowed one-step change: the simulator's largest, plus the margin."""
+        return self.max_delta + self.margin * self._borrowed(self.max_delta)
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.limits()
+        return {
+            "task": self.task,
+            "rows": self.rows,
+            "margin_fraction": self.margin,
+            "observed_low": self.low.tolist(),
+            "observed_high": self.high.tolist(),
+            "limit_low": low.tolist(),
+            "limit_high": high.tolist(),
+            "max_delta": self.max_delta.tolist(),
+            "jump_limit": self.jump_limits().tolist(),
+            "max_energy_delta": self.max_energy_delta,
+            "initial_z": self.initial_z,
+        }
+
+
+def outside_limits(bounds: PhysicsBounds, obs: np.ndarray) -> np.ndarray:
+    """(N, T, d) bool: each dimension of ``obs[:, 1:]`` outside :meth:`PhysicsBounds.limits` (NaN is outside)."""
+    low, high = bounds.limits()
+    after = obs[:, 1:].astype(np.float64)
+    return ~((after >= low) & (after <= high))
+
+
+def find_violations(
+    bounds: PhysicsBounds, obs: np.ndarray, valid: np.ndarray, terminated: np.ndarray
+) -> dict[str, np.ndarray | None]:
+    """Flags every step of a batch of trajectories that breaks each check.
+
+    Args:
+        bounds: fitted bounds of the task.
+        obs: (N, T + 1, obs_dim) observations; ``obs[:, 0]`` is the start, ``obs[:, t + 1]`` follows step ``t``.
+        valid: (N, T) bool, the steps that were taken (a trajectory that ended early has invalid steps after).
+        terminated: (N, T) bool, whether the trajectory (real or dreamed) ended at each step.
+
+    Returns:
+        For each name in :data:`CHECKS`, an (N, T) bool array of violations on valid steps, or ``None`` where the
+        check does not apply to the task (no height, no contacts, no observable termination rule).
+    """
+    if obs.ndim != 3 or obs.shape[:2] != (valid.shape[0], valid.shape[1] + 1) or valid.shape != terminated.shape:
+        raise ValueError(
+            f"Expected obs (N, T + 1, d) with valid and terminated (N, T); got {obs.shape}, {valid.shape}, "
+            f"{terminated.shape}."
+        )
+    physics = bounds.physics
+    low = bounds.limits()[0]
+    after = obs[:, 1:].astype(np.float64)
+    outside = outside_limits(bounds, obs)
+    special = set(physics.joint_position_dims) | set(physics.contact_dims)
+    if physics.height_dim is not None:
+        special.add(physics.height_dim)
+    others = [d for d in range(obs.shape[-1]) if d not in special]
+    jump_limit = bounds.jump_limits()
+    energy = _energy(obs.astype(np.float64), physics)
+    checks: dict[str, np.ndarray | None] = {
+        "joint_limit": outside[..., list(physics.joint_position_dims)].any(-1),
+        "ground": None if physics.height_dim is None else ~(after[..., physics.height_dim] >= low[physics.height_dim]),
+        "out_of_range": outside[..., others].any(-1),
+        "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1),
+        "energy_jump": ~(np.abs(np.diff(energy, axis=1)) <= bounds.max_energy_delta * (1 + bounds.margin)),
+        "contact": None,
+        "termination": None,
+    }
+    if physics.contact_dims:
+        flags = after[..., list(physics.contact_dims)]
+        checks["contact"] = ~(np.minimum(np.abs(flags), np.abs(flags - 1.0)) <= bounds.margin).all(-1)
+    if physics.terminated is not None:
+        checks["termination"] = physics.terminated(after, bounds) != terminated
+    return {name: None if mask is None else mask & valid for name, mask in checks.items()}
+
+
+@dataclass(frozen=True)
+class ViolationRates:
+    """Violation rates of one set of trajectories: per check, as a fraction of steps and of trajectories."""
+
+    step_rate: dict[str, float | None]
+    trajectory_rate: dict[str, float | None]
+    steps: int
+    trajectories: int
+    dim_outside_rate: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, violations: dict[str, np.ndarray | None], valid: np.ndarray, outside: np.ndarray | None = None
+    ) -> ViolationRates:
+        """Rates of ``violations`` (see :func:`find_violations`) over the ``valid`` steps; ``outside`` (N, T, d)
+        adds the fraction of steps each dimension is outside its limits, to show which dimension a range check
+        is about."""
+        steps = int(valid.sum())
+        step_rate: dict[str, float | None] = {}
+        trajectory_rate: dict[str, float | None] = {}
+        applicable = [v for v in violations.values() if v is not None]
+        for name, mask in [*violations.items(), ("any", np.any(applicable, axis=0))]:
+            step_rate[name] = None if mask is None else float(mask.sum() / max(steps, 1))
+            trajectory_rate[name] = None if mask is None else float(mask.any(1).mean())
+        dims = [] if outside is None else (outside[valid].sum(0) / max(steps, 1)).tolist()
+        return cls(step_rate, trajectory_rate, steps, len(valid), dims)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step_rate": self.step_rate,
+            "trajectory_rate": self.trajectory_rate,
+            "steps": self.steps,
+            "trajectories": self.trajectories,
+            "dim_outside_rate": self.dim_outside_rate,
+        }
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Violation rates of dreams, and of real PyBullet rollouts of the same policy as the control.
+
+    Attributes:
+        task: the task name.
+        dream: rates over the dreamed trajectories.
+        real: rates over the real rollouts; near zero when the checks are calibrated.
+        bounds: the bounds the checks used.
+        horizon, seed: the audit's settings.
+    """
+
+    task: str
+    dream: ViolationRates
+    real: ViolationRates
+    bounds: PhysicsBounds
+    horizon: int
+    seed: int
+    checks: tuple[str, ...] = field(default=CHECKS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number behind the figure, JSON-serialisable; ``null`` marks a check the task does not have."""
+        return {
+            "task": self.task,
+            "horizon": self.horizon,
+            "seed": self.seed,
+            "checks": [*self.checks, "any"],
+            "dream": self.dream.to_dict(),
+            "real": self.real.to_dict(),
+            "bounds": self.bounds.to_dict(),
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def plot(self, path: str | Path) -> Path:
+        """Saves a bar chart of violation rates per check, dream next to real, per step and per trajectory."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = [*self.checks, "any"]
+        index = np.arange(len(names))
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+        for ax, kind in zip(axes, ("step_rate", "trajectory_rate"), strict=True):
+            for offset, (label, rates) in zip(
+                (-0.2, 0.2), (("dream", self.dream), ("PyBullet", self.real)), strict=True
+            ):
+                values = [getattr(rates, kind)[n] for n in names]
+                ax.bar(index + offset, [np.nan if v is None else v for v in values], 0.4, label=label)
+            for i, name in enumerate(names):
+                if getattr(self.dream, kind)[name] is None:
+                    ax.text(i, 0.0, "n/a", ha="center", va="bottom", fontsize=8)
+            ax.set_xticks(index, names, rotation=30, ha="right")
+            ax.set(ylim=(0, 1), ylabel="fraction " + ("of steps" if kind == "step_rate" else "of trajectories"))
+            ax.set_title(f"{self.task}: physics violations ({kind.replace('_', ' ')})")
+            ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _dream_rollouts(
+    checkpoint: Checkpoint, policy: BatchPolicy, num_dreams: int, horizon: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Closed-loop dreams from the checkpoint's real start windows: obs (N, H + 1, d), valid and terminated (N, H)."""
+    dreams = DreamBatch(checkpoint, num_envs=num_dreams, horizon=horizon)
+    dreams.set_seeds(torch.arange(num_dreams), torch.arange(num_dreams) + seed)
+    obs = np.zeros((num_dreams, horizon + 1, checkpoint.model.cfg.obs_dim), dtype=np.float32)
+    obs[:, 0] = dreams.reset(torch.ones(num_dreams, dtype=torch.bool))
+    valid = np.zeros((num_dreams, horizon), dtype=bool)
+    terminated = np.zeros((num_dreams, horizon), dtype=bool)
+    running = np.ones(num_dreams, dtype=bool)
+    for t in range(horizon):
+        out = dreams.step(np.asarray(policy(obs[:, t]), dtype=np.float32))
+        obs[:, t + 1], valid[:, t], terminated[:, t] = out.obs, running, out.terminated & running
+        running &= ~out.terminated
+        if not running.any():
+            break
+    return obs, valid, terminated
+
+
+def audit_dreams(
+    checkpoint: Checkpoint | str | Path,
+    task: str | TaskSpec,
+    policy: BatchPolicy,
+    num_dreams: int,
+    horizon: int,
+    seed: int,
+    bounds: PhysicsBounds,
+    real_episodes: int = 5,
+) -> AuditResult:
+    """Audits ``num_dreams`` closed-loop dreams of ``policy`` against the task's physics, with a real control.
+
+    Dreams start from the checkpoint's real context windows (as dream envs do), dream ``i`` seeded with
+    ``seed + i``, and run until the continue head ends them or for ``horizon`` steps. The control runs the same
+    checks on ``real_episodes`` PyBullet episodes of the same policy (seeds ``seed``, ``seed + 1``, ...), cut at
+    the same horizon.
+
+    Args:
+        checkpoint: world model (path or loaded) trained on ``task``.
+        task: the task; a checkpoint of another task is refused.
+        policy: batched policy.
+        num_dreams: number of dreams, in one batch.
+        horizon: dream and real steps per trajectory.
+        seed: seeds dreams and real episodes; the same seed gives the same result.
+        bounds: bounds fitted from the task's real data, see :meth:`PhysicsBounds.fit`.
+        real_episodes: real rollouts for the control.
+
+    Raises:
+        ValueError: a non-positive count or horizon, or bounds of another task.
+    """
+    checkpoint, spec = load_for_task(checkpoint, task)
+    for name, value in (("num_dreams", num_dreams), ("horizon", horizon), ("real_episodes", real_episodes)):
+        if not isinstance(value, int | np.integer) or value <= 0:
+            raise ValueError(f"Expected a positive integer `{name}`, got {value!r}.")
+    if bounds.task != spec.name:
+        raise ValueError(f"Expected physics bounds of task {spec.name!r}, got bounds fitted on {bounds.task!r}.")
+    dream = _dream_rollouts(checkpoint, policy, num_dreams, horizon, seed)
+    real = padded_episodes(record_pybullet(spec, policy, real_episodes, seed, max_steps=horizon))
+    return AuditResult(
+        task=spec.name,
+        dream=ViolationRates.of(find_violations(bounds, *dream), dream[1], outside_limits(bounds, dream[0])),
+        real=ViolationRates.of(find_violations(bounds, *real), real[1], outside_limits(bounds, real[0])),
+        bounds=bounds,
+        horizon=horizon,
+        seed=seed,
+    )

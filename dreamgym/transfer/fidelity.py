@@ -1,0 +1,374 @@
+"""World-model fidelity against PyBullet: open-loop prediction error against horizon, and dream vs real return.
+
+Open loop means the model is told the real actions but never sees another real observation: from each start
+step of a held-out real episode the model filters the real history up to that step (its posterior), then
+imagines ``horizon`` steps with the actions the real episode took, and the decoded observations and rewards
+are compared with what PyBullet produced. Dreams are stepped by :class:`~dreamgym.envs.dream_batch.DreamBatch`,
+the engine behind every dream env, so the error measured is the error of the dreams agents train in.
+
+Observation error is a *normalised RMSE*: the RMSE of each dimension divided by that dimension's standard
+deviation in the model's training data (floored at :data:`STD_FLOOR`), so dimensions of different units
+compare and 1.0 means "as wrong as guessing the data mean". The training data's spread is read from the real
+context windows stored in the checkpoint; the held-out episodes' own spread would make the unit depend on the
+policy (a good pendulum policy barely moves the pole, and any error would look huge). The total is the root of
+the mean over dimensions of the normalised squared error. Reward error is a plain RMSE in reward units.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamgym.data import SequenceData
+from dreamgym.envs.dream_batch import DreamBatch
+from dreamgym.tasks import TaskSpec
+from dreamgym.transfer.recording import BatchPolicy, episode_slices, load_for_task, record_pybullet
+from dreamgym.world_model.checkpoint import Checkpoint
+from dreamgym.world_model.model import WorldModel
+from dreamgym.world_model.rssm import RSSMState
+
+__all__ = [
+    "STD_FLOOR",
+    "FidelityResult",
+    "dream_from_states",
+    "dream_vs_real_returns",
+    "filter_episodes",
+    "measure_fidelity",
+    "obs_scale",
+    "open_loop_errors",
+]
+
+STD_FLOOR = 0.01
+"""Smallest per-dimension scale of the normalised error, in observation units. PyBullet holds some dimensions
+constant (a planar Hopper's roll is exactly 0); dividing by their zero spread would turn any float noise into an
+infinite error, and 0.01 is below what matters in observations that the simulators scale to about [-1, 1]."""
+
+
+@dataclass(frozen=True)
+class FidelityResult:
+    """Open-loop error against horizon, and dream-predicted against real returns of the same policy.
+
+    Attributes:
+        task: the task name.
+        horizon: number of open-loop steps measured.
+        context: real observations filtered before a prediction starts (the start step is ``context - 1``).
+        obs_scale: (obs_dim,) standard deviation of the training data per dimension that errors are divided by.
+        obs_error: (horizon, obs_dim) normalised RMSE per horizon step (row ``k`` is ``k + 1`` steps ahead).
+        total_error: (horizon,) normalised RMSE over all dimensions.
+        reward_rmse: (horizon,) reward RMSE in reward units.
+        pairs: (horizon,) number of (start, step) pairs behind each horizon step; fewer far ahead, where
+            episodes end before the horizon.
+        dream_returns: (episodes,) return of the policy closed-loop in the dream from each episode's start state.
+        real_returns: (episodes,) PyBullet return of the same episodes counted from the same start step.
+        seed: seed of the real episodes and of the dream noise.
+
+    Example:
+        >>> result = measure_fidelity("ckpt", "InvertedPendulum", policy, episodes=3, seed=0, horizon=20)
+        ... # doctest: +SKIP
+        >>> result.error_at(10), result.plot("fidelity.png")  # doctest: +SKIP
+    """
+
+    task: str
+    horizon: int
+    context: int
+    obs_scale: np.ndarray
+    obs_error: np.ndarray
+    total_error: np.ndarray
+    reward_rmse: np.ndarray
+    pairs: np.ndarray
+    dream_returns: np.ndarray
+    real_returns: np.ndarray
+    seed: int
+    metric: str = field(default="normalised RMSE (RMSE / real std per dimension)")
+
+    def error_at(self, steps_ahead: int) -> float:
+        """Total normalised error ``steps_ahead`` steps (1-based) after the start."""
+        if not 1 <= steps_ahead <= self.horizon:
+            raise ValueError(f"Expected `steps_ahead` in [1, {self.horizon}], got {steps_ahead!r}.")
+        return float(self.total_error[steps_ahead - 1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number behind the figure, JSON-serialisable (NaN, where no pair reached a step, becomes null)."""
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "horizon": self.horizon,
+            "context": self.context,
+            "seed": self.seed,
+            "steps_ahead": list(range(1, self.horizon + 1)),
+            "obs_scale": _json_list(self.obs_scale),
+            "obs_error": _json_list(self.obs_error),
+            "total_error": _json_list(self.total_error),
+            "reward_rmse": _json_list(self.reward_rmse),
+            "pairs": self.pairs.astype(int).tolist(),
+            "dream_returns": _json_list(self.dream_returns),
+            "real_returns": _json_list(self.real_returns),
+            "dream_return_mean": float(np.mean(self.dream_returns)),
+            "real_return_mean": float(np.mean(self.real_returns)),
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def plot(self, path: str | Path) -> Path:
+        """Saves error against horizon (total and per dimension), reward error, and dream vs real returns."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        steps = np.arange(1, self.horizon + 1)
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        ax = axes[0]
+        for d in range(self.obs_error.shape[1]):
+            ax.plot(steps, self.obs_error[:, d], lw=0.8, alpha=0.6, label=f"obs[{d}]")
+        ax.plot(steps, self.total_error, color="black", lw=2.5, label="total")
+        ax.set(xlabel="steps ahead (open loop)", ylabel="RMSE / real std", title=f"{self.task}: observation error")
+        ax.legend(fontsize=6, ncol=2)
+        axes[1].plot(steps, self.reward_rmse, color="tab:red")
+        axes[1].set(xlabel="steps ahead (open loop)", ylabel="RMSE", title="reward error")
+        ax = axes[2]
+        index = np.arange(len(self.real_returns))
+        ax.bar(index - 0.2, self.real_returns, 0.4, label="PyBullet")
+        ax.bar(index + 0.2, self.dream_returns, 0.4, label="dream")
+        ax.set(xlabel="episode", ylabel="return", title="same policy, same start")
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _json_list(array: np.ndarray) -> list:
+    return np.where(np.isfinite(array), array, None).tolist()
+
+
+def obs_scale(checkpoint: Checkpoint) -> np.ndarray:
+    """Per-dimension standard deviation of the checkpoint's stored real context windows, floored at STD_FLOOR."""
+    obs = checkpoint.starts["obs"].flatten(0, -2).numpy()
+    return np.maximum(obs.std(0), STD_FLOOR)
+
+
+def filter_episodes(model: WorldModel, data: SequenceData, seed: int) -> tuple[RSSMState, list[slice]]:
+    """Posterior states (E, T) of every row of every episode, filtered from the episode's first row.
+
+    Episodes are padded to the longest one and filtered in one batch; the filter is causal, so padding after
+    an episode's end never reaches its states.
+    """
+    slices = episode_slices(data)
+    length = max(s.stop - s.start for s in slices)
+    obs = torch.zeros(len(slices), length, *data.obs_shape)
+    prev_action = torch.zeros(len(slices), length, data.action_dim)
+    for e, rows in enumerate(slices):
+        obs[e, : rows.stop - rows.start] = torch.from_numpy(data.obs[rows].copy())
+        prev_action[e, : rows.stop - rows.start] = torch.from_numpy(data.prev_action[rows].copy())
+    is_first = torch.zeros(len(slices), length, dtype=torch.bool)
+    is_first[:, 0] = True
+    # Filtering samples posterior latents: a private seeded stream keeps the result reproducible and leaves
+    # the caller's torch RNG untouched.
+    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        posts = model.observe(obs, prev_action, is_first)
+    return posts, slices
+
+
+def dream_from_states(
+    checkpoint: Checkpoint, state: RSSMState, obs: torch.Tensor, seed: int, horizon: int
+) -> DreamBatch:
+    """A :class:`DreamBatch` whose dreams start from the given latent states instead of the checkpoint's starts.
+
+    Each dream gets its own seed drawn from ``seed``, so results do not depend on how dreams are batched.
+    """
+    # DreamBatch filters its checkpoint's start windows on construction; one-step windows of the given
+    # observations keep that cheap (the full set of stored windows takes seconds), and the states are then
+    # replaced by the given ones.
+    one_step = {
+        "obs": obs[:, None].float(),
+        "prev_action": torch.zeros(len(obs), 1, checkpoint.model.cfg.action_dim),
+        "is_first": torch.ones(len(obs), 1, dtype=torch.bool),
+    }
+    batch = DreamBatch(replace(checkpoint, starts=one_step), num_envs=len(obs), horizon=horizon)
+    seeds = np.random.SeedSequence(seed).generate_state(len(obs), dtype=np.uint64).astype(np.int64)
+    batch.set_seeds(torch.arange(len(obs)), torch.as_tensor(seeds))
+    batch.reset(torch.ones(len(obs), dtype=torch.bool))  # episode and step counters of a fresh dream
+    batch.state = RSSMState(state.deter.clone(), state.stoch.clone())
+    batch.obs = obs.clone().float()
+    return batch
+
+
+def _check_horizon_context(horizon: int, context: int) -> None:
+    if not isinstance(horizon, int | np.integer) or horizon <= 0:
+        raise ValueError(f"Expected a positive integer `horizon` (open-loop steps), got {horizon!r}.")
+    if not isinstance(context, int | np.integer) or context <= 0:
+        raise ValueError(f"Expected a positive integer `context` (real observations before a start), got {context!r}.")
+
+
+def open_loop_errors(
+    checkpoint: Checkpoint,
+    data: SequenceData,
+    horizon: int,
+    context: int = 5,
+    seed: int = 0,
+    start_stride: int = 1,
+    max_batch: int = 4096,
+    posts: RSSMState | None = None,
+) -> dict[str, np.ndarray]:
+    """Open-loop errors of the model on held-out real ``data``, batched over all start steps.
+
+    Every ``start_stride``-th step ``t0 >= context - 1`` of every episode is a start (with at least one real
+    step after it); the prediction ``k`` steps ahead is compared with the real row ``t0 + k`` where the episode
+    has one.
+
+    Returns:
+        ``obs_scale`` (d,), ``obs_error`` (horizon, d), ``total_error`` (horizon,), ``reward_rmse`` (horizon,) and
+        ``pairs`` (horizon,), as described in :class:`FidelityResult`.
+
+    Raises:
+        ValueError: ``horizon``, ``context`` or ``start_stride`` is not positive, or no episode has a real step
+            after ``context`` observations.
+    """
+    _check_horizon_context(horizon, context)
+    if start_stride <= 0:
+        raise ValueError(f"Expected a positive `start_stride`, got {start_stride!r}.")
+    slices = episode_slices(data)
+    if posts is None:
+        posts, _ = filter_episodes(checkpoint.model, data, seed)
+    lengths = np.array([s.stop - s.start for s in slices])
+    pad = lengths.max() + horizon
+    obs = np.zeros((len(slices), pad, *data.obs_shape), dtype=np.float32)
+    action = np.zeros((len(slices), pad, data.action_dim), dtype=np.float32)
+    reward = np.zeros((len(slices), pad), dtype=np.float32)
+    for e, rows in enumerate(slices):
+        obs[e, : lengths[e]], action[e, : lengths[e]], reward[e, : lengths[e]] = (
+            data.obs[rows],
+            data.action[rows],
+            data.reward[rows],
+        )
+    starts = [(e, t0) for e in range(len(slices)) for t0 in range(context - 1, lengths[e] - 1, start_stride)]
+    if not starts:
+        raise ValueError(
+            f"No episode is long enough: with context={context} an episode needs more than {context} observations, "
+            f"the longest has {lengths.max()}. Record longer episodes or lower `context`."
+        )
+    episode, t0 = (np.array(x) for x in zip(*starts, strict=True))
+    ahead = np.arange(1, horizon + 1)
+    rows = t0[:, None] + ahead[None, :]  # (n, H) real rows the predictions are compared with
+    valid = rows < lengths[episode][:, None]
+    sq_obs = np.zeros((horizon, *data.obs_shape))
+    sq_reward = np.zeros(horizon)
+    for chunk in np.array_split(np.arange(len(starts)), -(-len(starts) // max_batch)):
+        e, t = torch.as_tensor(episode[chunk]), torch.as_tensor(t0[chunk])
+        dreams = dream_from_states(
+            checkpoint,
+            posts.index((e, t)),
+            torch.as_tensor(obs[episode[chunk], t0[chunk]]),
+            seed + int(chunk[0]),
+            horizon,
+        )
+        for k in range(horizon):
+            out = dreams.step(action[episode[chunk], t0[chunk] + k])
+            m = valid[chunk, k]
+            sq_obs[k] += ((out.obs[m] - obs[episode[chunk][m], rows[chunk, k][m]]) ** 2).sum(0)
+            sq_reward[k] += ((out.reward[m] - reward[episode[chunk][m], rows[chunk, k][m]]) ** 2).sum()
+    pairs = valid.sum(0)
+    scale = obs_scale(checkpoint)
+    with np.errstate(invalid="ignore", divide="ignore"):  # steps no episode reached stay NaN
+        mse = sq_obs / pairs[:, None]
+        return {
+            "obs_scale": scale,
+            "obs_error": np.sqrt(mse) / scale,
+            "total_error": np.sqrt((mse / scale**2).mean(1)),
+            "reward_rmse": np.sqrt(sq_reward / pairs),
+            "pairs": pairs,
+        }
+
+
+def dream_vs_real_returns(
+    checkpoint: Checkpoint,
+    data: SequenceData,
+    policy: BatchPolicy,
+    context: int,
+    seed: int,
+    max_steps: int,
+    posts: RSSMState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dream-predicted and real returns of ``policy`` from the same start of each real episode.
+
+    The dream starts from the model's posterior after the first ``context`` real observations and runs the
+    policy closed loop until the continue head ends it or the real episode's step limit ``max_steps`` is reached;
+    the real return is counted from the same step, so the two compare directly.
+    """
+    _check_horizon_context(max_steps, context)
+    slices = episode_slices(data)
+    if posts is None:
+        posts, _ = filter_episodes(checkpoint.model, data, seed)
+    t0 = context - 1
+    keep = [e for e, rows in enumerate(slices) if rows.stop - rows.start - 1 > t0]
+    if not keep:
+        raise ValueError(f"No episode has a step after its first context={context} observations; lower `context`.")
+    real = np.array([data.reward[slices[e]][t0 + 1 :].sum() for e in keep])
+    index = torch.as_tensor(keep)
+    start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in keep]))
+    budget = max_steps - t0
+    dreams = dream_from_states(checkpoint, posts.index((index, torch.full_like(index, t0))), start_obs, seed, budget)
+    returns = np.zeros(len(keep))
+    running = np.ones(len(keep), dtype=bool)
+    obs = start_obs.numpy()
+    for _ in range(budget):
+        out = dreams.step(np.asarray(policy(obs), dtype=np.float32))
+        returns += out.reward * running
+        running &= ~out.terminated
+        obs = out.obs
+        if not running.any():
+            break
+    return returns, real
+
+
+def measure_fidelity(
+    checkpoint: Checkpoint | str | Path,
+    task: str | TaskSpec,
+    policy: BatchPolicy,
+    episodes: int = 5,
+    seed: int = 0,
+    horizon: int = 50,
+    context: int = 5,
+    start_stride: int = 1,
+    max_steps: int | None = None,
+) -> FidelityResult:
+    """Records ``episodes`` held-out PyBullet episodes with ``policy`` and measures the model against them.
+
+    Args:
+        checkpoint: world-model checkpoint (path or loaded) trained on ``task``.
+        task: the task; a checkpoint of another task is refused.
+        policy: batched policy, used in PyBullet and closed loop in the dream.
+        episodes: real episodes, reset with ``seed``, ``seed + 1``, ...; use seeds the model was not trained on.
+        seed: seed of the real episodes and of the dream noise; the same seed gives the same result.
+        horizon: open-loop steps measured.
+        context: real observations filtered before each prediction starts.
+        start_stride: use every ``start_stride``-th step as an open-loop start (1: every step).
+        max_steps: step limit of the real episodes and the dreams; the task's time limit by default.
+    """
+    _check_horizon_context(horizon, context)
+    checkpoint, spec = load_for_task(checkpoint, task)
+    max_steps = spec.max_episode_steps if max_steps is None else max_steps
+    data = record_pybullet(spec, policy, episodes, seed, max_steps=max_steps)
+    posts, _ = filter_episodes(checkpoint.model, data, seed)
+    errors = open_loop_errors(checkpoint, data, horizon, context, seed, start_stride, posts=posts)
+    dream_returns, real_returns = dream_vs_real_returns(checkpoint, data, policy, context, seed, max_steps, posts)
+    return FidelityResult(
+        task=spec.name,
+        horizon=horizon,
+        context=context,
+        dream_returns=dream_returns,
+        real_returns=real_returns,
+        seed=seed,
+        **errors,
+    )
