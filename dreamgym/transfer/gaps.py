@@ -101,6 +101,8 @@ class GapConfig:
         """
         if not strength >= 0:
             raise InvalidGapError(f"Gap strength must be >= 0, got {strength}.")
+        if strength == 1:  # exactly this gap, so results cached under it are found again
+            return self
         return GapConfig(
             mass=1.0 + strength * (self.mass - 1.0),
             friction=1.0 + strength * (self.friction - 1.0),

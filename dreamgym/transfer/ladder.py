@@ -1,0 +1,474 @@
+"""The evaluation ladder: one policy, the same seeds, from the dream to PyBullet, through reality gaps, to a robot.
+
+Each rung is a small object with a ``run`` method, so a new kind of rung (another simulator, a real robot
+somewhere else) plugs in without touching the ladder. A rung that cannot run (no robot connected) says so in
+its result and carries no numbers.
+
+Example:
+    >>> from dreamgym.transfer.ladder import default_rungs, run_ladder
+    >>> rungs = default_rungs("Hopper", checkpoint="ckpt", gaps=("mild", "harsh"))  # doctest: +SKIP
+    >>> result = run_ladder(policy, "Hopper", rungs, episodes=20, seed=0)  # doctest: +SKIP
+    >>> print(result.table())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dreamgym.errors import RobotError
+from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, make_gap_env, parse_gap
+
+__all__ = [
+    "DreamRung",
+    "LadderResult",
+    "Policy",
+    "PyBulletRung",
+    "RobotRung",
+    "RobustnessCurve",
+    "Rung",
+    "RungResult",
+    "default_rungs",
+    "robustness_curve",
+    "run_episodes",
+    "run_ladder",
+]
+
+Policy = Callable[[np.ndarray], np.ndarray]
+"""Maps a batch of observations (N, obs_dim) to a batch of actions (N, action_dim)."""
+
+
+@dataclass(frozen=True)
+class RungResult:
+    """What one rung measured.
+
+    Attributes:
+        name: the rung's label in tables and plots.
+        kind: ``"dream"``, ``"pybullet"``, ``"gap"`` or ``"robot"``.
+        status: ``"ok"``, ``"not connected"`` (no numbers, by design) or ``"error"`` (message in ``detail``).
+        returns: one return per episode, episode ``i`` run with seed ``seeds[i]``.
+        lengths: steps per episode.
+        seeds: the reset seed of each episode.
+        success_return: the task's success threshold, where it defines one.
+        detail: what the rung ran on (gap description, robot address) or why it did not run.
+        extra: rung-specific measurements, e.g. the safety layer's counts on a robot.
+    """
+
+    name: str
+    kind: str
+    status: str = "ok"
+    returns: tuple[float, ...] = ()
+    lengths: tuple[int, ...] = ()
+    seeds: tuple[int, ...] = ()
+    success_return: float | None = None
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and len(self.returns) > 0
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.returns)) if self.ok else None
+
+    @property
+    def std(self) -> float | None:
+        return float(np.std(self.returns)) if self.ok else None
+
+    @property
+    def success_rate(self) -> float | None:
+        if not self.ok or self.success_return is None:
+            return None
+        return float(np.mean(np.asarray(self.returns) >= self.success_return))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "mean": self.mean,
+            "std": self.std,
+            "success_rate": self.success_rate,
+            "success_return": self.success_return,
+            "returns": list(self.returns),
+            "lengths": list(self.lengths),
+            "seeds": list(self.seeds),
+            "detail": self.detail,
+            "extra": self.extra,
+        }
+
+
+class Rung(Protocol):
+    """One rung of the ladder. ``run`` evaluates ``policy`` on episodes seeded ``seed, seed + 1, ...``."""
+
+    name: str
+    kind: str
+
+    def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult: ...
+
+
+def run_episodes(
+    policy: Policy,
+    env: Any,
+    episodes: int,
+    seed: int,
+    max_steps: int,
+    progress: bool = False,
+    desc: str = "",
+) -> tuple[list[float], list[int]]:
+    """Runs ``episodes`` episodes on anything with Gymnasium's ``reset(seed=)``/``step`` (an env or a robot).
+
+    Episode ``i`` resets with ``seed + i``; an episode also ends after ``max_steps`` steps, the task's limit, so
+    a robot without a time limit of its own stops where the simulator would.
+    """
+    returns, lengths = [], []
+    for i in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress, leave=False):
+        obs, _ = env.reset(seed=seed + i)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]))[0]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            steps += 1
+            done = terminated or truncated or steps >= max_steps
+        returns.append(total)
+        lengths.append(steps)
+    return returns, lengths
+
+
+@dataclass
+class DreamRung:
+    """The world model's dreams, all episodes stepped as one batch; dream ``i`` is seeded ``seed + i``.
+
+    ``horizon`` defaults to the real task's episode limit, so dream and PyBullet returns compare directly.
+    """
+
+    checkpoint: str | Path
+    horizon: int | None = None
+    name: str = "dream"
+    kind: str = "dream"
+
+    def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
+        from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+        horizon = self.horizon or spec.max_episode_steps
+        env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=self.checkpoint, horizon=horizon)
+        obs, _ = env.reset(seed=seed)
+        returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+        running = np.ones(episodes, dtype=bool)
+        with tqdm(
+            total=horizon, desc=f"{spec.name} {self.name}", unit="step", disable=not progress, leave=False
+        ) as bar:
+            while running.any():
+                obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
+                returns += reward * running
+                lengths += running
+                running &= ~(terminated | truncated)
+                bar.update(1)
+        env.close()
+        return RungResult(
+            self.name,
+            self.kind,
+            returns=tuple(float(r) for r in returns),
+            lengths=tuple(int(n) for n in lengths),
+            seeds=tuple(range(seed, seed + episodes)),
+            success_return=spec.success_return,
+            detail=f"world model {Path(self.checkpoint).name}, horizon {horizon}",
+        )
+
+
+@dataclass
+class PyBulletRung:
+    """The task in PyBullet, nominal (``gap=None``) or behind a reality gap; episode ``i`` reset with ``seed + i``.
+
+    ``max_episode_steps`` shortens the task's time limit (for quick checks); ``None`` keeps the task's.
+    """
+
+    gap: GapConfig | RandomGap | None = None
+    name: str = "PyBullet"
+    max_episode_steps: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "pybullet" if self.gap is None or (isinstance(self.gap, GapConfig) and self.gap.is_nominal) else "gap"
+
+    def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
+        limit = self.max_episode_steps or spec.max_episode_steps
+        kwargs = {"max_episode_steps": self.max_episode_steps} if self.max_episode_steps else {}
+        # The gap's random streams restart from each episode's reset seed, so episode i's noise, jitter and drawn
+        # gap depend on its seed alone, as its initial state does; the env-level seed stays fixed.
+        env = make_gap_env(spec, self.gap, seed=0, **kwargs)
+        try:
+            returns, lengths = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} {self.name}")
+        finally:
+            env.close()
+        return RungResult(
+            self.name,
+            self.kind,
+            returns=tuple(returns),
+            lengths=tuple(lengths),
+            seeds=tuple(range(seed, seed + episodes)),
+            success_return=spec.success_return,
+            detail=(self.gap or GapConfig()).describe(),
+            extra={"gap": (self.gap or GapConfig()).to_dict()},
+        )
+
+
+@dataclass
+class RobotRung:
+    """A robot through :mod:`dreamgym.robots`, behind the safety layer.
+
+    Args:
+        address: the robot server (``tcp://host:port``); ``"loopback"`` starts an in-process PyBullet robot
+            server, which exercises the whole robot path and is labelled as such; ``None`` means no robot.
+        safety: limits of the safety layer; the task's joint limits by default.
+        connect_timeout: seconds to wait for the robot to answer.
+    """
+
+    address: str | None = None
+    safety: Any = None
+    connect_timeout: float = 5.0
+    max_episode_steps: int | None = None
+    name: str = "robot"
+    kind: str = "robot"
+
+    def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
+        from dreamgym.robots.remote import connect_robot
+        from dreamgym.robots.safety import SafetyConfig, SafetyLayer
+
+        if self.address is None:
+            return RungResult(self.name, self.kind, status="not connected", detail="no robot address given")
+        server = None
+        if self.address == "loopback":
+            from dreamgym.robots.loopback import LoopbackRobotServer
+
+            server = LoopbackRobotServer(spec.name).start()
+        address = server.address if server else self.address
+        detail = f"loopback PyBullet robot at {address}" if server else f"robot at {address}"
+        try:
+            robot = connect_robot(address, timeout=self.connect_timeout)
+        except RobotError as err:
+            if server:
+                server.shutdown()
+            return RungResult(self.name, self.kind, status="not connected", detail=str(err))
+        try:
+            if robot.task != spec.name:
+                return RungResult(
+                    self.name, self.kind, status="error", detail=f"{detail} runs {robot.task!r}, not {spec.name!r}"
+                )
+            safe = SafetyLayer(robot, self.safety or SafetyConfig.for_task(spec))
+            limit = self.max_episode_steps or spec.max_episode_steps
+            try:
+                returns, lengths = run_episodes(policy, safe, episodes, seed, limit, progress, f"{spec.name} robot")
+            except RobotError as err:
+                return RungResult(
+                    self.name, self.kind, status="error", detail=f"{detail}: {err}", extra={"safety": safe.counts}
+                )
+            return RungResult(
+                self.name,
+                self.kind,
+                returns=tuple(returns),
+                lengths=tuple(lengths),
+                seeds=tuple(range(seed, seed + episodes)),
+                success_return=spec.success_return,
+                detail=detail,
+                extra={"safety": dict(safe.counts), "loopback": server is not None},
+            )
+        finally:
+            robot.close()
+            if server:
+                server.shutdown()
+
+
+@dataclass(frozen=True)
+class RobustnessCurve:
+    """Return against gap strength: ``gap.scaled(s)`` for each ``s`` in ``strengths`` (0 is nominal)."""
+
+    gap: GapConfig
+    strengths: tuple[float, ...]
+    returns: tuple[tuple[float, ...], ...]
+
+    @property
+    def means(self) -> list[float]:
+        return [float(np.mean(r)) for r in self.returns]
+
+    @property
+    def stds(self) -> list[float]:
+        return [float(np.std(r)) for r in self.returns]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gap": self.gap.to_dict(),
+            "strengths": list(self.strengths),
+            "mean": self.means,
+            "std": self.stds,
+            "returns": [list(r) for r in self.returns],
+        }
+
+
+@dataclass(frozen=True)
+class LadderResult:
+    """Every rung's result, in ladder order, and the robustness curve if one was measured."""
+
+    task: str
+    episodes: int
+    seed: int
+    rungs: tuple[RungResult, ...]
+    robustness: RobustnessCurve | None = None
+
+    def rung(self, name: str) -> RungResult:
+        for r in self.rungs:
+            if r.name == name:
+                return r
+        raise KeyError(f"No rung named {name!r}; rungs are {[r.name for r in self.rungs]}.")
+
+    def ratios(self) -> list[dict[str, Any]]:
+        """Each measured rung's mean return over the previous measured rung's, and over PyBullet nominal.
+
+        A ratio is ``None`` where the reference mean is not positive: a ratio of returns only reads as "kept
+        this fraction" when the reference is above zero.
+        """
+
+        def ratio(a: float | None, b: float | None) -> float | None:
+            return a / b if a is not None and b is not None and b > 0 else None
+
+        measured = [r for r in self.rungs if r.ok]
+        nominal = next((r for r in measured if r.kind == "pybullet"), None)
+        rows = []
+        for previous, current in itertools.pairwise(measured):
+            rows.append(
+                {
+                    "from": previous.name,
+                    "to": current.name,
+                    "ratio": ratio(current.mean, previous.mean),
+                    "difference": current.mean - previous.mean,
+                    "ratio_to_nominal": ratio(current.mean, nominal.mean) if nominal else None,
+                }
+            )
+        return rows
+
+    def table(self) -> str:
+        """The ladder as a plain-text table, for the terminal."""
+        lines = [f"{'rung':<28} {'return (mean ± std)':>20} {'success':>8} {'vs nominal':>10}  detail"]
+        nominal = next((r for r in self.rungs if r.ok and r.kind == "pybullet"), None)
+        for r in self.rungs:
+            if r.ok:
+                value = f"{r.mean:8.1f} ± {r.std:6.1f}"
+                success = f"{100 * r.success_rate:.0f}%" if r.success_rate is not None else "-"
+                vs = f"{r.mean / nominal.mean:.2f}" if nominal and nominal.mean > 0 else "-"
+            else:
+                value, success, vs = r.status, "-", "-"
+            lines.append(f"{r.name:<28} {value:>20} {success:>8} {vs:>10}  {r.detail}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "episodes": self.episodes,
+            "seed": self.seed,
+            "rungs": [r.to_dict() for r in self.rungs],
+            "ratios": self.ratios(),
+            "robustness": self.robustness.to_dict() if self.robustness else None,
+        }
+
+
+def default_rungs(
+    task: str | TaskSpec,
+    checkpoint: str | Path | None = None,
+    gaps: Sequence[str | GapConfig | RandomGap] = ("mild", "moderate", "harsh"),
+    robot: str | None = None,
+    max_episode_steps: int | None = None,
+    dream_horizon: int | None = None,
+) -> list[Rung]:
+    """The ladder of the issue: dream (if a checkpoint is given), PyBullet nominal, each gap, then the robot.
+
+    The robot rung is always present, so a ladder without a robot says "not connected" rather than
+    silently dropping the rung.
+    """
+    rungs: list[Rung] = []
+    if checkpoint is not None:
+        rungs.append(DreamRung(checkpoint, horizon=dream_horizon or max_episode_steps))
+    rungs.append(PyBulletRung(None, "PyBullet nominal", max_episode_steps))
+    for gap in gaps:
+        config = parse_gap(gap) if isinstance(gap, str) else gap
+        label = gap if isinstance(gap, str) else config.describe()
+        rungs.append(PyBulletRung(config, f"PyBullet + {label} gap", max_episode_steps))
+    rungs.append(RobotRung(robot, max_episode_steps=max_episode_steps))
+    return rungs
+
+
+def robustness_curve(
+    policy: Policy,
+    task: str | TaskSpec,
+    gap: GapConfig = GAP_PRESETS["harsh"],
+    strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+    episodes: int = 10,
+    seed: int = 0,
+    max_episode_steps: int | None = None,
+    progress: bool = False,
+    cache: dict[GapConfig, RungResult] | None = None,
+) -> RobustnessCurve:
+    """Returns of ``policy`` in PyBullet at each ``gap.scaled(strength)``, same seeds at every strength.
+
+    ``cache`` maps gaps already evaluated (with the same policy, episodes and seed) to their results, so the
+    ladder's nominal and preset rungs are not run twice.
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    cache = {} if cache is None else cache
+    returns = []
+    for s in tqdm(strengths, desc=f"{spec.name} robustness", unit="strength", disable=not progress, leave=False):
+        config = gap.scaled(s)
+        if config not in cache:
+            cache[config] = PyBulletRung(config, f"strength {s:g}", max_episode_steps).run(
+                policy, spec, episodes, seed, False
+            )
+        returns.append(cache[config].returns)
+    return RobustnessCurve(gap, tuple(float(s) for s in strengths), tuple(returns))
+
+
+def run_ladder(
+    policy: Policy,
+    task: str | TaskSpec,
+    rungs: Sequence[Rung],
+    episodes: int = 20,
+    seed: int = 0,
+    robustness_gap: GapConfig | None = GAP_PRESETS["harsh"],
+    robustness_strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+    progress: bool = True,
+) -> LadderResult:
+    """Runs every rung with episodes seeded ``seed .. seed + episodes - 1``, then the robustness curve.
+
+    Args:
+        policy: batched policy, e.g. ``dreamgym.data.load_sb3_policy(path, deterministic=True)``.
+        task: the task every rung runs.
+        rungs: in ladder order; see :func:`default_rungs`.
+        episodes: episodes per rung (and per robustness point).
+        seed: seed of the first episode.
+        robustness_gap: the gap whose strength the curve sweeps; ``None`` skips the curve.
+        robustness_strengths: multipliers of ``robustness_gap`` (0 = nominal, 1 = the gap itself).
+        progress: tqdm bars per rung.
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    results: list[RungResult] = []
+    cache: dict[GapConfig, RungResult] = {}
+    steps_limit = None
+    for rung in tqdm(rungs, desc=f"{spec.name} ladder", unit="rung", disable=not progress):
+        result = rung.run(policy, spec, episodes, seed, progress)
+        results.append(result)
+        if isinstance(rung, PyBulletRung) and result.ok and not isinstance(rung.gap, RandomGap):
+            cache[rung.gap or GapConfig()] = result
+            steps_limit = rung.max_episode_steps
+    curve = None
+    if robustness_gap is not None:
+        curve = robustness_curve(
+            policy, spec, robustness_gap, robustness_strengths, episodes, seed, steps_limit, progress, cache
+        )
+    return LadderResult(spec.name, episodes, seed, tuple(results), curve)

@@ -1,0 +1,303 @@
+"""Reports of a transfer evaluation: Markdown, self-contained HTML, PNG figures, their data as JSON, TensorBoard.
+
+The ladder's tables and figures come first; any further result (world-model fidelity, a physics audit, a video
+still) joins as a :class:`ReportSection` of title, text, table rows, figure files, JSON data and scalars, so a
+new analysis needs no change here.
+
+Example:
+    >>> files = write_report("report", ladder_result)  # doctest: +SKIP
+    >>> files.html  # one file, images embedded, opens anywhere  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dreamgym.transfer.ladder import LadderResult
+
+__all__ = ["ReportFiles", "ReportSection", "write_report"]
+
+
+@dataclass
+class ReportSection:
+    """A generic block of a report.
+
+    Attributes:
+        title: heading.
+        text: paragraph(s) of plain text (Markdown passes it through; HTML escapes it).
+        table: rows as dicts sharing their keys; the first row's keys are the columns.
+        figures: image files (PNG) to include; they are copied into the report directory.
+        data: JSON-serialisable data behind the section's figures, stored in ``figures.json`` under the title.
+        scalars: TensorBoard scalars, tag -> [(step, value), ...].
+    """
+
+    title: str
+    text: str = ""
+    table: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[str | Path] = field(default_factory=list)
+    data: dict[str, Any] | None = None
+    scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where :func:`write_report` put each output."""
+
+    directory: Path
+    markdown: Path
+    html: Path
+    figures_json: Path
+    figures: tuple[Path, ...]
+    tensorboard: Path | None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.2f}"
+    return str(value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "section"
+
+
+def _ladder_table(ladder: LadderResult) -> list[dict[str, Any]]:
+    ratios = {row["to"]: row for row in ladder.ratios()}
+    rows = []
+    for r in ladder.rungs:
+        ratio = ratios.get(r.name, {})
+        rows.append(
+            {
+                "rung": r.name,
+                "return (mean ± std)": f"{r.mean:.1f} ± {r.std:.1f}" if r.ok else r.status,
+                "success": f"{100 * r.success_rate:.0f}%" if r.success_rate is not None else "-",
+                "ratio to previous": _fmt(ratio.get("ratio")),
+                "ratio to nominal": _fmt(ratio.get("ratio_to_nominal")),
+                "episodes": len(r.returns),
+                "detail": r.detail,
+            }
+        )
+    return rows
+
+
+def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[str, Any]]:
+    """Return per rung, ratio to nominal, and the robustness curve, as PNGs and as data."""
+    import numpy as np
+    from matplotlib.figure import Figure  # object API: no pyplot global state, no display backend needed
+
+    paths, data = [], {}
+    names = [r.name for r in ladder.rungs]
+    x = np.arange(len(names))
+
+    fig = Figure(figsize=(max(6.0, 1.3 * len(names)), 4.0), layout="constrained")
+    ax = fig.subplots()
+    for i, r in enumerate(ladder.rungs):
+        if r.ok:
+            ax.bar(i, r.mean, yerr=r.std, capsize=4, color="C0" if r.kind != "dream" else "C1", alpha=0.8)
+            ax.scatter(np.full(len(r.returns), i), r.returns, s=8, color="k", zorder=3)
+        else:
+            ax.text(i, 0, r.status, ha="center", va="bottom", rotation=90, color="0.4")
+    success = ladder.rungs[0].success_return if ladder.rungs else None
+    if success is not None:
+        ax.axhline(success, color="C2", linestyle="--", label=f"success return {success:g}")
+        ax.legend(loc="best")
+    ax.set_xticks(x, names, rotation=25, ha="right")
+    ax.set_ylabel("episode return")
+    ax.set_title(f"{ladder.task}: return per rung ({ladder.episodes} episodes, seeds from {ladder.seed})")
+    paths.append(out / "return_per_rung.png")
+    fig.savefig(paths[-1], dpi=100)
+    data["return_per_rung"] = {
+        "kind": "bar",
+        "x": names,
+        "status": [r.status for r in ladder.rungs],
+        "mean": [r.mean for r in ladder.rungs],
+        "std": [r.std for r in ladder.rungs],
+        "returns": [list(r.returns) for r in ladder.rungs],
+        "success_return": success,
+    }
+
+    ratio_rows = [row for row in ladder.ratios() if row["ratio_to_nominal"] is not None]
+    if ratio_rows:
+        fig = Figure(figsize=(max(6.0, 1.3 * len(ratio_rows)), 3.5), layout="constrained")
+        ax = fig.subplots()
+        ax.bar(range(len(ratio_rows)), [row["ratio_to_nominal"] for row in ratio_rows], color="C0", alpha=0.8)
+        ax.axhline(1.0, color="k", linewidth=0.8)
+        ax.set_xticks(range(len(ratio_rows)), [row["to"] for row in ratio_rows], rotation=25, ha="right")
+        ax.set_ylabel("return / PyBullet nominal return")
+        ax.set_title(f"{ladder.task}: return relative to PyBullet nominal")
+        paths.append(out / "ratio_to_nominal.png")
+        fig.savefig(paths[-1], dpi=100)
+        data["ratio_to_nominal"] = {
+            "kind": "bar",
+            "x": [row["to"] for row in ratio_rows],
+            "y": [row["ratio_to_nominal"] for row in ratio_rows],
+        }
+
+    curve = ladder.robustness
+    if curve is not None:
+        means, stds = np.asarray(curve.means), np.asarray(curve.stds)
+        fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(curve.strengths, means, marker="o", color="C0", label="mean return")
+        ax.fill_between(curve.strengths, means - stds, means + stds, color="C0", alpha=0.2, label="± std")
+        if success is not None:
+            ax.axhline(success, color="C2", linestyle="--", label=f"success return {success:g}")
+        ax.set_xlabel(f"gap strength (1 = {curve.gap.describe()})", fontsize=8)
+        ax.set_ylabel("episode return")
+        ax.set_title(f"{ladder.task}: robustness curve")
+        ax.legend(loc="best")
+        paths.append(out / "robustness.png")
+        fig.savefig(paths[-1], dpi=100)
+        data["robustness"] = {"kind": "line", "x_label": "gap strength", **curve.to_dict()}
+    return paths, data
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c)).replace("|", "\\|") for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(row.get(c)))}</td>" for c in columns) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+    "th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}pre{white-space:pre-wrap}"
+)
+
+
+def write_report(
+    out_dir: str | Path,
+    ladder: LadderResult | None = None,
+    sections: Sequence[ReportSection] = (),
+    title: str | None = None,
+    tensorboard: bool = True,
+) -> ReportFiles:
+    """Writes ``report.md``, ``report.html`` (self-contained), ``figures.json``, PNGs and TensorBoard scalars.
+
+    Args:
+        out_dir: report directory (created; existing files of the same names are replaced).
+        ladder: the ladder result; its table, ratios and figures open the report.
+        sections: further sections, in order, after the ladder's.
+        title: report title; defaults to "<task> transfer report".
+        tensorboard: also write scalars to ``out_dir/tensorboard`` (rung returns against rung index, the
+            robustness curve against strength in percent, and every section's scalars).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    title = title or (f"{ladder.task} transfer report" if ladder else "Transfer report")
+
+    blocks: list[ReportSection] = []
+    figure_data: dict[str, Any] = {}
+    figures: list[Path] = []
+    if ladder is not None:
+        ladder_figures, figure_data = _ladder_figures(ladder, out)
+        figures += ladder_figures
+        intro = (
+            f"The same policy on every rung, episodes seeded {ladder.seed}..{ladder.seed + ladder.episodes - 1}. "
+            "Ratios are mean returns over the previous measured rung's and over PyBullet nominal's (undefined "
+            "where that mean is not positive). A rung that could not run carries no numbers."
+        )
+        blocks.append(ReportSection("Evaluation ladder", intro, _ladder_table(ladder), ladder_figures[:2]))
+        if ladder.robustness is not None:
+            curve = ladder.robustness
+            rows = [
+                {"strength": s, "return (mean ± std)": f"{m:.1f} ± {d:.1f}"}
+                for s, m, d in zip(curve.strengths, curve.means, curve.stds, strict=True)
+            ]
+            text = f"Return against the strength of one composed gap; strength 1 is {curve.gap.describe()}."
+            blocks.append(ReportSection("Robustness curve", text, rows, [out / "robustness.png"]))
+    for section in sections:
+        copied = []
+        for source in section.figures:
+            source = Path(source)
+            target = out / source.name
+            if source.resolve() != target.resolve():
+                shutil.copyfile(source, target)
+            copied.append(target)
+        figures += copied
+        if section.data is not None:
+            figure_data[_slug(section.title)] = section.data
+        blocks.append(ReportSection(section.title, section.text, section.table, copied, section.data, section.scalars))
+
+    md = [f"# {title}", ""]
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for block in blocks:
+        md += [f"## {block.title}", ""]
+        body.append(f"<h2>{html.escape(block.title)}</h2>")
+        if block.text:
+            md += [block.text, ""]
+            body.append(f"<p>{html.escape(block.text)}</p>")
+        if block.table:
+            md += [_markdown_table(block.table), ""]
+            body.append(_html_table(block.table))
+        for fig in block.figures:
+            fig = Path(fig)
+            md += [f"![{fig.stem}]({fig.name})", ""]
+            encoded = base64.b64encode(fig.read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(fig.stem)}" src="data:image/png;base64,{encoded}">')
+
+    markdown = out / "report.md"
+    markdown.write_text("\n".join(md))
+    page = out / "report.html"
+    page.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+    figures_json = out / "figures.json"
+    figures_json.write_text(json.dumps({"title": title, "figures": figure_data}, indent=1))
+    if ladder is not None:
+        (out / "ladder.json").write_text(json.dumps(ladder.to_dict(), indent=1))
+
+    tb_dir = None
+    if tensorboard:
+        tb_dir = out / "tensorboard"
+        _write_scalars(tb_dir, ladder, blocks)
+    return ReportFiles(out, markdown, page, figures_json, tuple(figures), tb_dir)
+
+
+def _write_scalars(directory: Path, ladder: LadderResult | None, blocks: Sequence[ReportSection]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(directory)) as writer:
+        if ladder is not None:
+            for index, r in enumerate(ladder.rungs):
+                if r.ok:
+                    writer.add_scalar("ladder/return_mean", r.mean, index)
+                    writer.add_scalar("ladder/return_std", r.std, index)
+                    writer.add_scalar(f"ladder_rung/{_slug(r.name)}/return_mean", r.mean, 0)
+                    if r.success_rate is not None:
+                        writer.add_scalar("ladder/success_rate", r.success_rate, index)
+            if ladder.robustness is not None:
+                curve = ladder.robustness
+                for s, m, d in zip(curve.strengths, curve.means, curve.stds, strict=True):
+                    writer.add_scalar("robustness/return_mean", m, round(100 * s))
+                    writer.add_scalar("robustness/return_std", d, round(100 * s))
+        for block in blocks:
+            for tag, points in block.scalars.items():
+                for step, value in points:
+                    writer.add_scalar(tag, value, step)

@@ -1,0 +1,98 @@
+"""The robot path end to end: a loopback PyBullet server, the socket client, and the safety layer."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from dreamgym.errors import EmergencyStopError, RobotError, RobotNotConnectedError
+from dreamgym.robots.base import Robot
+from dreamgym.robots.loopback import LoopbackRobotServer
+from dreamgym.robots.remote import connect_robot, parse_address
+from dreamgym.robots.safety import SafetyConfig, SafetyLayer
+from dreamgym.transfer.gaps import make_gap_env
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackRobotServer]:
+    with LoopbackRobotServer("InvertedPendulum") as running:
+        yield running
+
+
+def test_loopback_robot_matches_pybullet_exactly(server: LoopbackRobotServer) -> None:
+    robot = connect_robot(server.address)
+    assert isinstance(robot, Robot) and robot.connected and robot.task == "InvertedPendulum"
+    assert robot.observation_space.shape == (5,) and robot.action_space.shape == (1,)
+    env = make_gap_env("InvertedPendulum")
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(15, 1)).astype(np.float32)
+    for seed in (3, 4):
+        obs, _ = robot.reset(seed=seed)
+        expected, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(obs, expected)
+        for action in actions:
+            got, expected = robot.step(action), env.step(action)
+            np.testing.assert_array_equal(got[0], expected[0])  # float32 survives the JSON wire exactly
+            assert got[1:4] == (expected[1], expected[2], expected[3])
+            if got[2]:
+                break
+    robot.close()
+    assert not robot.connected
+    with pytest.raises(RobotNotConnectedError, match="not connected"):
+        robot.reset(seed=0)
+
+
+def test_no_robot_is_a_clear_error() -> None:
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RobotNotConnectedError, match=f"No robot answers at tcp://127.0.0.1:{port}"):
+        connect_robot(f"tcp://127.0.0.1:{port}", timeout=1.0)
+
+
+def test_bad_address_and_bad_action_are_clear_errors(server: LoopbackRobotServer) -> None:
+    with pytest.raises(ValueError, match="Expected a robot address like"):
+        parse_address("localhost")
+    robot = connect_robot(server.address)
+    robot.reset(seed=0)
+    with pytest.raises(RobotError, match=r"expected an action of shape \(1,\), got \(2,\)"):
+        robot.step(np.zeros(2, np.float32))
+    robot.close()
+
+
+def test_safety_layer_clips_and_rate_limits(server: LoopbackRobotServer) -> None:
+    config = SafetyConfig(action_low=-0.5, action_high=0.5, max_action_change=0.2)
+    robot = SafetyLayer(connect_robot(server.address), config)
+    robot.reset(seed=0)
+    sent = [robot.step(np.array([a], np.float32))[4]["safe_action"][0] for a in (2.0, 2.0, -2.0, 0.2)]
+    np.testing.assert_allclose(sent, [0.5, 0.5, 0.3, 0.2])  # first has no previous command to limit against
+    assert robot.counts == {"clipped": 3, "rate_limited": 1, "emergency_stops": 0}
+    robot.close()
+
+
+def test_joint_limit_stops_the_robot_until_reset(server: LoopbackRobotServer) -> None:
+    robot = SafetyLayer(connect_robot(server.address), SafetyConfig(observation_limits={0: (-0.05, 0.05)}))
+    robot.reset(seed=0)
+    terminated, info = False, {}
+    for _ in range(30):  # full push: the cart leaves +-0.05 m within a few steps
+        _, _, terminated, _, info = robot.step(np.ones(1, np.float32))
+        if terminated:
+            break
+    assert terminated and "observation[0]" in info["emergency_stop"] and robot.counts["emergency_stops"] == 1
+    assert server.stopped  # the stop reached the robot, not only the layer
+    with pytest.raises(EmergencyStopError, match="call reset"):
+        robot.step(np.zeros(1, np.float32))
+    robot.reset(seed=0)
+    assert not server.stopped
+    with pytest.raises(EmergencyStopError, match="non-finite action"):
+        robot.step(np.array([np.nan], np.float32))
+    robot.close()
+
+
+def test_task_safety_limits_cover_the_joints() -> None:
+    assert set(SafetyConfig.for_task("Hopper").observation_limits) == {8, 10, 12}
+    assert SafetyConfig.for_task("InvertedPendulum").observation_limits == {0: (-1.25, 1.25)}
+    with pytest.raises(ValueError, match="max_action_change > 0"):
+        SafetyConfig(max_action_change=0.0)

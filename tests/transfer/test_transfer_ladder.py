@@ -1,0 +1,163 @@
+"""The ladder end to end on the tiny model, with a loopback robot, and the report it writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dreamgym.transfer.gaps import GAP_PRESETS, RandomGap
+from dreamgym.transfer.ladder import (
+    LadderResult,
+    PyBulletRung,
+    RobotRung,
+    RungResult,
+    default_rungs,
+    run_ladder,
+)
+from dreamgym.transfer.report import ReportSection, write_report
+
+STEPS = 40  # episode cap: the tests check plumbing, not control
+
+
+def pendulum_policy(obs: np.ndarray) -> np.ndarray:
+    """Pushes the cart one way at half strength (0.5 cos theta): deterministic, and the pole falls after a number
+    of steps that depends on motor strength and latency, so gaps show up in the returns."""
+    return 0.5 * obs[:, 2:3]
+
+
+@pytest.fixture(scope="module")
+def ladder(trained_checkpoint: Path) -> LadderResult:
+    rungs = default_rungs(
+        "InvertedPendulum", trained_checkpoint, gaps=("mild", "harsh"), robot="loopback", max_episode_steps=STEPS
+    )
+    return run_ladder(
+        pendulum_policy, "InvertedPendulum", rungs, episodes=3, seed=5, robustness_strengths=(0, 0.5, 1), progress=False
+    )
+
+
+def test_ladder_runs_every_rung_on_the_same_seeds(ladder: LadderResult) -> None:
+    names = [r.name for r in ladder.rungs]
+    assert names == ["dream", "PyBullet nominal", "PyBullet + mild gap", "PyBullet + harsh gap", "robot"]
+    assert all(r.ok and r.seeds == (5, 6, 7) for r in ladder.rungs)
+    assert all(max(r.lengths) <= STEPS for r in ladder.rungs[1:])
+    nominal, harsh, robot = ladder.rung("PyBullet nominal"), ladder.rung("PyBullet + harsh gap"), ladder.rung("robot")
+    # The loopback robot is nominal PyBullet behind a socket and the safety layer: the same numbers exactly.
+    assert robot.returns == nominal.returns and robot.extra["loopback"] is True
+    assert robot.extra["safety"]["emergency_stops"] == 0
+    assert harsh.returns != nominal.returns and harsh.extra["gap"] == GAP_PRESETS["harsh"].to_dict()
+    # The robustness curve reuses the nominal (strength 0) and harsh (strength 1) rungs and adds strength 0.5.
+    curve = ladder.robustness
+    assert curve.strengths == (0.0, 0.5, 1.0)
+    assert curve.returns[0] == nominal.returns and curve.returns[2] == harsh.returns
+    ratios = {row["to"]: row for row in ladder.ratios()}
+    assert ratios["PyBullet nominal"]["from"] == "dream"
+    assert ratios["PyBullet + harsh gap"]["ratio_to_nominal"] == pytest.approx(harsh.mean / nominal.mean)
+    json.dumps(ladder.to_dict())  # everything in the result is JSON data
+
+
+def test_same_seed_same_ladder(ladder: LadderResult, trained_checkpoint: Path) -> None:
+    rungs = [PyBulletRung(GAP_PRESETS["harsh"], "PyBullet + harsh gap", STEPS), PyBulletRung(RandomGap(), "r", STEPS)]
+    again = run_ladder(
+        pendulum_policy, "InvertedPendulum", rungs, episodes=3, seed=5, robustness_gap=None, progress=False
+    )
+    assert again.rungs[0].returns == ladder.rung("PyBullet + harsh gap").returns
+    other_seed = run_ladder(
+        pendulum_policy, "InvertedPendulum", rungs[1:], 3, seed=6, robustness_gap=None, progress=False
+    )
+    assert other_seed.rungs[0].returns[:2] == again.rungs[1].returns[1:]  # episode seeds 6, 7 in both
+
+
+def test_absent_robot_is_not_connected_and_carries_no_numbers(pendulum_task) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for rung in (RobotRung(None), RobotRung(f"tcp://127.0.0.1:{port}", connect_timeout=1.0)):
+        result = rung.run(pendulum_policy, pendulum_task, episodes=2, seed=0, progress=False)
+        assert result.status == "not connected" and not result.ok
+        assert result.returns == () and result.mean is None and result.success_rate is None
+    assert "No robot answers" in result.detail
+
+
+def test_ratios_are_undefined_against_non_positive_returns() -> None:
+    rungs = (
+        RungResult("dream", "dream", returns=(-2.0, -4.0)),
+        RungResult("PyBullet nominal", "pybullet", returns=(10.0, 20.0)),
+        RungResult("robot", "robot", status="not connected"),
+        RungResult("gap", "gap", returns=(5.0, 7.0), success_return=6.0),
+    )
+    rows = LadderResult("InvertedPendulum", 2, 0, rungs).ratios()
+    assert [(r["from"], r["to"]) for r in rows] == [("dream", "PyBullet nominal"), ("PyBullet nominal", "gap")]
+    assert rows[0]["ratio"] is None and rows[0]["difference"] == 18.0
+    assert rows[1]["ratio"] == pytest.approx(0.4) and rows[1]["ratio_to_nominal"] == pytest.approx(0.4)
+    assert rungs[3].success_rate == 0.5
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.tables = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"])
+        self.tables += tag == "table"
+
+
+def test_report_files_are_present_and_well_formed(ladder: LadderResult, tmp_path: Path) -> None:
+    extra_png = tmp_path / "extra.png"
+    extra_png.write_bytes(_tiny_png())
+    section = ReportSection(
+        "Open-loop error",
+        "An extra section as another analysis would add it.",
+        table=[{"horizon": 1, "error": 0.1}, {"horizon": 5, "error": 0.4}],
+        figures=[extra_png],
+        data={"horizon": [1, 5], "error": [0.1, 0.4]},
+        scalars={"fidelity/error": [(1, 0.1), (5, 0.4)]},
+    )
+    files = write_report(tmp_path / "report", ladder, sections=[section])
+    names = {p.name for p in files.figures}
+    assert {"return_per_rung.png", "ratio_to_nominal.png", "robustness.png", "extra.png"} <= names
+    for png in files.figures:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    md = files.markdown.read_text()
+    assert md.startswith("# InvertedPendulum transfer report")
+    assert "| rung | return (mean ± std) | success | ratio to previous | ratio to nominal |" in md
+    assert "| robot |" in md and "![robustness](robustness.png)" in md and "## Open-loop error" in md
+
+    parser = _Images()
+    parser.feed(files.html.read_text())
+    assert parser.tables == 3 and len(parser.sources) == 4  # ladder, robustness, extra; 3 ladder figures + extra
+    for src in parser.sources:  # self-contained: every image is inline PNG data
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+
+    figures = json.loads(files.figures_json.read_text())["figures"]
+    assert figures["return_per_rung"]["x"][0] == "dream" and len(figures["robustness"]["mean"]) == 3
+    assert figures["open_loop_error"]["error"] == [0.1, 0.4]
+    assert json.loads((files.directory / "ladder.json").read_text())["rungs"][4]["name"] == "robot"
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(files.tensorboard))
+    events.Reload()
+    assert [e.step for e in events.Scalars("ladder/return_mean")] == [0, 1, 2, 3, 4]
+    assert [e.step for e in events.Scalars("robustness/return_mean")] == [0, 50, 100]
+    assert [e.value for e in events.Scalars("fidelity/error")] == pytest.approx([0.1, 0.4])
+
+
+def _tiny_png() -> bytes:
+    from io import BytesIO
+
+    from matplotlib.figure import Figure
+
+    buffer = BytesIO()
+    Figure(figsize=(1, 1)).savefig(buffer, format="png")
+    return buffer.getvalue()
