@@ -4,7 +4,9 @@ Usage: ``python benchmarks/throughput.py [--quick]``. Writes ``benchmarks/result
 
 Every figure is a ratio against a baseline measured in the same run: dream steps/s over PyBullet Hopper
 single-env steps/s, and achieved FLOP/s over the machine's measured matmul FLOP/s. Each dream measurement
-runs in a fresh process so its peak resident memory is its own.
+runs in a fresh process so its peak resident memory is its own. Two diagnostics say where the time goes
+and whether compilation pays: a torch-profiler breakdown of one dream step by operator group, and an
+eager-against-``torch.compile`` A/B of the step's model function (compile time reported separately).
 """
 
 from __future__ import annotations
@@ -142,6 +144,83 @@ def dream_throughput(checkpoint: Path, batch: int, seconds: float) -> dict:
     return result
 
 
+_OP_GROUPS = {
+    "matmul": ("aten::mm", "aten::addmm", "aten::bmm"),
+    "layer_norm": ("aten::native_layer_norm",),
+    "activations": ("aten::silu", "aten::sigmoid", "aten::tanh", "aten::_softmax", "aten::log", "aten::exp"),
+    "latent_sampling": ("aten::cumsum", "aten::lt", "aten::scatter_", "aten::sum", "aten::bitwise_xor"),
+}
+
+
+def profile_dream_step(checkpoint: Path, batch: int, steps: int = 10) -> dict:
+    """Share of one dream step's wall time per operator group; what is left is Python and copies."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+    env = DreamVectorEnv(TASK, num_envs=batch, checkpoint=checkpoint, horizon=10**9, termination_threshold=0.0)
+    env.reset(seed=0)
+    actions = np.zeros((batch, 3), dtype=np.float32)
+    for _ in range(3):
+        env.step(actions)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            env.step(actions)
+        wall_us = (time.perf_counter() - start) * 1e6
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    shares = {group: sum(self_us.get(op, 0.0) for op in ops) / wall_us for group, ops in _OP_GROUPS.items()}
+    shares["everything_else"] = 1.0 - sum(shares.values())
+    return {"batch": batch, "wall_ms_per_step": wall_us / steps / 1e3, "share": shares}
+
+
+def compile_speedup(preset: str, batch: int, seconds: float) -> dict:
+    """Eager against ``torch.compile`` on the function a dream step runs: RSSM transition and all heads."""
+    import torch
+
+    from dreamgym.world_model import WorldModel, make_config
+    from dreamgym.world_model.rssm import RSSMState
+
+    cfg, _ = make_config(preset, 15, 3)
+    model = WorldModel(cfg).eval()
+
+    def step(deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor, uniform: torch.Tensor):
+        state, _ = model.rssm.img_step(RSSMState(deter, stoch), action, None, uniform)
+        return state, model.decode(state)
+
+    inputs = (
+        torch.zeros(batch, cfg.deter),
+        torch.zeros(batch, cfg.stoch, cfg.classes),
+        torch.rand(batch, 3) * 2 - 1,
+        torch.rand(batch, cfg.stoch),
+    )
+
+    def rate(fn) -> float:
+        for _ in range(3):
+            fn(*inputs)
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or calls < 3:
+            fn(*inputs)
+            calls += 1
+        return calls * batch / (time.perf_counter() - start)
+
+    compiled = torch.compile(step, dynamic=False)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        compiled(*inputs)
+        compile_seconds = time.perf_counter() - start
+        # Interleaved repeats, so a change in machine load hits both sides alike.
+        eager, fast = zip(*[(rate(step), rate(compiled)) for _ in range(3)], strict=True)
+    return {
+        "preset": preset,
+        "batch": batch,
+        "eager_steps_per_s": float(np.median(eager)),
+        "compiled_steps_per_s": float(np.median(fast)),
+        "speedup": float(np.median(fast) / np.median(eager)),
+        "compile_seconds": compile_seconds,
+    }
+
+
 def training_speed(preset: str, seconds: float, batch_size: int = 16, seq_len: int = 64) -> dict:
     import torch
 
@@ -177,6 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings and fewer batch sizes")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile A/B (about 1 min/preset)")
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
     batches = [1, 16, 256] if args.quick else [1, 16, 256, 1024, 4096]
@@ -192,10 +272,14 @@ def main() -> None:
     results["matmul_flops_peak"] = matmul_flops(seconds)
     print(f"measured float32 matmul peak: {results['matmul_flops_peak'] / 1e9:.1f} GFLOP/s", flush=True)
 
-    results["dream"] = []
+    results["dream"], results["profile"] = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in presets:
             checkpoint = make_checkpoint(preset, Path(tmp))
+            profile_batch = 1024 if 1024 in batches else batches[-1]
+            results["profile"].append({"preset": preset, **profile_dream_step(checkpoint, profile_batch)})
+            shares = ", ".join(f"{k} {v:.0%}" for k, v in results["profile"][-1]["share"].items())
+            print(f"profile of one {preset} dream step at batch {profile_batch}: {shares}", flush=True)
             for batch in batches:
                 row = {"preset": preset, **dream_throughput(checkpoint, batch, seconds)}
                 row["x_pybullet_single"] = row["env_steps_per_s"] / results["pybullet_single_steps_per_s"]
@@ -208,6 +292,16 @@ def main() -> None:
                     f"peak RSS {row['peak_rss_mib']:.0f} MiB)",
                     flush=True,
                 )
+    results["compile"] = []
+    if not args.no_compile:
+        for preset in presets:
+            row = compile_speedup(preset, 1024, seconds)
+            results["compile"].append(row)
+            print(
+                f"torch.compile {preset} batch 1024: {row['speedup']:.2f}x eager "
+                f"({row['compile_seconds']:.0f}s to compile)",
+                flush=True,
+            )
     results["training"] = [training_speed(p, seconds) for p in presets]
     for row in results["training"]:
         print(
@@ -234,6 +328,20 @@ def main() -> None:
             f"{r['x_pybullet_subproc']:.1f} | {r['flops_per_env_step'] / 1e6:.2f} | "
             f"{r['flop_utilisation']:.1%} | {r['peak_rss_mib']:.0f} |"
         )
+    lines += ["", "Share of a dream step's wall time (torch profiler):", ""]
+    groups = [*_OP_GROUPS, "everything_else"]
+    lines += ["| preset | batch | ms/step | " + " | ".join(groups) + " |", "|---" * (3 + len(groups)) + "|"]
+    for r in results["profile"]:
+        shares = " | ".join(f"{r['share'][g]:.0%}" for g in groups)
+        lines.append(f"| {r['preset']} | {r['batch']} | {r['wall_ms_per_step']:.2f} | {shares} |")
+    if results["compile"]:
+        lines += ["", "| torch.compile preset | batch | eager steps/s | compiled steps/s | speedup | compile s |"]
+        lines.append("|---|---|---|---|---|---|")
+        for r in results["compile"]:
+            lines.append(
+                f"| {r['preset']} | {r['batch']} | {r['eager_steps_per_s']:.0f} | {r['compiled_steps_per_s']:.0f} | "
+                f"{r['speedup']:.2f} | {r['compile_seconds']:.0f} |"
+            )
     lines += ["", "| training preset | updates/s | samples/s |", "|---|---|---|"]
     lines += [f"| {r['preset']} | {r['updates_per_s']:.2f} | {r['samples_per_s']:.0f} |" for r in results["training"]]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")

@@ -1,0 +1,262 @@
+"""Side-by-side video: PyBullet next to the dream from the same start under the same actions, divergence below.
+
+The dream is drawn as the robot itself: a second PyBullet instance is posed at every step in the dreamed state
+(joint positions from the observation, torso height and pitch for planar walkers), so the two halves of a frame
+compare like for like and a dream that bends a knee backwards shows it. Tasks without a puppet (Ant's free
+base is not recoverable from its observation) fall back to bar frames of the dreamed vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dreamgym.envs.render import render_vector_state
+from dreamgym.tasks import TaskSpec
+from dreamgym.transfer.audit import TASK_PHYSICS
+from dreamgym.transfer.fidelity import dream_from_states, obs_scale
+from dreamgym.transfer.recording import BatchPolicy, load_for_task
+from dreamgym.world_model.checkpoint import Checkpoint
+
+__all__ = ["SideBySideVideo", "side_by_side_video"]
+
+PLOT_HEIGHT = 160
+
+
+@dataclass(frozen=True)
+class SideBySideVideo:
+    """What was written: the file, its frame count and size, and the divergence curve it shows.
+
+    Attributes:
+        path: the video file (``.mp4``, or ``.gif`` where no mp4 codec is available).
+        frames: number of frames (the start frame and one per step).
+        size: (height, width) of a frame.
+        divergence: (frames,) normalised observation error of the dream against PyBullet at each frame, in the
+            unit of :mod:`dreamgym.transfer.fidelity` (RMSE over dimensions / training-data std).
+        real_terminated_at, dream_terminated_at: step at which each side ended its episode, or ``None``.
+        dream_frames: ``"puppet"`` (the robot posed in the dreamed state) or ``"bars"``.
+    """
+
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    divergence: np.ndarray
+    real_terminated_at: int | None
+    dream_terminated_at: int | None
+    dream_frames: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "frames": self.frames,
+            "size": list(self.size),
+            "divergence": self.divergence.tolist(),
+            "real_terminated_at": self.real_terminated_at,
+            "dream_terminated_at": self.dream_terminated_at,
+            "dream_frames": self.dream_frames,
+        }
+
+
+def _pendulum_pose(env, obs: np.ndarray) -> None:
+    robot = env.unwrapped.robot
+    robot.slider.reset_current_position(float(obs[0]), 0)
+    robot.j1.reset_current_position(float(np.arctan2(obs[3], obs[2])), 0)
+
+
+def _double_pendulum_pose(env, obs: np.ndarray) -> None:
+    robot = env.unwrapped.robot
+    robot.slider.reset_current_position(float(obs[0]), 0)
+    robot.j1.reset_current_position(float(np.arctan2(obs[4], obs[3])), 0)
+    robot.j2.reset_current_position(float(np.arctan2(obs[7], obs[6])), 0)
+
+
+class _WalkerPose:
+    """Poses a planar walker: joints from their scaled positions, then the root's pitch, height and x.
+
+    The root of Hopper, Walker2D and HalfCheetah is three joints (slide x, slide z, hinge pitch) whose names
+    start with "ignore"; the torso sits above the pitch hinge, so its height is set by solving for the z slide
+    after the pitch is applied. x is not observed: it is integrated from the dreamed forward speed.
+    """
+
+    def __init__(self, env, task: str):
+        self.physics = TASK_PHYSICS[task]
+        robot, self.p = env.unwrapped.robot, env.unwrapped._p
+        self.body = robot.robot_body.bodies[robot.robot_body.bodyIndex]
+        self.root: dict[str, int] = {}
+        for j in range(self.p.getNumJoints(self.body)):
+            info = self.p.getJointInfo(self.body, j)
+            if info[1].startswith(b"ignore"):
+                axis = int(np.argmax(np.abs(info[13])))
+                self.root[{(1, 0): "x", (1, 2): "z", (0, 1): "pitch"}[(info[2], axis)]] = j
+        if set(self.root) != {"x", "z", "pitch"}:
+            raise ValueError(f"Expected a planar root (slide x, slide z, hinge pitch) for {task!r}, got {self.root}.")
+        self.dt = env.unwrapped.scene.dt
+        self.x = 0.0
+
+    def __call__(self, env, obs: np.ndarray) -> None:
+        robot, p = env.unwrapped.robot, self.p
+        for joint, dim in zip(robot.ordered_joints, self.physics.joint_position_dims, strict=True):
+            position = joint.lowerLimit + (float(obs[dim]) + 1.0) / 2.0 * (joint.upperLimit - joint.lowerLimit)
+            joint.reset_current_position(position, 0)
+        self.x += float(obs[3]) / 0.3 * self.dt  # obs[3] is 0.3 vx
+        p.resetJointState(self.body, self.root["x"], self.x)
+        p.resetJointState(self.body, self.root["pitch"], float(obs[7]))
+        p.resetJointState(self.body, self.root["z"], 0.0)
+        torso_z = robot.robot_body.current_position()[2]
+        p.resetJointState(self.body, self.root["z"], float(obs[0]) + robot.initial_z - torso_z)
+        robot.calc_state()  # moves the robot's recorded position, which the camera follows
+
+
+def _pose_function(task: str, env) -> Callable[[Any, np.ndarray], None] | None:
+    if task == "InvertedPendulum":
+        return _pendulum_pose
+    if task == "InvertedDoublePendulum":
+        return _double_pendulum_pose
+    if task in ("Hopper", "Walker2D", "HalfCheetah"):
+        return _WalkerPose(env, task)
+    return None
+
+
+def _label(frame: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    frame = np.ascontiguousarray(frame)
+    cv2.putText(frame, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    return frame
+
+
+def _divergence_strip(errors: np.ndarray, upto: int, total: int, width: int, ceiling: float) -> np.ndarray:
+    """The divergence curve up to frame ``upto`` on fixed axes (all frames share x and y scales)."""
+    import cv2
+
+    strip = np.full((PLOT_HEIGHT, width, 3), 255, dtype=np.uint8)
+    left, right, top, bottom = 50, width - 10, 25, PLOT_HEIGHT - 20
+    cv2.rectangle(strip, (left, top), (right, bottom), (180, 180, 180), 1)
+    xs = left + np.arange(upto + 1) * (right - left) / max(total - 1, 1)
+    ys = bottom - np.clip(errors[: upto + 1] / ceiling, 0, 1) * (bottom - top)
+    points = np.stack([xs, ys], 1).round().astype(np.int32)
+    cv2.polylines(strip, [points], False, (200, 60, 40), 2, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(strip, f"{ceiling:.2f}", (4, top + 5), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+    cv2.putText(strip, "0", (30, bottom), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
+    text = f"divergence (RMSE / data std) t={upto}: {errors[upto]:.3f}"
+    cv2.putText(strip, text, (left, 17), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return strip
+
+
+def _write(frames: list[np.ndarray], path: Path, fps: int) -> Path:
+    """Writes RGB frames as mp4 (mp4v); falls back to a gif next to it where OpenCV has no mp4 encoder."""
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    if path.suffix.lower() != ".gif":
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if writer.isOpened():
+            for frame in frames:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            writer.release()
+            return path
+        writer.release()
+        path = path.with_suffix(".gif")
+    from PIL import Image
+
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def side_by_side_video(
+    checkpoint: Checkpoint | str | Path,
+    task: str | TaskSpec,
+    policy: BatchPolicy,
+    seed: int,
+    path: str | Path,
+    steps: int = 200,
+    fps: int = 30,
+) -> SideBySideVideo:
+    """Renders PyBullet next to the dream from the same start and actions, with the divergence plotted below.
+
+    PyBullet is reset with ``seed``; the dream starts from the model's posterior of that first real observation.
+    At every step the policy picks an action from the *real* observation and both worlds take it, so the dream
+    is open loop and any drift is the model's. The video stops after ``steps`` steps or when PyBullet ends the
+    episode; a dream that ends earlier (continue head) is marked and frozen.
+
+    Args:
+        checkpoint: world model (path or loaded) trained on ``task``.
+        task: the task; a checkpoint of another task is refused.
+        policy: batched policy.
+        seed: reset seed of PyBullet and seed of the dream noise; the same seed gives the same video.
+        path: output file; ``.mp4`` (mp4v), or ``.gif``. An mp4 falls back to a gif where no encoder exists.
+        steps: maximum number of steps.
+        fps: frames per second of the video.
+    """
+    if not isinstance(steps, int | np.integer) or steps <= 0:
+        raise ValueError(f"Expected a positive integer `steps`, got {steps!r}.")
+    checkpoint, spec = load_for_task(checkpoint, task)
+    scale = obs_scale(checkpoint)
+    real_env = spec.make_env(render_mode="rgb_array")
+    puppet_env = spec.make_env(render_mode="rgb_array")
+    try:
+        obs, _ = real_env.reset(seed=seed)
+        puppet_env.reset(seed=seed)
+        pose = _pose_function(spec.name, puppet_env)
+        model = checkpoint.model
+        first = torch.as_tensor(obs, dtype=torch.float32)[None, None]
+        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            post = model.observe(first, torch.zeros(1, 1, spec.action_dim), torch.ones(1, 1, dtype=torch.bool))
+        dreams = dream_from_states(checkpoint, post.index((slice(None), -1)), first[:, 0], seed, steps)
+        real_obs, dream_obs = [np.asarray(obs, dtype=np.float32)], [np.asarray(obs, dtype=np.float32)]
+        real_frames, dream_frames = [real_env.render()], []
+        real_end = dream_end = None
+
+        def draw_dream(state: np.ndarray, t: int, reward: float) -> np.ndarray:
+            if pose is None:
+                height, width = real_frames[0].shape[:2]
+                return render_vector_state(state, title="dream", step=t, reward=reward, size=(height, width))
+            pose(puppet_env, state)
+            return puppet_env.render()
+
+        dream_frames.append(draw_dream(dream_obs[0], 0, 0.0))
+        for t in range(1, steps + 1):
+            action = np.asarray(policy(real_obs[-1][None]), dtype=np.float32)[0]
+            obs, _, terminated, truncated, _ = real_env.step(action)
+            real_obs.append(np.asarray(obs, dtype=np.float32))
+            real_frames.append(real_env.render())
+            if dream_end is None:
+                out = dreams.step(action[None])
+                dream_obs.append(out.obs[0])
+                dream_frames.append(draw_dream(out.obs[0], t, float(out.reward[0])))
+                dream_end = t if out.terminated[0] else None
+            else:  # the dream has ended: hold its last frame
+                dream_obs.append(dream_obs[-1])
+                dream_frames.append(dream_frames[-1])
+            if terminated or truncated:
+                real_end = t if terminated else None
+                break
+    finally:
+        real_env.close()
+        puppet_env.close()
+    divergence = np.sqrt((((np.array(dream_obs) - np.array(real_obs)) / scale) ** 2).mean(1))
+    ceiling = max(float(divergence.max()), 1e-6)
+    frames = []
+    for t, (real_frame, dream_frame) in enumerate(zip(real_frames, dream_frames, strict=True)):
+        dream_text = "dream" + (f" (ended t={dream_end})" if dream_end is not None and t >= dream_end else "")
+        top = np.concatenate([_label(real_frame, f"PyBullet t={t}"), _label(dream_frame, dream_text)], 1)
+        strip = _divergence_strip(divergence, t, len(real_frames), top.shape[1], ceiling)
+        frames.append(np.concatenate([top, strip], 0))
+    written = _write(frames, Path(path), fps)
+    return SideBySideVideo(
+        path=written,
+        frames=len(frames),
+        size=frames[0].shape[:2],
+        divergence=divergence,
+        real_terminated_at=real_end,
+        dream_terminated_at=dream_end,
+        dream_frames="bars" if pose is None else "puppet",
+    )
