@@ -69,12 +69,26 @@ class DreamArgs:
 
 @dataclass
 class EvaluateArgs:
-    """Score a policy in the dream and in PyBullet, next to a random policy."""
+    """Run a policy up the evaluation ladder (dream, PyBullet, reality gaps, robot) next to a random policy."""
 
     checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
     policy: str = _opt("policy.zip", "SB3 policy to evaluate")
     episodes: int = _opt(20, "episodes per setting")
     seed: int = _opt(0, "seed of the first episode (episode i uses seed + i)")
+    task: str | None = _opt(None, "task name; read from the checkpoint if omitted, and must match it")
+    gaps: list[str] = _opt(  # tuple defaults: a dataclass field may not default to a (mutable) list
+        ("mild", "moderate", "harsh"),
+        "reality-gap rungs: mild, moderate, harsh, random, random:<preset>; 'none' for no gap rung",
+        nargs="+",
+    )
+    robustness: str = _opt("harsh", "gap preset whose strength the robustness curve sweeps; 'none' to skip")
+    strengths: list[float] = _opt((0.0, 0.25, 0.5, 0.75, 1.0), "robustness-curve strengths (x preset)", nargs="+")
+    robot: str | None = _opt(
+        None, "robot server address (tcp://host:port), or 'loopback' for PyBullet behind the robot interface"
+    )
+    out: str | None = _opt(None, "report directory: report.md, report.html, figures.json, PNGs, TensorBoard")
+    max_episode_steps: int | None = _opt(None, "shorter episode limit on every rung, for quick runs")
+    no_progress: bool = _opt(False, "hide progress bars")
 
 
 @dataclass
@@ -197,27 +211,53 @@ def _dream(args: DreamArgs) -> None:
 
 
 def _evaluate(args: EvaluateArgs) -> None:
-    from agents import evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
+    from agents import random_policy, sb3_policy
+    from dreamgym.errors import CheckpointError, InvalidGapError
     from dreamgym.tasks import get_task
+    from dreamgym.transfer.gaps import GAP_PRESETS, parse_gap
+    from dreamgym.transfer.ladder import DreamRung, PyBulletRung, RobotRung, run_ladder
+    from dreamgym.transfer.report import ReportSection, write_report
     from dreamgym.world_model import read_config
 
-    spec = get_task(read_config(args.checkpoint)["task"])
+    trained_on = read_config(args.checkpoint)["task"]
+    if args.task is not None and get_task(args.task).name != trained_on:
+        raise CheckpointError(
+            f"Checkpoint {args.checkpoint!r} models {trained_on!r}, not {args.task!r}; pass a {args.task} checkpoint."
+        )
+    spec = get_task(trained_on)
+    robustness_gap = None if args.robustness == "none" else parse_gap(args.robustness)
+    if robustness_gap is not None and robustness_gap not in GAP_PRESETS.values():
+        raise InvalidGapError(f"--robustness must be one of {[*GAP_PRESETS, 'none']}, got {args.robustness!r}.")
+    gaps = [] if list(args.gaps) == ["none"] else [(name, parse_gap(name)) for name in args.gaps]
+    steps, progress = args.max_episode_steps, not args.no_progress
+    rungs = [
+        DreamRung(args.checkpoint, horizon=steps, name="dream-trained policy in the dream"),
+        PyBulletRung(None, "dream-trained policy in PyBullet", steps),
+        *(PyBulletRung(gap, f"PyBullet + {name} gap", steps) for name, gap in gaps),
+        RobotRung(args.robot, max_episode_steps=steps),
+    ]
     policy = sb3_policy(args.policy, deterministic=True)
-    rows = {
-        "random policy in PyBullet": evaluate_in_pybullet(
-            random_policy(spec.action_dim, args.seed), spec.name, args.episodes, args.seed
-        ),
-        "dream-trained policy in the dream": evaluate_in_dream(
-            policy, spec.name, args.checkpoint, args.episodes, args.seed
-        ),
-        "dream-trained policy in PyBullet": evaluate_in_pybullet(
-            policy, spec.name, args.episodes, args.seed, progress=True
-        ),
-    }
+    baseline = PyBulletRung(None, "random policy in PyBullet", steps).run(
+        random_policy(spec.action_dim, args.seed), spec, args.episodes, args.seed, False
+    )
+    result = run_ladder(
+        policy, spec, rungs, args.episodes, args.seed, robustness_gap, tuple(args.strengths), progress=progress
+    )
     print(f"{spec.name}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
-    print(f"{'setting':<36} {'return (mean ± std)':>20}")
-    for name, result in rows.items():
-        print(f"{name:<36} {result!s:>20}")
+    print(result.table(baselines=[baseline]))
+    if result.robustness is not None:
+        curve = result.robustness
+        points = ", ".join(f"{s:g}: {m:.1f}" for s, m in zip(curve.strengths, curve.means, strict=True))
+        print(f"robustness (return at strength x {args.robustness}): {points}")
+    if args.out is not None:
+        section = ReportSection(
+            "Random-policy baseline",
+            "A uniform random policy on nominal PyBullet, same seeds: the floor the ladder's returns compare to.",
+            [{"policy": "random", "return (mean ± std)": f"{baseline.mean:.1f} ± {baseline.std:.1f}"}],
+            data=baseline.to_dict(),
+        )
+        files = write_report(args.out, result, sections=[section])
+        print(f"report in {files.html} (Markdown {files.markdown.name}, figures, TensorBoard in {files.tensorboard})")
 
 
 def _demo(args: DemoArgs) -> None:

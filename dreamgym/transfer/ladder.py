@@ -355,18 +355,20 @@ class LadderResult:
             )
         return rows
 
-    def table(self) -> str:
-        """The ladder as a plain-text table, for the terminal."""
-        lines = [f"{'rung':<28} {'return (mean ± std)':>20} {'success':>8} {'vs nominal':>10}  detail"]
+    def table(self, baselines: Sequence[RungResult] = ()) -> str:
+        """The ladder as a plain-text table for the terminal, ``baselines`` (e.g. a random policy) first."""
+        rows = [*baselines, *self.rungs]
+        width = max(28, *(len(r.name) for r in rows))
+        lines = [f"{'rung':<{width}} {'return (mean ± std)':>20} {'success':>8} {'vs nominal':>10}  detail"]
         nominal = next((r for r in self.rungs if r.ok and r.kind == "pybullet"), None)
-        for r in self.rungs:
+        for r in rows:
             if r.ok:
                 value = f"{r.mean:8.1f} ± {r.std:6.1f}"
                 success = f"{100 * r.success_rate:.0f}%" if r.success_rate is not None else "-"
                 vs = f"{r.mean / nominal.mean:.2f}" if nominal and nominal.mean > 0 else "-"
             else:
                 value, success, vs = r.status, "-", "-"
-            lines.append(f"{r.name:<28} {value:>20} {success:>8} {vs:>10}  {r.detail}")
+            lines.append(f"{r.name:<{width}} {value:>20} {success:>8} {vs:>10}  {r.detail}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
