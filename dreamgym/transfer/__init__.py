@@ -1,4 +1,6 @@
 """Transfer from dreams to PyBullet and to robots: reality-gap wrappers, the evaluation ladder and its reports.
 
-Submodules import PyBullet, torch and matplotlib only when used, so this package stays cheap to import.
+World-model fidelity (``fidelity``), the physics-consistency audit of dreams (``audit``) and side-by-side videos
+(``video``) are imported from their submodules. Submodules import PyBullet, torch and matplotlib only when used,
+so this package stays cheap to import.
 """

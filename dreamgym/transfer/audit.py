@@ -383,6 +383,31 @@ class AuditResult:
         path.write_text(json.dumps(self.to_dict(), indent=2))
         return path
 
+    def report_section(self, directory: str | Path):
+        """The result as a :class:`~dreamgym.transfer.report.ReportSection` (figure written into ``directory``)."""
+        from dreamgym.transfer.report import ReportSection
+
+        rows = [
+            {
+                "check": name,
+                "dream steps": self.dream.step_rate[name],
+                "dream trajectories": self.dream.trajectory_rate[name],
+                "PyBullet steps": self.real.step_rate[name],
+                "PyBullet trajectories": self.real.trajectory_rate[name],
+            }
+            for name in [*self.checks, "any"]
+        ]
+        return ReportSection(
+            title=f"Physics-consistency audit ({self.task})",
+            text=f"Fraction of steps and of trajectories breaking each physical fact, over {self.dream.trajectories} "
+            f"dreams and, as the control, {self.real.trajectories} PyBullet rollouts of the same policy "
+            f"({self.horizon} steps); bounds fitted from {self.bounds.rows} rows of simulator data. Empty: the task "
+            "has no such fact.",
+            table=rows,
+            figures=[self.plot(Path(directory) / f"audit_{self.task}.png")],
+            data={"audit": self.to_dict()},
+        )
+
     def plot(self, path: str | Path) -> Path:
         """Saves a bar chart of violation rates per check, dream next to real, per step and per trajectory."""
         import matplotlib

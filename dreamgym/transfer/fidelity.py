@@ -117,6 +117,32 @@ class FidelityResult:
         path.write_text(json.dumps(self.to_dict(), indent=2))
         return path
 
+    def report_section(self, directory: str | Path):
+        """The result as a :class:`~dreamgym.transfer.report.ReportSection` (figure written into ``directory``)."""
+        from dreamgym.transfer.report import ReportSection
+
+        shown = sorted({h for h in (1, 10, 50, self.horizon) if h <= self.horizon})
+        figure = self.plot(Path(directory) / f"fidelity_{self.task}.png")
+        return ReportSection(
+            title=f"World-model fidelity ({self.task})",
+            text=f"Open-loop {self.metric} against horizon on held-out PyBullet episodes after {self.context} "
+            "real observations of context; reward RMSE in reward units; the same policy's return in the dream "
+            "and in PyBullet from the same start.",
+            table=[
+                {"steps ahead": h, "obs error": self.error_at(h), "reward RMSE": float(self.reward_rmse[h - 1])}
+                for h in shown
+            ]
+            + [
+                {
+                    "steps ahead": "return",
+                    "obs error": f"dream {np.mean(self.dream_returns):.1f}",
+                    "reward RMSE": f"PyBullet {np.mean(self.real_returns):.1f}",
+                }
+            ],
+            figures=[figure],
+            data={"fidelity": self.to_dict()},
+        )
+
     def plot(self, path: str | Path) -> Path:
         """Saves error against horizon (total and per dimension), reward error, and dream vs real returns."""
         import matplotlib

@@ -96,6 +96,8 @@ def test_audit_dreams_is_reproducible_and_its_real_control_is_clean(
     assert result.real.step_rate["termination"] == 0.0 and result.real.trajectories == 2
     assert result.dream.trajectories == 6 and 0 < result.dream.steps <= 6 * 8
     assert result.plot(tmp_path / "audit.png").stat().st_size > 0
+    section = result.report_section(tmp_path)
+    assert [row["check"] for row in section.table][-1] == "any" and section.figures[0].exists()
     with pytest.raises(ValueError, match="bounds of task 'InvertedPendulum', got bounds fitted on 'Hopper'"):
         audit_dreams(trained_checkpoint, "InvertedPendulum", random_policy(1, 3), 6, 8, 100, _hopper_bounds(bounds))
     with pytest.raises(ValueError, match="positive integer `horizon`"):

@@ -60,6 +60,8 @@ def test_measure_fidelity_compares_returns_from_the_same_start(trained_checkpoin
     assert result.dream_returns.shape == (2,)
     assert result.error_at(1) == result.total_error[0]
     assert result.plot(tmp_path / "fidelity.png").stat().st_size > 0
+    section = result.report_section(tmp_path)
+    assert section.figures[0].exists() and section.table[0]["steps ahead"] == 1
     assert json.loads(result.write_json(tmp_path / "fidelity.json").read_text())["pairs"] == result.pairs.tolist()
 
 
