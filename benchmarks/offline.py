@@ -1,0 +1,302 @@
+"""Offline RL benchmark: policies trained in dreams (no safeguard, MOPO penalty, MOReL HALT) against IQL.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/offline.py \\
+        --datasets /work/artifacts/datasets/Hopper/medium /work/artifacts/datasets/Hopper/medium-replay \\
+        --out /work/artifacts/offline --seeds 0 1
+
+For each data set: train one ensemble world model (``small`` preset, 5 prior heads, calibrated on the data at
+the end of training), then for every seed train PPO in its dreams three ways (no safeguard; MOPO reward
+penalty ``r - lambda * u``; HALT at the data set's maximum disagreement) and IQL on the same transitions with
+TorchRL's loss (``benchmarks/iql_torchrl.py``, needs ``pip install -e '.[offline]'``). Every policy is scored
+in PyBullet on the same fixed seeds. Scores are normalised as D4RL does, ``100 * (R - R_random) / (R_expert -
+R_random)``, with the reference returns stored in the data set by ``benchmarks/datasets.py``.
+
+Results go to ``benchmarks/results/offline.{json,md}``; each finished run is stored under ``--out`` so a killed
+benchmark resumes where it stopped. TensorBoard logs are under ``--out/<data set>/tensorboard``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = ("dream", "dream+MOPO", "dream+HALT", "IQL")
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    """Benchmark settings (defaults fit about 15 minutes per data set on 2 shared CPU cores).
+
+    Attributes:
+        datasets: data-set paths or Minari ids; the task is read from their metadata.
+        out: working directory for world models, policies, per-run results and TensorBoard logs.
+        seeds: one agent (PPO and IQL) per seed and method; the world model uses the first seed.
+        wm_updates: world-model gradient updates (``small`` preset).
+        ensemble: prior heads of the world model.
+        agent_steps: dream transitions per PPO run.
+        num_envs: dreams stepped together while PPO trains.
+        mopo_lambda: MOPO penalty per nat of disagreement.
+        halt_threshold: HALT threshold: a calibration statistic of the data set or nats.
+        halt_scale: multiplies a named HALT threshold.
+        halt_penalty: MOReL's kappa.
+        iql_updates: IQL gradient updates per seed.
+        eval_episodes: PyBullet episodes per policy (seeds ``eval_seed`` ... ``eval_seed + eval_episodes - 1``).
+        eval_seed: seed of the first evaluation episode; the same for every policy.
+        results_name: base name of the JSON and Markdown results in ``benchmarks/results``.
+        progress: progress bars.
+    """
+
+    datasets: list[str] = field(default_factory=list)
+    out: str = "/work/artifacts/offline"
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    wm_updates: int = 1500
+    ensemble: int = 5
+    agent_steps: int = 500_000
+    num_envs: int = 256
+    mopo_lambda: float = 1.0
+    halt_threshold: str = "max"
+    halt_scale: float = 1.0
+    halt_penalty: float = 100.0
+    iql_updates: int = 3000
+    eval_episodes: int = 10
+    eval_seed: int = 1000
+    results_name: str = "offline"
+    progress: bool = True
+
+
+def _dataset_name(path: str, metadata: dict[str, Any]) -> str:
+    return f"{metadata.get('task', 'task')}-{metadata.get('tier') or Path(path).name}"
+
+
+def _references(data: Any, task: str, cfg: OfflineConfig) -> dict[str, Any]:
+    """Random and expert returns to normalise by: the data set's own (written by benchmarks/datasets.py), or
+    for a foreign data set a measured random policy and the data set's best episode, which we say."""
+    from agents.evaluation import evaluate_in_pybullet, random_policy
+    from dreamgym.tasks import get_task
+
+    stored = data.metadata.get("reference_returns")
+    if stored:
+        return {**stored, "source": "data-set metadata (benchmarks/datasets.py)"}
+    random = evaluate_in_pybullet(random_policy(get_task(task).action_dim, 0), task, cfg.eval_episodes, cfg.eval_seed)
+    best = float(np.add.reduceat(data.reward, np.flatnonzero(data.is_first)).max())
+    return {"random": random.mean, "expert": best, "source": "measured random policy; best episode of the data set"}
+
+
+def _agent_config(method: str, seed: int, cfg: OfflineConfig):
+    from agents.sb3_dream import DreamAgentConfig
+
+    safeguards: dict[str, Any] = {
+        "dream": {},
+        "dream+MOPO": {"uncertainty_penalty": cfg.mopo_lambda},
+        "dream+HALT": {
+            "halt_threshold": cfg.halt_threshold,
+            "halt_scale": cfg.halt_scale,
+            "halt_penalty": cfg.halt_penalty,
+        },
+    }[method]
+    return DreamAgentConfig(steps=cfg.agent_steps, num_envs=cfg.num_envs, seed=seed, **safeguards)
+
+
+def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
+    """World model, then every (method, seed) run on one data set; finished runs are read back, not redone."""
+    from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, sb3_policy
+    from agents.sb3_dream import train_in_dream
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config, read_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    raw = load_episodes(path)
+    task = raw.metadata.get("task")
+    if task is None:
+        raise SystemExit(f"Data set {path!r} does not name its task in its dreamgym metadata.")
+    spec = get_task(task)
+    data = load_episodes(path, spec)
+    name = _dataset_name(path, data.metadata)
+    root = Path(cfg.out) / name
+    root.mkdir(parents=True, exist_ok=True)
+    runs_path = root / "runs.json"
+    runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
+    done = {(r["method"], r["seed"]) for r in runs}
+    tb = root / "tensorboard"
+    print(
+        f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
+    )
+
+    ckpt = root / "world_model"
+    started = time.perf_counter()
+    model_cfg, train_cfg = make_config(
+        "small", spec.obs_shape[0], spec.action_dim, steps=cfg.wm_updates, ensemble=cfg.ensemble, seed=cfg.seeds[0]
+    )
+    train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
+    wm_seconds = time.perf_counter() - started
+    calibration = read_config(ckpt)["uncertainty_calibration"]
+    references = _references(data, task, cfg)
+
+    def record(row: dict[str, Any]) -> None:
+        runs.append(row)
+        tmp = runs_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(runs, indent=2))
+        tmp.replace(runs_path)
+        print(
+            f"[{name}] {row['method']:<11} seed {row['seed']}: PyBullet {row['return']:8.1f} ± {row['return_std']:6.1f}"
+            f"  (dream {row.get('dream_return', float('nan')):8.1f}, {row['seconds']:.0f}s)",
+            flush=True,
+        )
+
+    for seed in cfg.seeds:
+        for method in METHODS:
+            if (method, seed) in done:
+                continue
+            started = time.perf_counter()
+            row: dict[str, Any] = {"method": method, "seed": seed}
+            if method == "IQL":
+                from iql_torchrl import IQLConfig, train_iql
+
+                policy, info = train_iql(
+                    data,
+                    IQLConfig(updates=cfg.iql_updates, seed=seed),
+                    logdir=tb / f"iql_seed{seed}",
+                    progress=cfg.progress,
+                )
+                row["iql"] = info
+            else:
+                agent_cfg = _agent_config(method, seed, cfg)
+                model = train_in_dream(ckpt, task, agent_cfg, logdir=tb / method, progress=cfg.progress)
+                model.save(root / f"{method}_seed{seed}.zip")
+                policy = sb3_policy(model, deterministic=True)
+                dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
+                row.update(dream_return=dream.mean, dream_std=dream.std, agent=agent_cfg.to_dict())
+            real = evaluate_in_pybullet(policy, task, cfg.eval_episodes, seed=cfg.eval_seed)
+            row.update(
+                **{"return": real.mean, "return_std": real.std, "returns": real.returns.tolist()},
+                seconds=time.perf_counter() - started,
+            )
+            record(row)
+    return {
+        "name": name,
+        "path": str(path),
+        "task": task,
+        "steps": len(data) - data.num_episodes,
+        "episodes": data.num_episodes,
+        "tier": data.metadata.get("tier"),
+        "references": references,
+        "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
+        "calibration": calibration,
+        "runs": runs,
+    }
+
+
+def _normalised(value: float, references: dict[str, Any]) -> float:
+    return 100.0 * (value - references["random"]) / (references["expert"] - references["random"])
+
+
+def summarise(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (data set, method): normalised score over seeds (mean, std across seeds, each seed's)."""
+    rows = []
+    for ds in datasets:
+        for method in METHODS:
+            runs = [r for r in ds["runs"] if r["method"] == method]
+            if not runs:
+                continue
+            scores = [_normalised(r["return"], ds["references"]) for r in runs]
+            rows.append(
+                {
+                    "dataset": ds["name"],
+                    "method": method,
+                    "seeds": [r["seed"] for r in runs],
+                    "score_mean": float(np.mean(scores)),
+                    "score_std": float(np.std(scores)),
+                    "scores": scores,
+                    "return_mean": float(np.mean([r["return"] for r in runs])),
+                    "dream_return_mean": float(np.mean([r["dream_return"] for r in runs]))
+                    if "dream_return" in runs[0]
+                    else None,
+                }
+            )
+    return rows
+
+
+def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    lines = [
+        "# Offline RL: dream-trained PPO (none / MOPO / HALT) against IQL",
+        "",
+        f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over agent seeds "
+        f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
+        f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
+        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps; MOPO lambda {cfg.mopo_lambda}; HALT at "
+        f"{cfg.halt_scale} x the data set's `{cfg.halt_threshold}` disagreement, penalty {cfg.halt_penalty}; "
+        f"IQL (TorchRL IQLLoss): {cfg.iql_updates} updates. Dream returns are measured in the plain dream "
+        "(no safeguard), up to the real episode limit.",
+        "",
+        "| data set | steps | " + " | ".join(METHODS) + " |",
+        "|---|---|" + "---|" * len(METHODS),
+    ]
+    for ds in datasets:
+        cells = []
+        for method in METHODS:
+            row = next((r for r in rows if r["dataset"] == ds["name"] and r["method"] == method), None)
+            cells.append("—" if row is None else f"{row['score_mean']:.1f} ± {row['score_std']:.1f}")
+        lines.append(f"| {ds['name']} | {ds['steps']} | " + " | ".join(cells) + " |")
+    lines += ["", "Reference returns and dream-vs-PyBullet returns (mean over seeds):", ""]
+    for ds in datasets:
+        refs = ds["references"]
+        lines.append(
+            f"- {ds['name']}: random {refs['random']:.1f}, expert {refs['expert']:.1f} ({refs['source']}); "
+            f"data-set disagreement p99 {ds['calibration']['p99']:.3f}, max {ds['calibration']['max']:.3f} nats"
+        )
+        for row in (r for r in rows if r["dataset"] == ds["name"] and r["dream_return_mean"] is not None):
+            lines.append(
+                f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # for iql_torchrl
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = OfflineConfig()
+    for name, value in asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, list):
+            parser.add_argument(
+                flag, nargs="+", type=int if name == "seeds" else str, default=value, required=name == "datasets"
+            )
+        elif isinstance(value, bool):
+            parser.add_argument("--no-progress", dest="progress", action="store_false")
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    cfg = OfflineConfig(**vars(parser.parse_args(argv)))
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    datasets = [run_dataset(path, cfg) for path in cfg.datasets]
+    rows = summarise(datasets)
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "config": asdict(cfg),
+        "machine": {"platform": platform.platform(), "processor": platform.processor()},
+        "seconds": time.perf_counter() - started,
+        "table": rows,
+        "datasets": datasets,
+    }
+    (RESULTS / f"{cfg.results_name}.json").write_text(json.dumps(payload, indent=2))
+    write_markdown(RESULTS / f"{cfg.results_name}.md", cfg, datasets, rows)
+    print((RESULTS / f"{cfg.results_name}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
