@@ -1,0 +1,314 @@
+"""Which ensemble: K prior heads on one shared RSSM trunk, or K independent world models? Measured, not assumed.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/ensemble_choice.py --train /work/artifacts/datasets/Hopper/medium \\
+        --held-out /work/artifacts/datasets/Hopper/random /work/artifacts/datasets/Hopper/expert
+
+Both designs train on the same data for the same number of updates, both batched: the shared trunk is the
+project's ``WorldModel(ensemble=K)`` (one GRU, encoder and decoder; K prior heads in one matmul); the
+independent ensemble is K ``WorldModel(ensemble=1)`` stacked with ``torch.func.stack_module_state`` and
+trained in one ``vmap``-ed call, each member on its own batches. We report
+
+- training updates/s of each (and of a single model),
+- how well each design's disagreement ranks its actual prediction error on held-out transitions: Spearman
+  rank correlation, over held-out windows, between disagreement and the error of the ensemble-mean
+  prediction, one step and 10 steps open loop (error in symlog space, the space the model is trained in).
+
+Disagreement is measured two ways: in observation space (variance across members of their decoded
+predictions; the only measure that exists for independent models, whose latent spaces are not aligned), and
+for the shared trunk also as the Jensen-Shannon divergence of the prior heads (what dreams use).
+Writes ``benchmarks/results/ensemble_choice.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONTEXT, HORIZON = 8, 10
+
+
+def _vmap_safe_ops() -> None:
+    """``torch.func.vmap`` cannot batch ``one_hot`` or the in-place scatters of the two-hot encoder; swap in
+    equivalent out-of-place forms in this process only (the library keeps the faster originals)."""
+    import dreamgym.world_model.model as model_module
+    from dreamgym.world_model.functional import symlog
+
+    def one_hot(index: torch.Tensor, classes: int) -> torch.Tensor:
+        return (index.unsqueeze(-1) == torch.arange(classes)).long()
+
+    def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+        y = symlog(x).clamp(bins[0], bins[-1])
+        upper = torch.searchsorted(bins, y.contiguous(), right=False).clamp(1, len(bins) - 1)
+        lower = upper - 1
+        weight = (y - bins[lower]) / (bins[upper] - bins[lower])
+        arange = torch.arange(len(bins))
+        return (arange == lower[..., None]) * (1 - weight)[..., None] + (arange == upper[..., None]) * weight[..., None]
+
+    nn.functional.one_hot = one_hot
+    model_module.twohot_encode = twohot_encode
+
+
+class _Loss(nn.Module):
+    """A world model whose ``forward`` is its loss, so ``functional_call`` can drive it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.m = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.m.loss(batch)[0]
+
+
+def train_shared(data: Any, cfg: Any, train_cfg: Any, updates: int, seed: int):
+    from dreamgym.data import SequenceSampler
+    from dreamgym.world_model import WorldModel
+
+    torch.manual_seed(seed)
+    model = WorldModel(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
+    sampler = SequenceSampler(data, train_cfg.seq_len, seed=seed)
+    started = time.perf_counter()
+    for _ in range(updates):
+        batch = {k: torch.as_tensor(v) for k, v in sampler.sample(train_cfg.batch_size).items()}
+        loss, _ = model.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        optimizer.step()
+    return model.eval(), updates / (time.perf_counter() - started)
+
+
+def train_independent(data: Any, cfg: Any, train_cfg: Any, members: int, updates: int, seed: int):
+    """K single-head models trained in one vmapped call; each member samples its own batches."""
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    from dreamgym.data import SequenceSampler
+    from dreamgym.world_model import WorldModel
+
+    torch.manual_seed(seed)
+    wrapped = [_Loss(WorldModel(cfg)) for _ in range(members)]
+    params, buffers = stack_module_state(wrapped)
+    template = copy.deepcopy(wrapped[0]).to("meta")
+    optimizer = torch.optim.Adam(params.values(), lr=train_cfg.lr, eps=train_cfg.eps)
+    samplers = [SequenceSampler(data, train_cfg.seq_len, seed=seed + 1 + k) for k in range(members)]
+
+    def loss_fn(p, b, batch):
+        return functional_call(template, (p, b), (batch,))
+
+    step = vmap(grad_and_value(loss_fn), randomness="different")
+    started = time.perf_counter()
+    for _ in range(updates):
+        parts = [s.sample(train_cfg.batch_size) for s in samplers]
+        batch = {k: torch.as_tensor(np.stack([p[k] for p in parts])) for k in parts[0]}
+        grads, _ = step(params, buffers, batch)
+        norms = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+        scale = (train_cfg.grad_clip / (norms + 1e-6)).clamp(max=1.0)  # per-member clipping, as each alone
+        for name, value in params.items():
+            value.grad = grads[name] * scale.view(-1, *[1] * (value.dim() - 1))
+        optimizer.step()
+    rate = updates / (time.perf_counter() - started)
+    models = []
+    for k in range(members):
+        model = WorldModel(cfg)
+        model.load_state_dict({name[2:]: value[k].detach() for name, value in params.items()})
+        models.append(model.eval())
+    return models, rate
+
+
+def held_out_windows(data: Any, count: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """``count`` windows of CONTEXT + HORIZON rows inside one episode, with no terminal step before the end."""
+    length = CONTEXT + HORIZON
+    starts = np.arange(len(data) - length + 1)
+    same_episode = data.episode_index[starts] == data.episode_index[starts + length - 1]
+    # is_first may only be set on the window's first row; a terminal row may only be the last one
+    cum_first = np.concatenate([[0], np.cumsum(data.is_first)])
+    cum_term = np.concatenate([[0], np.cumsum(data.is_terminal)])
+    clean = (cum_first[starts + length] - cum_first[starts + 1] == 0) & (
+        cum_term[starts + length - 1] - cum_term[starts] == 0
+    )
+    starts = starts[same_episode & clean]
+    starts = rng.choice(starts, size=min(count, len(starts)), replace=False)
+    rows = starts[:, None] + np.arange(length)[None]
+    is_first = np.zeros(rows.shape, bool)
+    is_first[:, 0] = True
+    return {
+        "obs": torch.as_tensor(data.obs[rows]),
+        "prev_action": torch.as_tensor(data.prev_action[rows]),
+        "is_first": torch.as_tensor(is_first),
+    }
+
+
+@torch.inference_mode()
+def rollouts(models: list[Any], windows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Filters the context and rolls every member open loop over the recorded actions.
+
+    ``models`` is either one shared-trunk model (member k = rollout driven by prior head k) or K independent
+    models. Returns decoded predictions (K, W, H, D), and for a shared trunk the JS disagreement along the
+    rollout of head 0 (W, H).
+    """
+    from dreamgym.world_model.functional import symlog
+    from dreamgym.world_model.uncertainty import ensemble_disagreement
+
+    obs, act, first = windows["obs"], windows["prev_action"], windows["is_first"]
+    preds, js = [], None
+    shared = len(models) == 1
+    members = models[0].cfg.ensemble if shared else len(models)
+    for k in range(members):
+        model = models[0] if shared else models[k]
+        torch.manual_seed(k)
+        posts = model.observe(obs[:, :CONTEXT], act[:, :CONTEXT], first[:, :CONTEXT])
+        state = posts.index((slice(None), -1))
+        member = torch.full((len(obs),), k) if shared else None
+        steps, js_k = [], []
+        for t in range(HORIZON):
+            state, prior = model.rssm.img_step(state, act[:, CONTEXT + t], member)
+            steps.append(symlog(model.decode(state).obs))
+            if shared:
+                js_k.append(ensemble_disagreement(prior))
+        preds.append(torch.stack(steps, 1))
+        if shared and k == 0:
+            js = torch.stack(js_k, 1)
+    out = {"pred": torch.stack(preds), "target": symlog(obs[:, CONTEXT:])}
+    if js is not None:
+        out["js"] = js
+    return out
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation (continuous values, so ties are negligible)."""
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def score(out: dict[str, torch.Tensor]) -> dict[str, Any]:
+    pred, target = out["pred"].numpy(), out["target"].numpy()
+    error = ((pred.mean(0) - target) ** 2).mean(-1)  # (W, H)
+    var = pred.var(0).mean(-1)  # (W, H)
+    e1, eh = error[:, 0], error.mean(1)
+    result = {
+        "error_1step_mean": float(e1.mean()),
+        "error_10step_mean": float(eh.mean()),
+        "spearman_obs_variance_1step": spearman(var[:, 0], e1),
+        "spearman_obs_variance_10step": spearman(var.mean(1), eh),
+    }
+    if "js" in out:
+        js = out["js"].numpy()
+        result["spearman_js_1step"] = spearman(js[:, 0], e1)
+        result["spearman_js_10step"] = spearman(js.mean(1), eh)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True, help="training data set (path or Minari id)")
+    parser.add_argument("--held-out", nargs="+", default=[], help="further data sets to test on (other tiers)")
+    parser.add_argument("--train-steps", type=int, default=20_000, help="training rows taken from --train")
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--windows", type=int, default=300, help="held-out windows per data set")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    _vmap_safe_ops()
+    from dreamgym.data import load_episodes
+    from dreamgym.world_model import make_config
+
+    full = load_episodes(args.train)
+    cut = int(np.searchsorted(np.flatnonzero(full.is_first), args.train_steps))  # whole episodes only
+    first_rows = np.flatnonzero(full.is_first)
+    split = first_rows[min(cut, len(first_rows) - 1)]
+    train = _rows(full, slice(0, split))
+    tests = {"train-tier held-out episodes": _rows(full, slice(split, len(full)))}
+    tests.update({Path(p).name: load_episodes(p) for p in args.held_out})
+    obs_dim, action_dim = train.obs_shape[0], train.action_dim
+    shared_cfg, train_cfg = make_config(
+        "small", obs_dim, action_dim, ensemble=args.members, batch_size=args.batch_size, seed=args.seed
+    )
+    single_cfg, _ = make_config("small", obs_dim, action_dim, ensemble=1)
+    print(f"training both designs for {args.updates} updates on {len(train)} rows", flush=True)
+    shared, shared_rate = train_shared(train, shared_cfg, train_cfg, args.updates, args.seed)
+    _, single_rate = train_shared(train, single_cfg, train_cfg, max(args.updates // 10, 10), args.seed)
+    independent, independent_rate = train_independent(
+        train, single_cfg, train_cfg, args.members, args.updates, args.seed
+    )
+    rng = np.random.default_rng(args.seed)
+    windows = {name: held_out_windows(data, args.windows, rng) for name, data in tests.items()}
+    pooled = {k: torch.cat([w[k] for w in windows.values()]) for k in next(iter(windows.values()))}
+    results: dict[str, Any] = {
+        "config": vars(args),
+        "updates_per_second": {
+            "single model": single_rate,
+            f"shared trunk, {args.members} heads": shared_rate,
+            f"{args.members} independent models (vmap)": independent_rate,
+        },
+        "parameters": {
+            "shared": sum(p.numel() for p in shared.parameters()),
+            "independent": sum(p.numel() for m in independent for p in m.parameters()),
+        },
+        "held_out": {},
+    }
+    for name, design in (("shared trunk", [shared]), ("independent", independent)):
+        results["held_out"][name] = {"pooled": score(rollouts(design, pooled))}
+        for test, w in windows.items():
+            results["held_out"][name][test] = score(rollouts(design, w))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ensemble_choice.json").write_text(json.dumps(results, indent=2))
+    _write_markdown(RESULTS / "ensemble_choice.md", results)
+    print((RESULTS / "ensemble_choice.md").read_text())
+
+
+def _write_markdown(path: Path, results: dict[str, Any]) -> None:
+    cfg = results["config"]
+    lines = [
+        "# Ensemble design: shared-trunk prior heads vs independent world models",
+        "",
+        f"`small` preset, {cfg['members']} members, {cfg['updates']} updates of batch {cfg['batch_size']} each, "
+        f"trained on {cfg['train']} (first ~{cfg['train_steps']} steps); seed {cfg['seed']}; 1 CPU thread.",
+        "",
+        "| design | updates/s |",
+        "|---|---|",
+        *[f"| {name} | {rate:.2f} |" for name, rate in results["updates_per_second"].items()],
+        "",
+        f"Parameters: shared {results['parameters']['shared']:,}, "
+        f"independent {results['parameters']['independent']:,}.",
+        "",
+        f"Spearman rank correlation between disagreement and the ensemble-mean prediction error ({cfg['windows']} "
+        f"held-out windows per data set; {CONTEXT} context steps, error over {HORIZON} open-loop steps):",
+        "",
+        "| design | test windows | error 1-step | error 10-step | rho obs-var 1 | rho obs-var 10 | rho JS 1 "
+        "| rho JS 10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for design, tests in results["held_out"].items():
+        for test, r in tests.items():
+            js = [f"{r[k]:.2f}" if k in r else "—" for k in ("spearman_js_1step", "spearman_js_10step")]
+            lines.append(
+                f"| {design} | {test} | {r['error_1step_mean']:.3f} | {r['error_10step_mean']:.3f} | "
+                f"{r['spearman_obs_variance_1step']:.2f} | {r['spearman_obs_variance_10step']:.2f} | "
+                f"{js[0]} | {js[1]} |"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _rows(data: Any, rows: slice) -> Any:
+    """A contiguous block of whole episodes as its own SequenceData."""
+    from dreamgym.data import SequenceData
+
+    fields = ("obs", "prev_action", "action", "reward", "is_first", "is_terminal", "episode_index")
+    return SequenceData(**{f: getattr(data, f)[rows] for f in fields}, metadata=data.metadata)
+
+
+if __name__ == "__main__":
+    main()
