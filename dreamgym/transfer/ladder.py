@@ -181,7 +181,7 @@ class DreamRung:
             lengths=tuple(int(n) for n in lengths),
             seeds=tuple(range(seed, seed + episodes)),
             success_return=spec.success_return,
-            detail=f"world model {Path(self.checkpoint).name}, horizon {horizon}",
+            detail=f"world model {self.checkpoint}, horizon {horizon}",
         )
 
 

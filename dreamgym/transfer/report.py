@@ -16,6 +16,7 @@ import html
 import json
 import re
 import shutil
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,7 @@ def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[s
         ax.fill_between(curve.strengths, means - stds, means + stds, color="C0", alpha=0.2, label="± std")
         if success is not None:
             ax.axhline(success, color="C2", linestyle="--", label=f"success return {success:g}")
-        ax.set_xlabel(f"gap strength (1 = {curve.gap.describe()})", fontsize=8)
+        ax.set_xlabel(textwrap.fill(f"gap strength (1 = {curve.gap.describe()})", 80), fontsize=8)
         ax.set_ylabel("episode return")
         ax.set_title(f"{ladder.task}: robustness curve")
         ax.legend(loc="best")
