@@ -216,17 +216,19 @@ def _stream(seed: int, stream: int, reset_seed: int | None) -> np.random.Generat
     return np.random.default_rng([seed, stream] + ([] if reset_seed is None else [reset_seed]))
 
 
-class GapWrapper(gym.Wrapper):
+class GapWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Base of the gap wrappers: each reads one field of :class:`GapConfig` and can be reconfigured per episode.
 
     :class:`DomainRandomization` calls :meth:`configure` before every reset; a new value takes effect at the
-    next reset, never in the middle of an episode.
+    next reset, never in the middle of an episode. Constructor arguments are recorded, as Gymnasium's own
+    wrappers do, so ``env.spec`` can rebuild the wrapped env.
     """
 
     field: ClassVar[str]
 
-    def __init__(self, env: gym.Env, value: float | int):
-        super().__init__(env)
+    def __init__(self, env: gym.Env, value: float | int, **recorded: Any):
+        gym.utils.RecordConstructorArgs.__init__(self, value=value, **recorded)
+        gym.Wrapper.__init__(self, env)
         GapConfig(**{self.field: value})  # validates the value with the dataclass's message
         self.value = value
 
@@ -328,12 +330,13 @@ class ActionLatency(GapWrapper):
     field = "latency"
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        zero = np.zeros(self.action_space.shape, dtype=self.action_space.dtype)
-        self._queue: deque[np.ndarray] = deque([zero] * int(self.value))
+        shape, dtype = self.action_space.shape, self.action_space.dtype
+        self._queue: deque[np.ndarray] = deque(np.zeros(shape, dtype) for _ in range(int(self.value)))
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
-        self._queue.append(np.asarray(action, dtype=self.action_space.dtype))
+        # A copy: callers (SB3 among them) may reuse their action buffer before this action's turn comes.
+        self._queue.append(np.array(action, dtype=self.action_space.dtype, copy=True))
         executed = self._queue.popleft()
         obs, reward, terminated, truncated, info = self.env.step(executed)
         return obs, reward, terminated, truncated, {**info, "executed_action": executed}
@@ -349,7 +352,7 @@ class ObservationNoise(GapWrapper):
     field = "obs_noise"
 
     def __init__(self, env: gym.Env, value: float, seed: int = 0):
-        super().__init__(env, value)
+        super().__init__(env, value, seed=seed)
         self.seed = seed
         self._rng = _stream(seed, 1, None)
 
@@ -381,7 +384,7 @@ class ControlJitter(GapWrapper):
     field = "jitter"
 
     def __init__(self, env: gym.Env, value: float, seed: int = 0):
-        super().__init__(env, value)
+        super().__init__(env, value, seed=seed)
         self._bullet = _bullet_env(env, type(self).__name__)
         self.seed = seed
         self._rng = _stream(seed, 2, None)
@@ -402,7 +405,7 @@ class ControlJitter(GapWrapper):
         return obs, reward, terminated, truncated, {**info, "control_period": period, "physics_substeps": substeps}
 
 
-class DomainRandomization(gym.Wrapper):
+class DomainRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Draws a new gap from ``random_gap`` at every reset and configures the gap wrappers beneath it.
 
     ``info["gap"]`` at reset is the drawn gap; the draw is reproducible from ``(seed, reset seed)``.
@@ -410,7 +413,8 @@ class DomainRandomization(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, random_gap: RandomGap, seed: int = 0):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, random_gap=random_gap, seed=seed)
+        gym.Wrapper.__init__(self, env)
         self.random_gap = random_gap
         self.seed = seed
         self._rng = _stream(seed, 3, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -166,3 +168,20 @@ def test_physics_gaps_refuse_a_non_pybullet_env() -> None:
 
     with pytest.raises(TypeError, match="needs a pybullet_envs_gymnasium environment"):
         MassGap(gym.make("CartPole-v1"), 1.2)
+
+
+def test_random_gap_env_passes_the_gymnasium_checker_for_training_use() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checker's advice on unbounded Box spaces and wrapped envs
+        check_env(make_gap_env("Hopper", "random:harsh", seed=0), skip_render_check=True)
+
+
+def test_latency_queue_keeps_its_own_copy_of_each_action() -> None:
+    env = make_gap_env("InvertedPendulum", GapConfig(latency=1))
+    env.reset(seed=0)
+    buffer = np.full(1, 0.7, np.float32)
+    env.step(buffer)
+    buffer[:] = -0.3  # a caller reusing its action buffer must not rewrite the queued command
+    np.testing.assert_array_equal(env.step(buffer)[4]["executed_action"], np.float32([0.7]))
