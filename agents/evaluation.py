@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from dreamgym.envs.dream_vector_env import DreamVectorEnv
 from dreamgym.tasks import get_task
+from dreamgym.transfer.recording import random_policy  # re-exported: agents and evaluation share one
 
 __all__ = ["EvalResult", "Policy", "evaluate_in_dream", "evaluate_in_pybullet", "random_policy", "sb3_policy"]
 
@@ -35,12 +36,6 @@ class EvalResult:
 
     def __str__(self) -> str:
         return f"{self.mean:8.1f} ± {self.std:6.1f}"
-
-
-def random_policy(action_dim: int, seed: int) -> Policy:
-    """Uniform random actions in [-1, 1], from its own seeded stream."""
-    rng = np.random.default_rng(seed)
-    return lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), action_dim)).astype(np.float32)
 
 
 def sb3_policy(model, deterministic: bool = True) -> Policy:

@@ -30,6 +30,10 @@ class CollectArgs:
     policy: str = _opt("random", "'random' or the path of an SB3 checkpoint (.zip)")
     out: str = _opt("data/dataset", "output data-set directory")
     seed: int = _opt(0, "random seed")
+    gap: str | None = _opt(
+        None,
+        "collect under a reality gap: mild, moderate, harsh, or random / random:<preset> for a new gap per episode",
+    )
     overwrite: bool = _opt(False, "replace an existing data set at --out")
 
 
@@ -86,8 +90,21 @@ class EvaluateArgs:
     robot: str | None = _opt(
         None, "robot server address (tcp://host:port), or 'loopback' for PyBullet behind the robot interface"
     )
-    out: str | None = _opt(None, "report directory: report.md, report.html, figures.json, PNGs, TensorBoard")
+    out: str | None = _opt(
+        None,
+        "report directory: report.md, report.html, figures.json, PNGs, the video, TensorBoard (figures and "
+        "the video go to a temporary directory if omitted)",
+    )
     max_episode_steps: int | None = _opt(None, "shorter episode limit on every rung, for quick runs")
+    no_fidelity: bool = _opt(False, "skip world-model fidelity (open-loop error vs horizon, dream vs PyBullet return)")
+    fidelity_episodes: int = _opt(5, "held-out PyBullet episodes the fidelity is measured on")
+    fidelity_horizon: int = _opt(50, "open-loop steps of the fidelity measurement")
+    no_audit: bool = _opt(False, "skip the physics-consistency audit of dreams")
+    audit_dreams: int = _opt(64, "dreams the physics audit checks")
+    audit_horizon: int = _opt(200, "steps per audited dream (and per PyBullet control episode)")
+    no_video: bool = _opt(False, "skip the side-by-side video of PyBullet and the dream")
+    video_steps: int = _opt(200, "most steps in the side-by-side video")
+    video_format: str = _opt("webm", "video container: webm (plays in the HTML report), mp4 or gif")
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -160,8 +177,17 @@ def _collect(args: CollectArgs) -> None:
     from dreamgym.data import collect
 
     policy = None if args.policy == "random" else args.policy
-    path = collect(args.task, args.steps, args.out, policy=policy, seed=args.seed, overwrite=args.overwrite)
-    print(f"wrote {args.steps} steps of {args.task} to {path}")
+    gap_kwargs = {}
+    if args.gap is not None:
+        from dreamgym.transfer.gaps import parse_gap, wrap_gap
+
+        gap = parse_gap(args.gap)
+        gap_kwargs = {"gap": gap.to_dict(), "wrap_env": lambda env: wrap_gap(env, gap, seed=args.seed)}
+    path = collect(
+        args.task, args.steps, args.out, policy=policy, seed=args.seed, overwrite=args.overwrite, **gap_kwargs
+    )
+    under = f" under the {args.gap} gap" if args.gap is not None else ""
+    print(f"wrote {args.steps} steps of {args.task}{under} to {path}")
 
 
 def _train(args: TrainArgs) -> None:
@@ -210,53 +236,51 @@ def _dream(args: DreamArgs) -> None:
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
 
 
-def _evaluate(args: EvaluateArgs) -> None:
-    from agents import random_policy, sb3_policy
-    from dreamgym.errors import CheckpointError, InvalidGapError
-    from dreamgym.tasks import get_task
-    from dreamgym.transfer.gaps import GAP_PRESETS, parse_gap
-    from dreamgym.transfer.ladder import DreamRung, PyBulletRung, RobotRung, run_ladder
-    from dreamgym.transfer.report import ReportSection, write_report
-    from dreamgym.world_model import read_config
+def _transfer_config(args: EvaluateArgs, cls: type) -> Any:
+    """The evaluation's settings from the command line (``cls`` is TransferConfig, imported lazily)."""
+    return cls(
+        episodes=args.episodes,
+        seed=args.seed,
+        gaps=() if list(args.gaps) == ["none"] else tuple(args.gaps),
+        robustness=None if args.robustness == "none" else args.robustness,
+        strengths=tuple(args.strengths),
+        robot=args.robot,
+        max_episode_steps=args.max_episode_steps,
+        fidelity=not args.no_fidelity,
+        fidelity_episodes=args.fidelity_episodes,
+        fidelity_horizon=args.fidelity_horizon,
+        audit=not args.no_audit,
+        audit_dreams=args.audit_dreams,
+        audit_horizon=args.audit_horizon,
+        video=not args.no_video,
+        video_steps=args.video_steps,
+        video_format=args.video_format,
+    )
 
-    trained_on = read_config(args.checkpoint)["task"]
-    if args.task is not None and get_task(args.task).name != trained_on:
-        raise CheckpointError(
-            f"Checkpoint {args.checkpoint!r} models {trained_on!r}, not {args.task!r}; pass a {args.task} checkpoint."
-        )
-    spec = get_task(trained_on)
-    robustness_gap = None if args.robustness == "none" else parse_gap(args.robustness)
-    if robustness_gap is not None and robustness_gap not in GAP_PRESETS.values():
-        raise InvalidGapError(f"--robustness must be one of {[*GAP_PRESETS, 'none']}, got {args.robustness!r}.")
-    gaps = [] if list(args.gaps) == ["none"] else [(name, parse_gap(name)) for name in args.gaps]
-    steps, progress = args.max_episode_steps, not args.no_progress
-    rungs = [
-        DreamRung(args.checkpoint, horizon=steps, name="dream-trained policy in the dream"),
-        PyBulletRung(None, "dream-trained policy in PyBullet", steps),
-        *(PyBulletRung(gap, f"PyBullet + {name} gap", steps) for name, gap in gaps),
-        RobotRung(args.robot, max_episode_steps=steps),
-    ]
-    policy = sb3_policy(args.policy, deterministic=True)
-    baseline = PyBulletRung(None, "random policy in PyBullet", steps).run(
-        random_policy(spec.action_dim, args.seed), spec, args.episodes, args.seed, False
-    )
-    result = run_ladder(
-        policy, spec, rungs, args.episodes, args.seed, robustness_gap, tuple(args.strengths), progress=progress
-    )
-    print(f"{spec.name}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
-    print(result.table(baselines=[baseline]))
+
+def _evaluate(args: EvaluateArgs) -> None:
+    from dreamgym.errors import DreamGymError
+    from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
+
+    try:
+        config = _transfer_config(args, TransferConfig)
+    except DreamGymError:  # an unknown gap name: main() reports it
+        raise
+    except ValueError as err:  # a non-positive count or an unknown video format: a usage error, as argparse's
+        print(f"dreamgym evaluate: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    report = evaluate_transfer(args.checkpoint, args.policy, config, args.out, not args.no_progress, args.task)
+    result = report.ladder
+    print(f"{result.task}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+    print(result.table(baselines=[report.baseline] if report.baseline else []))
     if result.robustness is not None:
         curve = result.robustness
         points = ", ".join(f"{s:g}: {m:.1f}" for s, m in zip(curve.strengths, curve.means, strict=True))
         print(f"robustness (return at strength x {args.robustness}): {points}")
-    if args.out is not None:
-        section = ReportSection(
-            "Random-policy baseline",
-            "A uniform random policy on nominal PyBullet, same seeds: the floor the ladder's returns compare to.",
-            [{"policy": "random", "return (mean ± std)": f"{baseline.mean:.1f} ± {baseline.std:.1f}"}],
-            data=baseline.to_dict(),
-        )
-        files = write_report(args.out, result, sections=[section])
+    for line in report.summary_lines():
+        print(line)
+    if report.files is not None:
+        files = report.files
         print(f"report in {files.html} (Markdown {files.markdown.name}, figures, TensorBoard in {files.tensorboard})")
 
 

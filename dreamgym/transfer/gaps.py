@@ -40,6 +40,7 @@ __all__ = [
     "RandomGap",
     "make_gap_env",
     "parse_gap",
+    "wrap_gap",
 ]
 
 
@@ -442,28 +443,26 @@ class DomainRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, {**info, "gap": self.gap.to_dict()}
 
 
-def make_gap_env(
-    task: str | TaskSpec, gap: GapConfig | RandomGap | str | None = None, seed: int = 0, **env_kwargs: Any
-) -> gym.Env:
-    """The task's PyBullet env behind the wrappers of ``gap``.
+def wrap_gap(env: gym.Env, gap: GapConfig | RandomGap | str | None = None, seed: int = 0) -> gym.Env:
+    """``env`` (a PyBullet task env) behind the wrappers of ``gap``; what :func:`make_gap_env` does to a fresh env.
+
+    Takes an existing env so code that makes its own env (data collection's ``wrap_env`` hook, say) gets the
+    same wrappers in the same order.
 
     Args:
-        task: task name or spec.
+        env: the task's env, unwrapped by any gap.
         gap: a :class:`GapConfig`, a :class:`RandomGap`, a name for :func:`parse_gap`, or ``None`` for nominal.
         seed: seeds the noise, jitter and randomisation streams (each restarted from the reset seed too).
-        **env_kwargs: passed to ``gym.make`` (e.g. ``max_episode_steps``).
 
     Returns:
         The env, wrapped (inside out) in mass, friction, jitter, motor, latency, observation noise and, for a
         random gap, domain randomisation. A fixed gap only gets the wrappers of the properties it changes.
     """
-    spec = get_task(task) if isinstance(task, str) else task
     if isinstance(gap, str):
         gap = parse_gap(gap)
     gap = gap if gap is not None else GapConfig()
     randomised = isinstance(gap, RandomGap)
     start = GapConfig() if randomised else gap
-    env = spec.make_env(**env_kwargs)
     nominal = GapConfig()
     for cls in (MassGap, FrictionGap, ControlJitter, MotorStrength, ActionLatency, ObservationNoise):
         value = getattr(start, cls.field)
@@ -473,3 +472,20 @@ def make_gap_env(
     if randomised:
         env = DomainRandomization(env, gap, seed=seed)
     return env
+
+
+def make_gap_env(
+    task: str | TaskSpec, gap: GapConfig | RandomGap | str | None = None, seed: int = 0, **env_kwargs: Any
+) -> gym.Env:
+    """The task's PyBullet env behind the wrappers of ``gap`` (see :func:`wrap_gap`).
+
+    Args:
+        task: task name or spec.
+        gap: a :class:`GapConfig`, a :class:`RandomGap`, a name for :func:`parse_gap`, or ``None`` for nominal.
+        seed: seeds the noise, jitter and randomisation streams (each restarted from the reset seed too).
+        **env_kwargs: passed to ``gym.make`` (e.g. ``max_episode_steps``).
+    """
+    spec = get_task(task) if isinstance(task, str) else task
+    if isinstance(gap, str):
+        gap = parse_gap(gap)  # before making the env, so a wrong name costs no PyBullet start-up
+    return wrap_gap(spec.make_env(**env_kwargs), gap, seed)

@@ -17,10 +17,16 @@ from dreamgym.errors import CheckpointError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.world_model.checkpoint import Checkpoint, load_checkpoint
 
-__all__ = ["BatchPolicy", "episode_slices", "load_for_task", "padded_episodes", "record_pybullet"]
+__all__ = ["BatchPolicy", "episode_slices", "load_for_task", "padded_episodes", "random_policy", "record_pybullet"]
 
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of observations (N, obs_dim) to a batch of actions (N, action_dim), as in ``agents.evaluation``."""
+
+
+def random_policy(action_dim: int, seed: int) -> BatchPolicy:
+    """Uniform random actions in [-1, 1] for a batch of observations, from its own seeded stream."""
+    rng = np.random.default_rng(seed)
+    return lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), action_dim)).astype(np.float32)
 
 
 def load_for_task(checkpoint: Checkpoint | str | Path, task: str | TaskSpec) -> tuple[Checkpoint, TaskSpec]:

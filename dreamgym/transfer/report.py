@@ -24,7 +24,7 @@ from typing import Any
 
 from dreamgym.transfer.ladder import LadderResult
 
-__all__ = ["ReportFiles", "ReportSection", "write_report"]
+__all__ = ["EMBED_LIMIT", "ReportFiles", "ReportSection", "write_report"]
 
 
 @dataclass
@@ -38,6 +38,9 @@ class ReportSection:
         figures: image files (PNG) to include; they are copied into the report directory.
         data: JSON-serialisable data behind the section's figures, stored in ``figures.json`` under the title.
         scalars: TensorBoard scalars, tag -> [(step, value), ...].
+        media: video or animation files (``.webm``, ``.mp4``, ``.gif``), copied into the report directory,
+            linked from the Markdown and shown in the HTML (a gif or a file under :data:`EMBED_LIMIT` bytes is
+            embedded, so the page stays self-contained; a larger one plays from the file next to the page).
     """
 
     title: str
@@ -46,6 +49,13 @@ class ReportSection:
     figures: list[str | Path] = field(default_factory=list)
     data: dict[str, Any] | None = None
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    media: list[str | Path] = field(default_factory=list)
+
+
+EMBED_LIMIT = 8 * 2**20
+"""Largest video embedded into ``report.html`` as a data URI; bigger ones are referenced by relative path."""
+
+_MEDIA_TYPES = {".webm": "video/webm", ".mp4": "video/mp4", ".gif": "image/gif"}
 
 
 @dataclass(frozen=True)
@@ -233,17 +243,14 @@ def write_report(
             text = f"Return against the strength of one composed gap; strength 1 is {curve.gap.describe()}."
             blocks.append(ReportSection("Robustness curve", text, rows, [out / "robustness.png"]))
     for section in sections:
-        copied = []
-        for source in section.figures:
-            source = Path(source)
-            target = out / source.name
-            if source.resolve() != target.resolve():
-                shutil.copyfile(source, target)
-            copied.append(target)
+        copied = [_copy_into(Path(source), out) for source in section.figures]
+        media = [_copy_into(Path(source), out) for source in section.media]
         figures += copied
         if section.data is not None:
             figure_data[_slug(section.title)] = section.data
-        blocks.append(ReportSection(section.title, section.text, section.table, copied, section.data, section.scalars))
+        blocks.append(
+            ReportSection(section.title, section.text, section.table, copied, section.data, section.scalars, media)
+        )
 
     md = [f"# {title}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -261,6 +268,9 @@ def write_report(
             md += [f"![{fig.stem}]({fig.name})", ""]
             encoded = base64.b64encode(fig.read_bytes()).decode()
             body.append(f'<img alt="{html.escape(fig.stem)}" src="data:image/png;base64,{encoded}">')
+        for item in block.media:
+            md += [f"[{item.name}]({item.name})", ""]
+            body.append(_html_media(Path(item)))
 
     markdown = out / "report.md"
     markdown.write_text("\n".join(md))
@@ -279,6 +289,29 @@ def write_report(
         tb_dir = out / "tensorboard"
         _write_scalars(tb_dir, ladder, blocks)
     return ReportFiles(out, markdown, page, figures_json, tuple(figures), tb_dir)
+
+
+def _copy_into(source: Path, out: Path) -> Path:
+    """``source`` copied into ``out`` (left alone if it is already there); the copy's path."""
+    if not source.exists():
+        raise FileNotFoundError(f"Expected a report file at {str(source)!r}; it does not exist.")
+    target = out / source.name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    return target
+
+
+def _html_media(path: Path) -> str:
+    """A gif as an image, a video as a ``<video>`` element; embedded below :data:`EMBED_LIMIT`, else by path."""
+    kind = _MEDIA_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"Expected a report video ending in {sorted(_MEDIA_TYPES)}, got {path.name!r}.")
+    size = path.stat().st_size
+    src = f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}" if size <= EMBED_LIMIT else path.name
+    link = f'<p><a href="{html.escape(path.name)}">{html.escape(path.name)}</a> ({size / 2**20:.1f} MB)</p>'
+    if kind == "image/gif":
+        return f'<img alt="{html.escape(path.stem)}" src="{src}">{link}'
+    return f'<video controls loop muted style="max-width:100%"><source src="{src}" type="{kind}"></video>{link}'
 
 
 def _write_scalars(directory: Path, ladder: LadderResult | None, blocks: Sequence[ReportSection]) -> None:

@@ -33,7 +33,7 @@ class SideBySideVideo:
     """What was written: the file, its frame count and size, and the divergence curve it shows.
 
     Attributes:
-        path: the video file (``.mp4``, or ``.gif`` where no mp4 codec is available).
+        path: the video file (``.mp4``, ``.webm``, or ``.gif`` where no video codec is available).
         frames: number of frames (the start frame and one per step).
         size: (height, width) of a frame.
         divergence: (frames,) normalised observation error of the dream against PyBullet at each frame, in the
@@ -149,13 +149,18 @@ def _divergence_strip(errors: np.ndarray, upto: int, total: int, width: int, cei
     return strip
 
 
+_FOURCC = {".mp4": "mp4v", ".webm": "VP80"}
+"""OpenCV codec per container. VP8 in WebM plays in every browser's ``<video>``; mp4v (MPEG-4 part 2) plays in
+desktop players but not in browsers, and the pip builds of OpenCV have no H.264 encoder."""
+
+
 def _write(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    """Writes RGB frames as mp4 (mp4v); falls back to a gif next to it where OpenCV has no mp4 encoder."""
+    """Writes RGB frames as mp4 (mp4v) or WebM (VP8); falls back to a gif next to it where OpenCV has no encoder."""
     import cv2
 
     height, width = frames[0].shape[:2]
     if path.suffix.lower() != ".gif":
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, (width, height))
         if writer.isOpened():
             for frame in frames:
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -191,12 +196,15 @@ def side_by_side_video(
         task: the task; a checkpoint of another task is refused.
         policy: batched policy.
         seed: reset seed of PyBullet and seed of the dream noise; the same seed gives the same video.
-        path: output file; ``.mp4`` (mp4v), or ``.gif``. An mp4 falls back to a gif where no encoder exists.
+        path: output file; ``.mp4`` (mp4v), ``.webm`` (VP8, plays in browsers) or ``.gif``. A video falls back
+            to a gif where no encoder exists.
         steps: maximum number of steps.
         fps: frames per second of the video.
     """
     if not isinstance(steps, int | np.integer) or steps <= 0:
         raise ValueError(f"Expected a positive integer `steps`, got {steps!r}.")
+    if Path(path).suffix.lower() not in (*_FOURCC, ".gif"):
+        raise ValueError(f"Expected a video path ending in .mp4, .webm or .gif, got {str(path)!r}.")
     checkpoint, spec = load_for_task(checkpoint, task)
     scale = obs_scale(checkpoint)
     real_env = spec.make_env(render_mode="rgb_array")

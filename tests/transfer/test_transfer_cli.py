@@ -10,20 +10,6 @@ import pytest
 from dreamgym.cli import main
 
 
-@pytest.fixture(scope="module")
-def untrained_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SB3 PPO policy for InvertedPendulum, saved untrained: the CLI's plumbing does not need a good one."""
-    from stable_baselines3 import PPO
-
-    from dreamgym.tasks import get_task
-
-    env = get_task("InvertedPendulum").make_env()
-    path = tmp_path_factory.mktemp("policy") / "policy.zip"
-    PPO("MlpPolicy", env, n_steps=64, batch_size=64, seed=0, device="cpu").save(path)
-    env.close()
-    return path
-
-
 def test_evaluate_runs_the_ladder_and_writes_a_report(
     trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -31,7 +17,8 @@ def test_evaluate_runs_the_ladder_and_writes_a_report(
     args = ["evaluate", "--checkpoint", str(trained_checkpoint), "--policy", str(untrained_policy)]
     args += ["--task", "InvertedPendulum", "--episodes", "2", "--seed", "3", "--max-episode-steps", "25"]
     args += ["--gaps", "mild", "random", "--strengths", "0", "1", "--robot", "loopback"]
-    args += ["--out", str(out), "--no-progress"]
+    args += ["--fidelity-episodes", "2", "--fidelity-horizon", "10", "--audit-dreams", "4", "--audit-horizon", "10"]
+    args += ["--video-steps", "4", "--video-format", "gif", "--out", str(out), "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     for row in (
@@ -42,6 +29,9 @@ def test_evaluate_runs_the_ladder_and_writes_a_report(
         "PyBullet + random gap",
         "robot",
         "robustness (return at strength x harsh): 0:",
+        "fidelity (open-loop RMSE / data std): h=1: ",
+        "audit (fraction of steps breaking any physics check): dream ",
+        f"video: {out / 'side_by_side.gif'} (5 frames)",
     ):
         assert row in printed
     ladder = json.loads((out / "ladder.json").read_text())
@@ -49,7 +39,15 @@ def test_evaluate_runs_the_ladder_and_writes_a_report(
     assert ladder["robustness"]["strengths"] == [0.0, 1.0]
     for name in ("report.md", "report.html", "figures.json", "return_per_rung.png", "robustness.png"):
         assert (out / name).stat().st_size > 0
-    assert "## Random-policy baseline" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    for heading in (
+        "Random-policy baseline",
+        "World-model fidelity",
+        "Physics-consistency audit",
+        "Side-by-side video",
+    ):
+        assert f"## {heading}" in report
+    assert "[side_by_side.gif](side_by_side.gif)" in report
 
 
 def test_evaluate_without_robot_reports_it_not_connected(
@@ -57,8 +55,10 @@ def test_evaluate_without_robot_reports_it_not_connected(
 ) -> None:
     args = ["evaluate", "--checkpoint", str(trained_checkpoint), "--policy", str(untrained_policy)]
     args += ["--episodes", "1", "--max-episode-steps", "10", "--gaps", "none", "--robustness", "none", "--no-progress"]
-    assert main(args) == 0
-    robot_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("robot "))
+    assert main([*args, "--no-fidelity", "--no-audit", "--no-video"]) == 0
+    printed = capsys.readouterr().out
+    assert not any(line.startswith(("fidelity", "audit", "video")) for line in printed.splitlines())
+    robot_row = next(line for line in printed.splitlines() if line.startswith("robot "))
     assert "not connected" in robot_row and "no robot address given" in robot_row
 
 
@@ -67,7 +67,7 @@ def test_evaluate_without_robot_reports_it_not_connected(
     [
         (["--task", "Hopper"], "models 'InvertedPendulum', not 'Hopper'"),
         (["--gaps", "moderat"], "Unknown reality gap 'moderat'; expected one of"),
-        (["--robustness", "random"], "--robustness must be one of ['mild', 'moderate', 'harsh', 'none']"),
+        (["--robustness", "random"], "(CLI: --robustness) to be one of ['mild', 'moderate', 'harsh', 'none'], got"),
     ],
 )
 def test_evaluate_mistakes_are_clear_errors(
@@ -76,3 +76,13 @@ def test_evaluate_mistakes_are_clear_errors(
     args = ["evaluate", "--checkpoint", str(trained_checkpoint), "--policy", str(untrained_policy), *extra]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_non_positive_count(
+    trained_checkpoint: Path, untrained_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["evaluate", "--checkpoint", str(trained_checkpoint), "--policy", str(untrained_policy)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--audit-dreams", "0"])
+    assert exit_info.value.code == 2
+    assert "Expected a positive integer `audit_dreams`, got 0." in capsys.readouterr().err

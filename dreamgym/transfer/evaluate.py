@@ -1,0 +1,475 @@
+"""One end-to-end transfer evaluation: the ladder, a random baseline, world-model fidelity, the physics audit and a
+side-by-side video, written as one report.
+
+``dreamgym evaluate`` and ``benchmarks/transfer.py`` both call :func:`evaluate_transfer`, so the command line,
+the committed benchmark and a notebook measure the same thing the same way.
+
+Example:
+    >>> from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
+    >>> config = TransferConfig(episodes=10, seed=0, gaps=("mild", "harsh"))
+    >>> report = evaluate_transfer("ckpt", "policy.zip", config, out="report")  # doctest: +SKIP
+    >>> print(report.summary_lines())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dreamgym.data import SequenceData, load_sb3_policy
+from dreamgym.errors import CheckpointError, InvalidGapError
+from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, parse_gap
+from dreamgym.transfer.ladder import (
+    DreamRung,
+    LadderResult,
+    Policy,
+    PyBulletRung,
+    RobotRung,
+    Rung,
+    RungResult,
+    run_ladder,
+)
+from dreamgym.transfer.recording import random_policy
+from dreamgym.transfer.report import ReportFiles, ReportSection, write_report
+
+__all__ = ["BOUNDS_SEED_OFFSET", "FIDELITY_HORIZONS", "TransferConfig", "TransferReport", "evaluate_transfer"]
+
+BOUNDS_SEED_OFFSET = 1_000_000
+"""Episodes recorded to fit the audit's physics bounds are seeded from ``seed + BOUNDS_SEED_OFFSET``, so they never
+share a seed with an evaluation episode (the audit's control must be held out from the data its bounds come from)."""
+
+FIDELITY_HORIZONS = (1, 10, 50)
+"""Open-loop horizons quoted in the one-line fidelity summary."""
+
+
+@dataclass
+class TransferConfig:
+    """Settings of :func:`evaluate_transfer`; every field has a default that gives the full evaluation.
+
+    Attributes:
+        episodes: episodes per ladder rung and per robustness point; episode ``i`` is seeded ``seed + i``.
+        seed: seed of the first episode; the fidelity episodes, the audit's dreams and control and the video all
+            start from it too, so one seed reproduces the whole report.
+        gaps: reality-gap rungs, by name (see :func:`~dreamgym.transfer.gaps.parse_gap`); empty for none.
+        robustness: preset whose strength the robustness curve sweeps, or ``None`` to skip the curve.
+        strengths: robustness-curve strengths (multipliers of the preset; 0 is nominal).
+        robot: robot address (``tcp://host:port``), ``"loopback"``, or ``None`` (the rung says "not connected").
+        max_episode_steps: shorter episode limit on every rung, fidelity episode, audit trajectory and video,
+            for quick runs; ``None`` keeps the task's.
+        baseline: also run a uniform random policy on nominal PyBullet, the floor the ladder compares to.
+        fidelity: measure open-loop error against horizon and dream vs PyBullet return.
+        fidelity_episodes: held-out PyBullet episodes the fidelity is measured on (seeds ``seed, seed + 1, ...``).
+        fidelity_horizon: open-loop steps measured.
+        fidelity_context: real observations the model filters before each open-loop prediction.
+        fidelity_stride: every ``fidelity_stride``-th step of an episode is an open-loop start (1: every step;
+            larger is proportionally faster and, over long episodes, changes the averages little).
+        audit: run the physics-consistency audit of dreams against a PyBullet control.
+        audit_dreams: dreams audited, in one batch.
+        audit_horizon: steps per audited dream and control trajectory (capped by ``max_episode_steps``).
+        audit_real_episodes: PyBullet control episodes of the same policy (seeds ``seed, seed + 1, ...``).
+        bounds_episodes: episodes of the random and of the evaluated policy recorded (on seeds from
+            ``seed + BOUNDS_SEED_OFFSET``) to fit the audit's bounds, on top of the checkpoint's training windows.
+        video: render PyBullet next to the dream from the same start and actions.
+        video_steps: most steps in the video (it also stops when PyBullet ends the episode).
+        video_format: ``"webm"`` (VP8: plays in the HTML report), ``"mp4"`` (mp4v) or ``"gif"``.
+        video_fps: frames per second of the video.
+    """
+
+    episodes: int = 20
+    seed: int = 0
+    gaps: Sequence[str] = ("mild", "moderate", "harsh")
+    robustness: str | None = "harsh"
+    strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    robot: str | None = None
+    max_episode_steps: int | None = None
+    baseline: bool = True
+    fidelity: bool = True
+    fidelity_episodes: int = 5
+    fidelity_horizon: int = 50
+    fidelity_context: int = 5
+    fidelity_stride: int = 5
+    audit: bool = True
+    audit_dreams: int = 64
+    audit_horizon: int = 200
+    audit_real_episodes: int = 5
+    bounds_episodes: int = 5
+    video: bool = True
+    video_steps: int = 200
+    video_format: str = "webm"
+    video_fps: int = 30
+
+    def __post_init__(self) -> None:
+        counts = ("episodes", "fidelity_episodes", "fidelity_horizon", "fidelity_context", "fidelity_stride")
+        counts += ("audit_dreams", "audit_horizon", "audit_real_episodes", "bounds_episodes", "video_steps")
+        for name in (*counts, "video_fps"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value <= 0:
+                raise ValueError(f"Expected a positive integer `{name}`, got {value!r}.")
+        if self.max_episode_steps is not None and self.max_episode_steps <= 0:
+            raise ValueError(f"Expected a positive `max_episode_steps` or None, got {self.max_episode_steps!r}.")
+        if self.video_format not in ("webm", "mp4", "gif"):
+            raise ValueError(f"Expected `video_format` 'webm', 'mp4' or 'gif', got {self.video_format!r}.")
+        self.gaps = tuple(self.gaps)
+        self.strengths = tuple(float(s) for s in self.strengths)
+        for name in self.gaps:
+            parse_gap(name)  # an unknown name fails here, with the closest valid one as a hint
+        if self.robustness is not None and self.robustness not in GAP_PRESETS:
+            raise InvalidGapError(
+                f"Expected `robustness` (CLI: --robustness) to be one of {[*GAP_PRESETS, 'none']}, "
+                f"got {self.robustness!r}."
+            )
+
+    def rungs(self, checkpoint: str | Path) -> list[Rung]:
+        """The ladder: the dream, nominal PyBullet, each gap, then the robot (present even when not connected)."""
+        steps = self.max_episode_steps
+        gaps: list[tuple[str, GapConfig | RandomGap]] = [(name, parse_gap(name)) for name in self.gaps]
+        return [
+            DreamRung(checkpoint, horizon=steps, name="dream-trained policy in the dream"),
+            PyBulletRung(None, "dream-trained policy in PyBullet", steps),
+            *(PyBulletRung(gap, f"PyBullet + {name} gap", steps) for name, gap in gaps),
+            RobotRung(self.robot, max_episode_steps=steps),
+        ]
+
+
+@dataclass
+class TransferReport:
+    """Everything one evaluation measured, and the report sections built from it.
+
+    Attributes:
+        config: the settings it ran with.
+        checkpoint, policy: what was evaluated (``policy`` is a path, or a description of a callable).
+        ladder: the ladder and robustness curve.
+        baseline: the random policy on nominal PyBullet, or ``None`` if skipped.
+        fidelity: :class:`~dreamgym.transfer.fidelity.FidelityResult`, or ``None`` if skipped.
+        audit: :class:`~dreamgym.transfer.audit.AuditResult`, or ``None`` if skipped.
+        bounds_sources: where the audit's physics bounds were fitted from (rows per source).
+        video: :class:`~dreamgym.transfer.video.SideBySideVideo`, or ``None`` if skipped.
+        sections: report sections after the ladder's, in order; figures and the video already written.
+        files: where :meth:`write` last put the report, if it was written.
+    """
+
+    config: TransferConfig
+    checkpoint: str
+    policy: str
+    ladder: LadderResult
+    baseline: RungResult | None = None
+    fidelity: Any = None
+    audit: Any = None
+    bounds_sources: dict[str, int] = field(default_factory=dict)
+    video: Any = None
+    sections: list[ReportSection] = field(default_factory=list)
+    files: ReportFiles | None = None
+
+    def fidelity_errors(self) -> dict[int, float | None]:
+        """Total open-loop error at each of :data:`FIDELITY_HORIZONS` within the measured horizon (``None``
+        where no held-out episode lasted that long)."""
+        if self.fidelity is None:
+            return {}
+        errors = {h: self.fidelity.error_at(h) for h in FIDELITY_HORIZONS if h <= self.fidelity.horizon}
+        return {h: (e if math.isfinite(e) else None) for h, e in errors.items()}
+
+    def audit_rates(self) -> dict[str, float | None]:
+        """The audit's headline: fraction of steps and of trajectories breaking any check, dream and PyBullet."""
+        if self.audit is None:
+            return {}
+        return {
+            "dream_step_rate": self.audit.dream.step_rate["any"],
+            "dream_trajectory_rate": self.audit.dream.trajectory_rate["any"],
+            "pybullet_step_rate": self.audit.real.step_rate["any"],
+            "pybullet_trajectory_rate": self.audit.real.trajectory_rate["any"],
+        }
+
+    def summary_lines(self) -> list[str]:
+        """One line each for fidelity, audit and video, as ``dreamgym evaluate`` prints them."""
+        lines = []
+        if self.fidelity is not None:
+            errors = ", ".join(f"h={h}: {_num(e)}" for h, e in self.fidelity_errors().items())
+            lines.append(
+                f"fidelity (open-loop RMSE / data std): {errors}; return dream "
+                f"{np.mean(self.fidelity.dream_returns):.1f} vs PyBullet {np.mean(self.fidelity.real_returns):.1f}"
+            )
+        if self.audit is not None:
+            r = self.audit_rates()
+            dreams, episodes = self.audit.dream.trajectories, self.audit.real.trajectories
+            lines.append(
+                f"audit (fraction of steps breaking any physics check): dream {_num(r['dream_step_rate'])} "
+                f"({round(r['dream_trajectory_rate'] * dreams)} of {dreams} dreams) vs PyBullet control "
+                f"{_num(r['pybullet_step_rate'])} ({round(r['pybullet_trajectory_rate'] * episodes)} of {episodes} "
+                "episodes)"
+            )
+        if self.video is not None:
+            lines.append(f"video: {self.video.path} ({self.video.frames} frames)")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """The headline numbers and settings (the full data of every figure is in the report's ``figures.json``)."""
+        return {
+            "config": asdict(self.config),
+            "checkpoint": self.checkpoint,
+            "policy": self.policy,
+            "ladder": self.ladder.to_dict(),
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+            "fidelity": self.fidelity.to_dict() if self.fidelity is not None else None,
+            "fidelity_errors": {str(h): e for h, e in self.fidelity_errors().items()},
+            "audit": self.audit.to_dict() if self.audit is not None else None,
+            "audit_rates": self.audit_rates(),
+            "bounds_sources": self.bounds_sources,
+            "video": self.video.to_dict() if self.video is not None else None,
+        }
+
+    def write(
+        self, out_dir: str | Path, extra_sections: Sequence[ReportSection] = (), tensorboard: bool = True
+    ) -> ReportFiles:
+        """Writes the one report (ladder, baseline, fidelity, audit, video, then ``extra_sections``) to ``out_dir``."""
+        self.files = write_report(
+            out_dir, self.ladder, sections=[*self.sections, *extra_sections], tensorboard=tensorboard
+        )
+        if self.video is not None:  # the report's copy is the one that stays with it
+            self.video = _moved(self.video, self.files.directory / Path(self.video.path).name)
+        return self.files
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def _moved(video: Any, path: Path) -> Any:
+    return replace(video, path=path)
+
+
+def _resolve_policy(policy: str | Path | Policy) -> tuple[Policy, str]:
+    if isinstance(policy, str | Path):
+        return load_sb3_policy(policy, deterministic=True), str(policy)
+    if callable(policy):
+        return policy, f"callable {getattr(policy, '__qualname__', type(policy).__qualname__)}"
+    raise TypeError(f"Expected `policy` to be a path to an SB3 policy (.zip) or a batched callable, got {policy!r}.")
+
+
+def training_windows(checkpoint: Any) -> SequenceData:
+    """The real context windows stored in a checkpoint, as data rows: the part of its training data that travels
+    with it.
+
+    A window's first row and every row where an episode began inside it are first rows, so no step change is
+    measured across an episode boundary. Windows store observations and previous actions only: the rows' rewards
+    are NaN (unknown) and no row is terminal; :meth:`PhysicsBounds.fit` reads observations and first rows alone.
+    """
+    obs = checkpoint.starts["obs"].flatten(0, 1).numpy()
+    prev_action = checkpoint.starts["prev_action"].flatten(0, 1).numpy()
+    is_first = checkpoint.starts["is_first"].flatten(0, 1).numpy().copy()
+    length = checkpoint.starts["obs"].shape[1]
+    is_first[::length] = True
+    action = np.zeros_like(prev_action)
+    action[:-1] = np.where(is_first[1:, None], 0.0, prev_action[1:])
+    return SequenceData(
+        obs=obs,
+        prev_action=prev_action,
+        action=action,
+        reward=np.full(len(obs), np.nan, dtype=np.float32),
+        is_first=is_first,
+        is_terminal=np.zeros(len(obs), dtype=bool),
+        episode_index=np.cumsum(is_first) - 1,
+        metadata={"source": "checkpoint start windows", "windows": int(checkpoint.starts["obs"].shape[0])},
+    )
+
+
+def fit_audit_bounds(checkpoint: Any, spec: TaskSpec, policy: Policy, config: TransferConfig) -> tuple[Any, dict]:
+    """Physics bounds for the audit, fitted on three sources of the simulator's own data.
+
+    Why these: the bounds must describe what the *simulator* can produce, so that a violation means the model
+    dreamed something impossible, not something it has not seen. The checkpoint's stored training windows
+    (always reachable: a checkpoint carries them) cover what the model learned from; fresh PyBullet episodes of a
+    random policy cover the wide, falling-over part of the state space; episodes of the evaluated policy cover
+    the states the dreams and the control actually visit (a good policy runs faster than any training data, and
+    bounds without its states would flag the control itself). The fresh episodes use seeds from
+    ``seed + BOUNDS_SEED_OFFSET``, disjoint from every evaluation seed, so the control stays held out.
+    """
+    from dreamgym.transfer.audit import PhysicsBounds
+    from dreamgym.transfer.recording import record_pybullet
+
+    first = config.seed + BOUNDS_SEED_OFFSET
+    steps = config.max_episode_steps
+    parts = {
+        "checkpoint training windows": training_windows(checkpoint),
+        "random policy in PyBullet": record_pybullet(
+            spec, random_policy(spec.action_dim, first), config.bounds_episodes, first, max_steps=steps
+        ),
+        "evaluated policy in PyBullet": record_pybullet(spec, policy, config.bounds_episodes, first, max_steps=steps),
+    }
+    data = SequenceData.concatenate(list(parts.values()))
+    return PhysicsBounds.fit(data, spec), {name: len(part) for name, part in parts.items()}
+
+
+def _baseline_section(baseline: RungResult) -> ReportSection:
+    return ReportSection(
+        "Random-policy baseline",
+        "A uniform random policy on nominal PyBullet, same seeds: the floor the ladder's returns compare to.",
+        [{"policy": "random", "return (mean ± std)": f"{baseline.mean:.1f} ± {baseline.std:.1f}"}],
+        data=baseline.to_dict(),
+    )
+
+
+def _fidelity_section(fidelity: Any, directory: Path) -> ReportSection:
+    section = fidelity.report_section(directory)
+    section.scalars = {
+        "fidelity/total_error": [(k + 1, float(e)) for k, e in enumerate(fidelity.total_error) if np.isfinite(e)],
+        "fidelity/reward_rmse": [(k + 1, float(e)) for k, e in enumerate(fidelity.reward_rmse) if np.isfinite(e)],
+        "fidelity/dream_return_mean": [(0, float(np.mean(fidelity.dream_returns)))],
+        "fidelity/pybullet_return_mean": [(0, float(np.mean(fidelity.real_returns)))],
+    }
+    return section
+
+
+def _audit_section(audit: Any, bounds_sources: dict[str, int], directory: Path) -> ReportSection:
+    section = audit.report_section(directory)
+    rates = (audit.dream.step_rate["any"], audit.real.step_rate["any"])
+    section.text = (
+        f"Headline: {_num(rates[0])} of dreamed steps break at least one physical fact, against {_num(rates[1])} of "
+        f"PyBullet steps (the control). {section.text} Bounds sources (rows): "
+        + ", ".join(f"{name} {rows}" for name, rows in bounds_sources.items())
+        + f"; the PyBullet episodes behind the bounds use seeds from seed + {BOUNDS_SEED_OFFSET}, disjoint from the "
+        "evaluation's."
+    )
+    section.data = {**section.data, "bounds_sources": bounds_sources}
+    section.scalars = {
+        f"audit/{who}_step_rate/{check}": [(0, value)]
+        for who, rates_of in (("dream", audit.dream), ("pybullet", audit.real))
+        for check, value in rates_of.step_rate.items()
+        if value is not None
+    }
+    return section
+
+
+def _video_section(video: Any, directory: Path, task: str, seed: int) -> ReportSection:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8.0, 3.0), layout="constrained")
+    ax = figure.subplots()
+    ax.plot(np.arange(len(video.divergence)), video.divergence, color="C3")
+    ax.set(xlabel="step", ylabel="RMSE / data std", title=f"{task}: dream divergence from PyBullet (seed {seed})")
+    plot = directory / "video_divergence.png"
+    figure.savefig(plot, dpi=100)
+    ends = f"PyBullet ended at step {video.real_terminated_at}" if video.real_terminated_at else "PyBullet did not end"
+    ends += f", the dream at step {video.dream_terminated_at}" if video.dream_terminated_at else ", the dream did not"
+    return ReportSection(
+        "Side-by-side video",
+        f"PyBullet (left) and the dream (right, the robot posed in the dreamed state: {video.dream_frames}) from the "
+        f"same start (seed {seed}) under the same actions, chosen by the policy from the PyBullet observation, so the "
+        f"dream is open loop; the divergence is plotted below the frames. {video.frames} frames; {ends}.",
+        figures=[plot],
+        data={"video": {**video.to_dict(), "path": Path(video.path).name}},
+        scalars={"video/divergence": [(t, float(d)) for t, d in enumerate(video.divergence)]},
+        media=[video.path],
+    )
+
+
+def evaluate_transfer(
+    checkpoint: str | Path,
+    policy: str | Path | Policy,
+    config: TransferConfig | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    task: str | None = None,
+) -> TransferReport:
+    """Evaluates a dream-trained policy from the dream to PyBullet (and a robot) and writes one report.
+
+    Runs, in order: the ladder with its robustness curve, the random baseline, world-model fidelity on held-out
+    PyBullet episodes, the physics audit of dreams (bounds: :func:`fit_audit_bounds`) and the side-by-side
+    video. Every part uses ``config.seed``: the ladder's episodes and the fidelity episodes share seeds, so the
+    dream-vs-PyBullet returns of the fidelity section are the ladder's episodes seen from the model's side.
+
+    Args:
+        checkpoint: world-model checkpoint directory.
+        policy: SB3 policy path (acted deterministically) or a batched callable.
+        config: what to run; :class:`TransferConfig` defaults if omitted.
+        out: report directory (``report.md``, ``report.html``, ``figures.json``, PNGs, the video, TensorBoard).
+            ``None`` writes no report; figures and the video then go to a fresh temporary directory.
+        progress: show progress bars.
+        task: the task the caller expects; refused if the checkpoint models another.
+
+    Raises:
+        CheckpointError: no checkpoint at ``checkpoint``, or it models another task than ``task``.
+        InvalidGapError: an unknown gap or robustness preset in ``config``.
+    """
+    from dreamgym.world_model import read_config
+
+    config = config or TransferConfig()
+    trained_on = read_config(checkpoint)["task"]
+    if task is not None and get_task(task).name != trained_on:
+        raise CheckpointError(
+            f"Checkpoint {str(checkpoint)!r} models {trained_on!r}, not {task!r}; pass a {task} checkpoint."
+        )
+    spec = get_task(trained_on)
+    act, policy_name = _resolve_policy(policy)
+    directory = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dreamgym-transfer-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    stages = 1 + sum((config.baseline, config.fidelity, config.audit, config.video))  # the ladder, then each part
+    bar = tqdm(total=stages, desc=f"{spec.name} transfer", unit="part", disable=not progress)
+
+    def advance(stage: str) -> None:
+        bar.set_postfix_str(stage)
+        bar.update(1)
+
+    robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
+    ladder = run_ladder(
+        act, spec, config.rungs(checkpoint), config.episodes, config.seed, robustness, config.strengths, progress
+    )
+    report = TransferReport(config, str(checkpoint), policy_name, ladder)
+    advance("ladder")
+    if config.baseline:
+        rung = PyBulletRung(None, "random policy in PyBullet", config.max_episode_steps)
+        report.baseline = rung.run(
+            random_policy(spec.action_dim, config.seed), spec, config.episodes, config.seed, False
+        )
+        report.sections.append(_baseline_section(report.baseline))
+        advance("baseline")
+    loaded = None
+    if config.fidelity or config.audit or config.video:
+        from dreamgym.transfer.recording import load_for_task
+
+        loaded, _ = load_for_task(checkpoint, spec)
+    if config.fidelity:
+        from dreamgym.transfer.fidelity import measure_fidelity
+
+        report.fidelity = measure_fidelity(
+            loaded,
+            spec,
+            act,
+            config.fidelity_episodes,
+            config.seed,
+            config.fidelity_horizon,
+            config.fidelity_context,
+            config.fidelity_stride,
+            config.max_episode_steps,
+        )
+        report.sections.append(_fidelity_section(report.fidelity, directory))
+        advance("fidelity")
+    if config.audit:
+        from dreamgym.transfer.audit import audit_dreams
+
+        bounds, report.bounds_sources = fit_audit_bounds(loaded, spec, act, config)
+        horizon = min(config.audit_horizon, config.max_episode_steps or spec.max_episode_steps)
+        report.audit = audit_dreams(
+            loaded, spec, act, config.audit_dreams, horizon, config.seed, bounds, config.audit_real_episodes
+        )
+        report.sections.append(_audit_section(report.audit, report.bounds_sources, directory))
+        advance("audit")
+    if config.video:
+        from dreamgym.transfer.video import side_by_side_video
+
+        steps = min(config.video_steps, config.max_episode_steps or spec.max_episode_steps)
+        path = directory / f"side_by_side.{config.video_format}"
+        report.video = side_by_side_video(loaded, spec, act, config.seed, path, steps, config.video_fps)
+        report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
+        advance("video")
+    bar.close()
+    if out is not None:
+        report.write(out)
+    return report

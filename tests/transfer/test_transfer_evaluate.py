@@ -1,0 +1,123 @@
+"""``evaluate_transfer``: the ladder, baseline, fidelity, audit and video of one run land in one report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dreamgym.errors import InvalidGapError
+from dreamgym.transfer.audit import PhysicsBounds
+from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer, training_windows
+from dreamgym.world_model.checkpoint import load_checkpoint
+
+TINY = TransferConfig(
+    episodes=2,
+    seed=3,
+    gaps=("mild",),
+    strengths=(0.0, 1.0),
+    max_episode_steps=20,
+    fidelity_episodes=2,
+    fidelity_horizon=10,
+    fidelity_stride=2,
+    audit_dreams=4,
+    audit_horizon=10,
+    audit_real_episodes=2,
+    bounds_episodes=2,
+    video_steps=6,
+)
+
+
+def test_one_report_holds_every_part(trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    report = evaluate_transfer(trained_checkpoint, untrained_policy, TINY, out=out, progress=False)
+
+    markdown = (out / "report.md").read_text()
+    headings = [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "Evaluation ladder",
+        "Robustness curve",
+        "Random-policy baseline",
+        "World-model fidelity (InvertedPendulum)",
+        "Physics-consistency audit (InvertedPendulum)",
+        "Side-by-side video",
+    ]
+    assert "[side_by_side.webm](side_by_side.webm)" in markdown
+    page = (out / "report.html").read_text()
+    assert '<video controls loop muted style="max-width:100%"><source src="data:video/webm;base64,' in page
+
+    figures = json.loads((out / "figures.json").read_text())["figures"]
+    fidelity = figures["world_model_fidelity_invertedpendulum"]["fidelity"]
+    assert fidelity["steps_ahead"] == list(range(1, 11)) and len(fidelity["total_error"]) == 10
+    assert len(fidelity["dream_returns"]) == len(fidelity["real_returns"]) == 2
+    audit = figures["physics_consistency_audit_invertedpendulum"]
+    assert audit["audit"]["dream"]["trajectories"] == 4 and audit["audit"]["real"]["trajectories"] == 2
+    windows = load_checkpoint(trained_checkpoint).starts["obs"]
+    assert audit["bounds_sources"]["checkpoint training windows"] == windows.shape[0] * windows.shape[1]
+    assert set(audit["bounds_sources"]) == {
+        "checkpoint training windows",
+        "random policy in PyBullet",
+        "evaluated policy in PyBullet",
+    }
+    video = figures["side_by_side_video"]["video"]
+    assert video["path"] == "side_by_side.webm" and (out / "side_by_side.webm").stat().st_size > 0
+    assert video["frames"] == len(video["divergence"]) == report.video.frames
+    assert report.video.path == out / "side_by_side.webm"
+    assert any((out / "tensorboard").iterdir())
+
+    errors = report.fidelity_errors()
+    assert list(errors) == [1, 10] and errors[1] == pytest.approx(fidelity["total_error"][0])
+    assert 0.0 <= report.audit_rates()["dream_step_rate"] <= 1.0
+    lines = report.summary_lines()
+    assert [line.split(" ")[0] for line in lines] == ["fidelity", "audit", "video:"]
+    assert f"video: {out / 'side_by_side.webm'}" in lines[2]
+
+
+def test_skipped_parts_leave_no_section(trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path) -> None:
+    config = TransferConfig(
+        episodes=1,
+        gaps=(),
+        robustness=None,
+        max_episode_steps=5,
+        baseline=False,
+        fidelity=False,
+        audit=False,
+        video=False,
+    )
+    report = evaluate_transfer(trained_checkpoint, untrained_policy, config, out=tmp_path, progress=False)
+    assert report.sections == [] and report.summary_lines() == []
+    assert [r.name for r in report.ladder.rungs] == [
+        "dream-trained policy in the dream",
+        "dream-trained policy in PyBullet",
+        "robot",
+    ]
+    assert "## World-model fidelity" not in (tmp_path / "report.md").read_text()
+
+
+def test_training_windows_keep_episode_boundaries(trained_checkpoint: Path) -> None:
+    checkpoint = load_checkpoint(trained_checkpoint)
+    data = training_windows(checkpoint)
+    count, length = checkpoint.starts["is_first"].shape
+    assert len(data) == count * length and data.is_first[::length].all()
+    np.testing.assert_array_equal(data.is_first.reshape(count, length), checkpoint.starts["is_first"].numpy())
+    bounds = PhysicsBounds.fit(data, "InvertedPendulum")
+    obs = checkpoint.starts["obs"].numpy()
+    np.testing.assert_array_equal(bounds.low, obs.min((0, 1)))
+    inside = np.abs(np.diff(obs, axis=1))[~checkpoint.starts["is_first"].numpy()[:, 1:]].max(0)
+    np.testing.assert_array_equal(bounds.max_delta, inside)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"episodes": 0}, ValueError, "Expected a positive integer `episodes`, got 0."),
+        ({"video_format": "avi"}, ValueError, "Expected `video_format` 'webm', 'mp4' or 'gif', got 'avi'."),
+        ({"gaps": ("moderat",)}, InvalidGapError, "Did you mean 'moderate'?"),
+        ({"robustness": "random"}, InvalidGapError, "to be one of ['mild', 'moderate', 'harsh', 'none'], got 'random'"),
+    ],
+)
+def test_config_mistakes_are_clear_errors(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        TransferConfig(**kwargs)
