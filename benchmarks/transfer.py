@@ -1,16 +1,19 @@
-"""Transfer table: a dream-trained policy on every rung of the evaluation ladder, and which gap hurts it most.
+"""Transfer table: a dream-trained policy up the evaluation ladder, how faithful its world model is, and which gap
+hurts it most.
 
-Usage::
+Usage (from the directory holding the ``dreamgym demo`` outputs, so the recorded paths are relative)::
 
-    python benchmarks/transfer.py --task Hopper --checkpoint demo_hopper/world_model \\
-        --policy demo_hopper/agent/policy_round1.zip --episodes 10
+    cd /path/to/demos && python /path/to/benchmarks/transfer.py --task Hopper --checkpoint hopper_dyna/world_model \\
+        --policy hopper_dyna/agent/policy_round1.zip --episodes 10
 
-A checkpoint and policy come from ``dreamgym demo --task Hopper --out demo_hopper`` (or the same for
+A checkpoint and policy come from ``dreamgym demo --task Hopper --out hopper_dyna`` (or the same for
 InvertedPendulum); training them takes tens of minutes, so this script evaluates given ones rather than training.
 
-Writes ``benchmarks/results/transfer_<task>.json`` (every episode return, the ladder, the robustness curve, the
-one-factor-at-a-time table, how it was run) and ``benchmarks/results/transfer_<task>/`` (the Markdown and HTML
-report with its figures), then rebuilds ``benchmarks/results/transfer.md`` from every task's JSON.
+The ladder, random baseline, fidelity, physics audit and side-by-side video come from
+:func:`dreamgym.transfer.evaluate.evaluate_transfer`, exactly as ``dreamgym evaluate`` runs them; what is
+benchmark-specific is the one-factor-at-a-time table. Writes ``benchmarks/results/transfer_<task>.json`` (every
+number, how it was run) and ``benchmarks/results/transfer_<task>/`` (the one Markdown/HTML report with figures
+and the video), then rebuilds ``benchmarks/results/transfer.md`` from every task's JSON.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from pathlib import Path
 
 from dreamgym.data import load_sb3_policy
 from dreamgym.tasks import get_task
-from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, parse_gap
-from dreamgym.transfer.ladder import DreamRung, LadderResult, PyBulletRung, RobotRung, run_ladder
-from dreamgym.transfer.report import ReportSection, write_report
+from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
+from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig
+from dreamgym.transfer.ladder import LadderResult, PyBulletRung
+from dreamgym.transfer.report import ReportSection
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,6 +62,10 @@ def factor_rows(ladder: LadderResult, factors: dict[str, PyBulletRung], results:
     return rows
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def markdown_summary(paths: list[Path]) -> str:
     lines = [
         "# Transfer: dream-trained policies up the evaluation ladder",
@@ -71,7 +79,8 @@ def markdown_summary(paths: list[Path]) -> str:
         lines += [
             f"## {ladder['task']}",
             "",
-            f"Checkpoint `{run['checkpoint']}`, policy `{run['policy']}`, {ladder['episodes']} episodes per rung "
+            f"Checkpoint `{run['checkpoint']}`, policy `{run['policy']}` ({run.get('paths', 'as given')}), "
+            f"{ladder['episodes']} episodes per rung "
             f"(seeds {ladder['seed']}..{ladder['seed'] + ladder['episodes'] - 1}), {run['seconds']:.0f} s on "
             f"{run['machine']}.",
             "",
@@ -97,6 +106,40 @@ def markdown_summary(paths: list[Path]) -> str:
                 "|---|" + "---|" * len(curve["strengths"]),
                 f"| return | {points} |",
             ]
+        baseline = data.get("baseline")
+        if baseline:
+            lines += [
+                "",
+                f"Random policy on nominal PyBullet, same seeds: {baseline['mean']:.1f} ± {baseline['std']:.1f}.",
+            ]
+        fidelity = data.get("fidelity")
+        if fidelity:
+            errors = data["fidelity_errors"]
+            shown = ", ".join(f"{h} step{'s' * (h != '1')} ahead {_num(e)}" for h, e in errors.items())
+            rewards = {str(h): fidelity["reward_rmse"][int(h) - 1] for h in errors}
+            lines += [
+                "",
+                f"World-model fidelity on {len(fidelity['real_returns'])} held-out PyBullet episodes (open-loop "
+                f"observation RMSE / training-data std): {shown}; reward RMSE "
+                + ", ".join(f"{_num(r)} at {h}" for h, r in rewards.items())
+                + f". Same policy from the same start: dream {fidelity['dream_return_mean']:.1f}, PyBullet "
+                f"{fidelity['real_return_mean']:.1f}.",
+            ]
+        rates = data.get("audit_rates")
+        if rates:
+            audit = data["audit"]
+            step_rate = audit["dream"]["step_rate"]
+            worst = max((c for c in audit["checks"] if c != "any" and step_rate[c] is not None), key=step_rate.get)
+            lines += [
+                "",
+                f"Physics audit: **{_num(rates['dream_step_rate'])}** of dreamed steps break a physical fact "
+                f"({_num(rates['dream_trajectory_rate'])} of {audit['dream']['trajectories']} dreams, "
+                f"{audit['horizon']} steps each), against {_num(rates['pybullet_step_rate'])} of PyBullet control "
+                f"steps; most often `{worst}` ({_num(step_rate[worst])} of steps).",
+            ]
+        if data.get("video"):
+            video = data["video"]
+            lines += ["", f"Side-by-side video: [`{video['path']}`]({video['path']}) ({video['frames']} frames)."]
         lines += ["", f"One factor of the {run['factor_preset']} gap at a time:", ""]
         lines += ["| factor | gap | return (mean ± std) | ratio to nominal |", "|---|---|---|---|"]
         for row in data["factors"]:
@@ -116,56 +159,50 @@ def main() -> None:
     parser.add_argument("--gaps", nargs="+", default=["mild", "moderate", "harsh", "random"], help="gap rungs")
     parser.add_argument("--factor-preset", default="harsh", help="preset whose factors are tried one at a time")
     parser.add_argument("--robot", default=None, help="robot address (none here: the rung reports not connected)")
+    parser.add_argument("--video-steps", type=int, default=200, help="most steps in the side-by-side video")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args()
 
     spec = get_task(args.task)
-    policy = load_sb3_policy(args.policy, deterministic=True)
+    slug = spec.name.lower()
+    config = TransferConfig(
+        episodes=args.episodes, seed=args.seed, gaps=tuple(args.gaps), robot=args.robot, video_steps=args.video_steps
+    )
     start = time.perf_counter()
-    rungs = [
-        DreamRung(args.checkpoint),
-        PyBulletRung(None, "PyBullet nominal"),
-        *(PyBulletRung(parse_gap(name), f"PyBullet + {name} gap") for name in args.gaps),
-        RobotRung(args.robot),
-    ]
-    ladder = run_ladder(policy, spec, rungs, args.episodes, args.seed, progress=not args.no_progress)
+    report = evaluate_transfer(args.checkpoint, args.policy, config, progress=not args.no_progress, task=spec.name)
+    policy = load_sb3_policy(args.policy, deterministic=True)
     factors = {name: PyBulletRung(gap, f"{name} only") for name, gap in one_factor_gaps(args.factor_preset).items()}
     factor_results = {
         name: rung.run(policy, spec, args.episodes, args.seed, not args.no_progress) for name, rung in factors.items()
     }
     seconds = time.perf_counter() - start
-    rows = factor_rows(ladder, factors, factor_results)
-    print(ladder.table())
-    for row in rows:
-        print(f"{row['factor']:<10} {row['return (mean ± std)']:>18}  ratio {row['ratio to nominal']}")
-
-    slug = spec.name.lower()
+    rows = factor_rows(report.ladder, factors, factor_results)
     section = ReportSection(
         f"One factor of the {args.factor_preset} gap at a time",
         "Each factor of the preset alone, the others nominal, same seeds: which difference costs the return.",
         rows,
         data={name: r.to_dict() for name, r in factor_results.items()},
     )
-    write_report(RESULTS / f"transfer_{slug}", ladder, sections=[section], tensorboard=False)
-    out = RESULTS / f"transfer_{slug}.json"
+    report.write(RESULTS / f"transfer_{slug}", extra_sections=[section], tensorboard=False)
+    print(report.ladder.table(baselines=[report.baseline] if report.baseline else []))
+    for row in rows:
+        print(f"{row['factor']:<10} {row['return (mean ± std)']:>18}  ratio {row['ratio to nominal']}")
+    for line in report.summary_lines():
+        print(line)
+
+    relative = not (Path(args.checkpoint).is_absolute() or Path(args.policy).is_absolute())
     run = {
         "checkpoint": str(args.checkpoint),
         "policy": str(args.policy),
+        "paths": "relative to the directory holding the `dreamgym demo` outputs" if relative else "absolute",
         "factor_preset": args.factor_preset,
         "seconds": seconds,
         "machine": f"{platform.machine()} {platform.system()}, {platform.python_version()}",
     }
-    out.write_text(
-        json.dumps(
-            {
-                "run": run,
-                "ladder": ladder.to_dict(),
-                "factors": rows,
-                "factor_results": section.data,
-            },
-            indent=1,
-        )
-    )
+    result = report.to_dict()
+    result["video"] = {**result["video"], "path": f"transfer_{slug}/{report.video.path.name}"} if report.video else None
+    out = RESULTS / f"transfer_{slug}.json"
+    out.write_text(json.dumps({"run": run, **result, "factors": rows, "factor_results": section.data}, indent=1))
     summary = RESULTS / "transfer.md"
     summary.write_text(markdown_summary(sorted(RESULTS.glob("transfer_*.json"))))
     print(f"wrote {out}, {summary} and the report in {RESULTS / f'transfer_{slug}'} ({seconds:.0f} s)")
