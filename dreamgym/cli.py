@@ -191,13 +191,12 @@ def _collect(args: CollectArgs) -> None:
 
 
 def _train(args: TrainArgs) -> None:
-    from dreamgym.data import SequenceData, load_episodes
+    from dreamgym.data import SequenceData, dataset_metadata, load_episodes
     from dreamgym.tasks import get_task
     from dreamgym.world_model import make_config
     from dreamgym.world_model.trainer import train_world_model
 
-    parts = [load_episodes(path) for path in args.dataset]
-    task_name = args.task or parts[0].metadata.get("task")
+    task_name = args.task or dataset_metadata(args.dataset[0]).get("task")
     if task_name is None:
         raise SystemExit("The data set does not name its task; pass --task.")
     spec = get_task(task_name)

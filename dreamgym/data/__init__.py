@@ -1,7 +1,7 @@
 """Data sets of real experience: collection into Minari, loading as Dreamer-style rows, window sampling."""
 
 from dreamgym.data.collect import collect, dataset_id_for, write_episodes
-from dreamgym.data.minari_io import load_episodes
+from dreamgym.data.minari_io import dataset_metadata, load_episodes
 from dreamgym.data.policies import load_sb3_policy
 from dreamgym.data.sequence_data import SequenceData
 from dreamgym.data.sequences import SequenceSampler
@@ -11,6 +11,7 @@ __all__ = [
     "SequenceSampler",
     "collect",
     "dataset_id_for",
+    "dataset_metadata",
     "load_episodes",
     "load_sb3_policy",
     "write_episodes",

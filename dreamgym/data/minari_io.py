@@ -18,7 +18,7 @@ from dreamgym.data.sequence_data import SequenceData
 from dreamgym.errors import DatasetError
 from dreamgym.tasks.registry import TaskSpec
 
-__all__ = ["load_episodes"]
+__all__ = ["dataset_metadata", "load_episodes"]
 
 # Only strings of this form are looked up as Minari ids; anything else is a path. Requiring the version keeps
 # a mistyped path from being searched for (and Minari's root directory created) under ~/.minari.
@@ -52,9 +52,23 @@ def load_episodes(path_or_id: str | Path, task: TaskSpec | None = None) -> Seque
         raise DatasetError(
             f"Data set {str(path_or_id)!r} mixes observation/action shapes {sorted(shapes)}; expected one."
         )
+    return SequenceData.concatenate(parts, metadata=_metadata(dataset, path_or_id))
+
+
+def dataset_metadata(path_or_id: str | Path) -> dict[str, Any]:
+    """The data set's dreamgym metadata (task, policy, seed, gap, ...) without reading its episodes.
+
+    Lets a caller learn which task a data set belongs to before loading it against that task's spaces.
+
+    Raises:
+        DatasetError: the data set is missing or unreadable.
+    """
+    return _metadata(_open(path_or_id), path_or_id)
+
+
+def _metadata(dataset: Any, path_or_id: str | Path) -> dict[str, Any]:
     raw: dict[str, Any] = dataset.storage.metadata
-    metadata = {**raw.get(METADATA_KEY, {}), "dataset_id": raw.get("dataset_id"), "source": str(path_or_id)}
-    return SequenceData.concatenate(parts, metadata=metadata)
+    return {**raw.get(METADATA_KEY, {}), "dataset_id": raw.get("dataset_id"), "source": str(path_or_id)}
 
 
 def _open(path_or_id: str | Path) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dreamgym.data import SequenceData, load_episodes
+from dreamgym.data import SequenceData, dataset_metadata, load_episodes
 from dreamgym.errors import DatasetError
 from dreamgym.tasks.registry import get_task
 
@@ -25,6 +25,14 @@ def test_rows_of_a_hand_made_episode_are_laid_out_exactly(
     assert data.is_first.tolist() == [True, False, False, False, True, False, False]
     assert data.is_terminal.tolist() == [False, False, False, True, False, False, False]  # truncation is not
     assert data.episode_index.tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_metadata_names_the_task_without_loading_episodes(pendulum_dataset: Path) -> None:
+    metadata = dataset_metadata(pendulum_dataset)
+    assert metadata["task"] == "InvertedPendulum"
+    assert metadata == load_episodes(pendulum_dataset).metadata
+    with pytest.raises(DatasetError, match="No data set at path"):
+        dataset_metadata(pendulum_dataset.parent / "absent")
 
 
 def test_a_missing_path_says_how_to_create_a_data_set(tmp_path: Path) -> None:
