@@ -45,7 +45,10 @@ class OfflineConfig:
         ensemble: prior heads of the world model.
         agent_steps: dream transitions per PPO run.
         num_envs: dreams stepped together while PPO trains.
-        mopo_lambda: MOPO penalty per nat of disagreement.
+        mopo_reward_at_p99: MOPO penalty, in reward per step charged for a disagreement equal to the data set's
+            99th percentile; the lambda passed to the dream is this over that percentile. Disagreement in nats
+            has no natural scale (Hopper's data set p99 is about 0.02), so a fixed lambda such as MOPO's 1.0
+            would mean a different, often negligible, penalty on every model; tying it to the calibration does not.
         halt_threshold: HALT threshold: a calibration statistic of the data set or nats.
         halt_scale: multiplies a named HALT threshold.
         halt_penalty: MOReL's kappa.
@@ -63,7 +66,7 @@ class OfflineConfig:
     ensemble: int = 5
     agent_steps: int = 500_000
     num_envs: int = 256
-    mopo_lambda: float = 1.0
+    mopo_reward_at_p99: float = 1.0
     halt_threshold: str = "max"
     halt_scale: float = 1.0
     halt_penalty: float = 100.0
@@ -92,12 +95,12 @@ def _references(data: Any, task: str, cfg: OfflineConfig) -> dict[str, Any]:
     return {"random": random.mean, "expert": best, "source": "measured random policy; best episode of the data set"}
 
 
-def _agent_config(method: str, seed: int, cfg: OfflineConfig):
+def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[str, float]):
     from agents.sb3_dream import DreamAgentConfig
 
     safeguards: dict[str, Any] = {
         "dream": {},
-        "dream+MOPO": {"uncertainty_penalty": cfg.mopo_lambda},
+        "dream+MOPO": {"uncertainty_penalty": cfg.mopo_reward_at_p99 / calibration["p99"]},
         "dream+HALT": {
             "halt_threshold": cfg.halt_threshold,
             "halt_scale": cfg.halt_scale,
@@ -105,6 +108,24 @@ def _agent_config(method: str, seed: int, cfg: OfflineConfig):
         },
     }[method]
     return DreamAgentConfig(steps=cfg.agent_steps, num_envs=cfg.num_envs, seed=seed, **safeguards)
+
+
+def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
+    """How far the policy takes the plain dream from the data: its disagreement against the calibration."""
+    from dreamgym.envs import DreamVectorEnv
+
+    env = DreamVectorEnv(task, num_envs=32, checkpoint=ckpt)
+    obs, _ = env.reset(seed=seed)
+    values = []
+    for _ in range(env.dreams.horizon):
+        obs, _, _, _, info = env.step(np.asarray(policy(obs), dtype=np.float32))
+        values.append(info["uncertainty"])
+    u = np.concatenate(values)
+    return {
+        "median": float(np.median(u)),
+        "p99": float(np.quantile(u, 0.99)),
+        "share_above_data_max": float((u > calibration["max"]).mean()),
+    }
 
 
 def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
@@ -154,6 +175,11 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
             flush=True,
         )
 
+    for row in runs:  # runs recorded before the diagnostic existed get it from their saved policy
+        if row["method"] != "IQL" and "dream_uncertainty" not in row:
+            policy = sb3_policy(root / f"{row['method']}_seed{row['seed']}.zip", deterministic=True)
+            row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
+
     for seed in cfg.seeds:
         for method in METHODS:
             if (method, seed) in done:
@@ -171,12 +197,13 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
                 )
                 row["iql"] = info
             else:
-                agent_cfg = _agent_config(method, seed, cfg)
+                agent_cfg = _agent_config(method, seed, cfg, calibration)
                 model = train_in_dream(ckpt, task, agent_cfg, logdir=tb / method, progress=cfg.progress)
                 model.save(root / f"{method}_seed{seed}.zip")
                 policy = sb3_policy(model, deterministic=True)
                 dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
                 row.update(dream_return=dream.mean, dream_std=dream.std, agent=agent_cfg.to_dict())
+                row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
             real = evaluate_in_pybullet(policy, task, cfg.eval_episodes, seed=cfg.eval_seed)
             row.update(
                 **{"return": real.mean, "return_std": real.std, "returns": real.returns.tolist()},
@@ -194,6 +221,16 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
         "runs": runs,
+    }
+
+
+def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    measured = [r["dream_uncertainty"] for r in runs if "dream_uncertainty" in r]
+    if not measured:
+        return {"dream_u_median": float("nan"), "dream_u_above_max": float("nan")}
+    return {
+        "dream_u_median": float(np.mean([m["median"] for m in measured])),
+        "dream_u_above_max": float(np.mean([m["share_above_data_max"] for m in measured])),
     }
 
 
@@ -222,6 +259,7 @@ def summarise(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "dream_return_mean": float(np.mean([r["dream_return"] for r in runs]))
                     if "dream_return" in runs[0]
                     else None,
+                    **_uncertainty_summary(runs),
                 }
             )
     return rows
@@ -234,7 +272,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over agent seeds "
         f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
-        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps; MOPO lambda {cfg.mopo_lambda}; HALT at "
+        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps; MOPO lambda = {cfg.mopo_reward_at_p99} / "
+        "(the data set's p99 disagreement); HALT at "
         f"{cfg.halt_scale} x the data set's `{cfg.halt_threshold}` disagreement, penalty {cfg.halt_penalty}; "
         f"IQL (TorchRL IQLLoss): {cfg.iql_updates} updates. Dream returns are measured in the plain dream "
         "(no safeguard), up to the real episode limit.",
@@ -257,7 +296,9 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         )
         for row in (r for r in rows if r["dataset"] == ds["name"] and r["dream_return_mean"] is not None):
             lines.append(
-                f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}"
+                f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}; "
+                f"median disagreement in the dream {row['dream_u_median']:.3f} nats, "
+                f"{100 * row['dream_u_above_max']:.0f}% of dream steps above the data set's max"
             )
     path.write_text("\n".join(lines) + "\n")
 
@@ -278,7 +319,18 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument("--no-progress", dest="progress", action="store_false")
         else:
             parser.add_argument(flag, type=type(value), default=value)
-    cfg = OfflineConfig(**vars(parser.parse_args(argv)))
+    parser.add_argument("--report-only", action="store_true", help="rewrite the table from the saved results JSON")
+    namespace = vars(parser.parse_args(argv))
+    report_only = namespace.pop("report_only")
+    cfg = OfflineConfig(**namespace)
+    if report_only:  # the runs are in the JSON; only the summary and Markdown are recomputed
+        payload = json.loads((RESULTS / f"{cfg.results_name}.json").read_text())
+        cfg = OfflineConfig(**payload["config"])
+        payload["table"] = summarise(payload["datasets"])
+        (RESULTS / f"{cfg.results_name}.json").write_text(json.dumps(payload, indent=2))
+        write_markdown(RESULTS / f"{cfg.results_name}.md", cfg, payload["datasets"], payload["table"])
+        print((RESULTS / f"{cfg.results_name}.md").read_text())
+        return
     import torch
 
     torch.set_num_threads(1)
