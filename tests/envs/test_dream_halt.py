@@ -8,6 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 from dreamgym.data import SequenceData
 from dreamgym.envs import DreamEnv
@@ -130,3 +131,18 @@ def test_update_config_refuses_to_touch_what_defines_the_checkpoint(
     )
     with pytest.raises(ValueError, match=r"\['files'\]"):
         update_config(ckpt, {"files": {}})
+
+
+def test_planted_disagreement_in_one_head_halts_at_the_calibrated_threshold(trained_ensemble_checkpoint: Path) -> None:
+    env = DreamEnv("InvertedPendulum", checkpoint=trained_ensemble_checkpoint, halt_threshold="max", halt_penalty=5.0)
+    env.reset(seed=1)
+    _, _, terminated, _, info = env.step(ACTION)
+    assert not info["halted"] and info["uncertainty"] <= env.dreams.halt_threshold  # the real model stays in range
+    env.reset(seed=1)
+    output = env.dreams.model.rssm.prior_net[-1]  # the last layer emits every head's logits side by side
+    width = env.dreams.cfg.stoch_flat
+    with torch.no_grad():  # plant: head 1 now predicts other classes than heads 0 and 2
+        output.bias[width : 2 * width] += 20.0 * torch.randn(width, generator=torch.Generator().manual_seed(0))
+    _, reward, terminated, _, info = env.step(ACTION)
+    assert info["uncertainty"] > env.dreams.halt_threshold
+    assert terminated and info["halted"] and reward == -5.0
