@@ -1,4 +1,4 @@
-"""Command line: ``dreamgym collect | train | dream | evaluate | demo``.
+"""Command line: ``dreamgym collect | train | dream | evaluate | export | demo``.
 
 Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
 as CleanRL does; nothing imports this module.
@@ -109,6 +109,21 @@ class EvaluateArgs:
 
 
 @dataclass
+class ExportArgs:
+    """Write an inference-only copy of a world model (no optimiser state), e.g. to ship or bundle it."""
+
+    checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
+    out: str = _opt("ckpt_export", "directory of the exported checkpoint")
+    calibrate: list[str] | None = _opt(
+        None,
+        "data sets to (re)calibrate an ensemble's disagreement on, for HALT (default: keep the stored one)",
+        nargs="+",
+        required=False,
+    )
+    seed: int = _opt(0, "seed of the calibration's posterior samples")
+
+
+@dataclass
 class DemoArgs:
     """The whole path on the bundled defaults: collect, world model, agent in dreams, PyBullet evaluation."""
 
@@ -139,6 +154,7 @@ COMMANDS: dict[str, type] = {
     "train": TrainArgs,
     "dream": DreamArgs,
     "evaluate": EvaluateArgs,
+    "export": ExportArgs,
     "demo": DemoArgs,
 }
 
@@ -149,6 +165,8 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         extra = {k: v for k, v in f.metadata.items() if k != "help"}
+        # A list option without a default is required unless its field says otherwise.
+        extra.setdefault("required", f.default is None and "nargs" in extra)
         if kind is bool:
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
             continue
@@ -159,7 +177,6 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
             flag,
             type=base,
             default=f.default,
-            required=f.default is None and "nargs" in extra,
             help=f"{f.metadata['help']} (default: {f.default})",
             **extra,
         )
@@ -258,16 +275,9 @@ def _transfer_config(args: EvaluateArgs, cls: type) -> Any:
 
 
 def _evaluate(args: EvaluateArgs) -> None:
-    from dreamgym.errors import DreamGymError
     from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
 
-    try:
-        config = _transfer_config(args, TransferConfig)
-    except DreamGymError:  # an unknown gap name: main() reports it
-        raise
-    except ValueError as err:  # a non-positive count or an unknown video format: a usage error, as argparse's
-        print(f"dreamgym evaluate: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from err
+    config = _transfer_config(args, TransferConfig)
     report = evaluate_transfer(args.checkpoint, args.policy, config, args.out, not args.no_progress, args.task)
     result = report.ladder
     print(f"{result.task}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
@@ -281,6 +291,28 @@ def _evaluate(args: EvaluateArgs) -> None:
     if report.files is not None:
         files = report.files
         print(f"report in {files.html} (Markdown {files.markdown.name}, figures, TensorBoard in {files.tensorboard})")
+
+
+def _export(args: ExportArgs) -> None:
+    from dreamgym.world_model import export_checkpoint, read_config
+
+    ensemble = read_config(args.checkpoint)["model"]["ensemble"]
+    if args.calibrate and ensemble < 2:
+        raise ValueError(
+            f"--calibrate needs an ensemble world model (ensemble >= 2); {args.checkpoint!r} has {ensemble}."
+        )
+    path = export_checkpoint(args.checkpoint, args.out)
+    if args.calibrate:
+        from dreamgym.data import SequenceData, load_episodes
+        from dreamgym.tasks import get_task
+        from dreamgym.world_model.uncertainty import calibrate_checkpoint
+
+        spec = get_task(read_config(path)["task"])
+        data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
+        calibration = calibrate_checkpoint(path, data, seed=args.seed)
+        p99, top = calibration["p99"], calibration["max"]
+        print(f"disagreement calibration on {len(data)} rows: p99 {p99:.4f} nats, max {top:.4f} nats")
+    print(f"exported {args.checkpoint} to {path} (weights, start windows, config; no trainer state)")
 
 
 def _demo(args: DemoArgs) -> None:
@@ -316,7 +348,14 @@ def _demo(args: DemoArgs) -> None:
     )
 
 
-HANDLERS = {"collect": _collect, "train": _train, "dream": _dream, "evaluate": _evaluate, "demo": _demo}
+HANDLERS = {
+    "collect": _collect,
+    "train": _train,
+    "dream": _dream,
+    "evaluate": _evaluate,
+    "export": _export,
+    "demo": _demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     args = cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)})
     try:
         HANDLERS[namespace.command](args)
-    except DreamGymError as err:
+    except (DreamGymError, ValueError) as err:
+        # Library code raises these for bad input (a missing file, a non-positive count, HALT on a single
+        # model) with a message naming what was expected: a usage error, reported like argparse's.
         print(f"dreamgym {namespace.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

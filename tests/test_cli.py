@@ -95,3 +95,16 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert json.loads((tmp_path / "demo" / "results.json").read_text())["rounds"][2]["round"] == 2
     assert out.count("\n    0 ") == 1
+
+
+def test_export_recalibrates_on_the_given_data(
+    trained_ensemble_checkpoint: Path, wm_dataset_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "export"
+    args = ["export", "--checkpoint", str(trained_ensemble_checkpoint), "--out", str(out)]
+    assert main([*args, "--calibrate", str(wm_dataset_path)]) == 0
+    assert "disagreement calibration on" in capsys.readouterr().out
+    stored = json.loads((trained_ensemble_checkpoint / "config.json").read_text())["uncertainty_calibration"]
+    exported = json.loads((out / "config.json").read_text())
+    assert exported["uncertainty_calibration"]["p99"] == pytest.approx(stored["p99"])  # same model, same data
+    assert "trainer.json" not in exported["files"]

@@ -1,6 +1,12 @@
 """DreamerV3-style world model: RSSM, heads, loss, training loop and checkpoint I/O."""
 
-from dreamgym.world_model.checkpoint import Checkpoint, load_checkpoint, read_config, save_checkpoint
+from dreamgym.world_model.checkpoint import (
+    Checkpoint,
+    export_checkpoint,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
 from dreamgym.world_model.config import PRESETS, TrainConfig, WorldModelConfig, make_config
 from dreamgym.world_model.model import Decoded, WorldModel
 from dreamgym.world_model.rssm import RSSM, RSSMState
@@ -14,6 +20,7 @@ __all__ = [
     "TrainConfig",
     "WorldModel",
     "WorldModelConfig",
+    "export_checkpoint",
     "load_checkpoint",
     "make_config",
     "read_config",

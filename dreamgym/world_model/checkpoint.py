@@ -34,7 +34,15 @@ from dreamgym.errors import CheckpointError
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.model import WorldModel
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "load_checkpoint", "read_config", "save_checkpoint", "update_config"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "export_checkpoint",
+    "load_checkpoint",
+    "read_config",
+    "save_checkpoint",
+    "update_config",
+]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -148,6 +156,27 @@ def save_checkpoint(
     for stale in {"trainer.safetensors", "trainer.json"} - set(blobs):
         (directory / stale).unlink(missing_ok=True)
     return directory
+
+
+def export_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Writes an inference-only copy of a checkpoint: weights, start windows and config, no trainer state.
+
+    What a dream env needs is a fraction of what resuming training needs (the optimiser moments double the
+    size), so shipped and bundled models are exports. The copy is verified on the way and written atomically
+    with its own manifest; every recorded fact (data set, calibration, training settings) is kept.
+    """
+    checkpoint = load_checkpoint(source)
+    defining = {"format", "format_version", "dreamgym_version", "task", "observation_space", "action_space"}
+    extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
+    return save_checkpoint(
+        target,
+        checkpoint.model,
+        task=checkpoint.task,
+        observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
+        action_shape=tuple(checkpoint.config["action_space"]["shape"]),
+        starts=checkpoint.starts,
+        extra={**extra, "exported_from": {"path": str(source), "model_sha256": checkpoint.config["files"][MODEL_FILE]}},
+    )
 
 
 def update_config(directory: str | Path, fields: dict[str, Any]) -> dict[str, Any]:

@@ -232,3 +232,35 @@ def test_save_over_pending_write_recovers_first(trained_checkpoint: Path, tmp_pa
     _save_like(load_checkpoint(trained_checkpoint), target)
     assert not list(target.glob("*.tmp"))
     load_checkpoint(target)
+
+
+def test_export_keeps_what_dreams_need_and_drops_trainer_state(
+    trained_ensemble_checkpoint: Path, tmp_path: Path
+) -> None:
+    from dreamgym.world_model import export_checkpoint
+
+    source = load_checkpoint(trained_ensemble_checkpoint)
+    exported = load_checkpoint(export_checkpoint(trained_ensemble_checkpoint, tmp_path / "export"))
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "starts.safetensors",
+    ]
+    for name, tensor in source.model.state_dict().items():
+        assert torch.equal(tensor, exported.model.state_dict()[name]), name
+    for name, tensor in source.starts.items():
+        assert torch.equal(tensor, exported.starts[name]), name
+    for key in ("task", "model", "dataset", "uncertainty_calibration"):
+        assert exported.config[key] == source.config[key], key
+    assert exported.config["exported_from"]["model_sha256"] == source.config["files"]["model.safetensors"]
+
+
+def test_export_refuses_a_tampered_source(ckpt_copy: Path, tmp_path: Path) -> None:
+    from dreamgym.world_model import export_checkpoint
+
+    data = bytearray((ckpt_copy / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (ckpt_copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        export_checkpoint(ckpt_copy, tmp_path / "export")
+    assert not (tmp_path / "export" / "config.json").exists()

@@ -1,0 +1,41 @@
+"""The world models shipped with dreamgym: ``gymnasium.make`` works with no checkpoint argument."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dreamgym  # noqa: F401  (registers the ids)
+from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
+from dreamgym.errors import CheckpointError
+from dreamgym.tasks import TASKS
+
+BUNDLED = sorted(p.name for p in BUNDLED_CHECKPOINTS.iterdir() if p.is_dir())
+
+
+def test_the_demo_task_and_hopper_are_bundled() -> None:
+    assert {"InvertedPendulum", "Hopper"} <= set(BUNDLED)
+
+
+@pytest.mark.parametrize("task", BUNDLED)
+def test_a_bundled_model_dreams_out_of_the_box(task: str) -> None:
+    env = gym.make(f"dreamgym/{task}-dream-v0")
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert obs.shape == TASKS[task].obs_shape and np.isfinite(obs).all() and np.isfinite(reward)
+    # A bundled model is an inference-only export: it never carries optimiser state.
+    assert not any(BUNDLED_CHECKPOINTS.joinpath(task).glob("trainer*"))
+
+
+def test_vector_env_uses_the_bundled_model_too() -> None:
+    envs = gym.make_vec("dreamgym/InvertedPendulum-dream-v0", num_envs=4)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (4, 5)
+
+
+def test_a_task_without_a_bundled_model_says_what_to_pass() -> None:
+    missing = next(name for name in TASKS if name not in BUNDLED)
+    with pytest.raises(CheckpointError, match=rf"No bundled world model for task '{missing}'.*checkpoint=PATH"):
+        gym.make(f"dreamgym/{missing}-dream-v0")
