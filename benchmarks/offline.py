@@ -155,12 +155,15 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     )
 
     ckpt = root / "world_model"
+    timing_path = root / "world_model_seconds.json"
     started = time.perf_counter()
     model_cfg, train_cfg = make_config(
         "small", spec.obs_shape[0], spec.action_dim, steps=cfg.wm_updates, ensemble=cfg.ensemble, seed=cfg.seeds[0]
     )
     train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
-    wm_seconds = time.perf_counter() - started
+    if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
+        timing_path.write_text(json.dumps(time.perf_counter() - started))
+    wm_seconds = json.loads(timing_path.read_text())
     calibration = read_config(ckpt)["uncertainty_calibration"]
     references = _references(data, task, cfg)
 
