@@ -23,7 +23,7 @@ def test_a_bundled_model_dreams_out_of_the_box(task: str) -> None:
     env = gym.make(f"dreamgym/{task}-dream-v0")
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
-    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    obs, reward, *_ = env.step(env.action_space.sample())
     assert obs.shape == TASKS[task].obs_shape and np.isfinite(obs).all() and np.isfinite(reward)
     # A bundled model is an inference-only export: it never carries optimiser state.
     assert not any(BUNDLED_CHECKPOINTS.joinpath(task).glob("trainer*"))

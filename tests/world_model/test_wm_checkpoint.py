@@ -261,6 +261,6 @@ def test_export_refuses_a_tampered_source(ckpt_copy: Path, tmp_path: Path) -> No
     data = bytearray((ckpt_copy / "model.safetensors").read_bytes())
     data[-1] ^= 0xFF
     (ckpt_copy / "model.safetensors").write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
         export_checkpoint(ckpt_copy, tmp_path / "export")
     assert not (tmp_path / "export" / "config.json").exists()
