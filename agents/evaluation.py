@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from dreamgym.envs.dream_vector_env import DreamVectorEnv
 from dreamgym.tasks import get_task
+from dreamgym.transfer.ladder import run_episodes
 from dreamgym.transfer.recording import random_policy  # re-exported: agents and evaluation share one
 
 __all__ = ["EvalResult", "Policy", "evaluate_in_dream", "evaluate_in_pybullet", "random_policy", "sb3_policy"]
@@ -50,23 +50,16 @@ def sb3_policy(model, deterministic: bool = True) -> Policy:
 def evaluate_in_pybullet(
     policy: Policy, task: str, episodes: int, seed: int, progress: bool = False, env_kwargs: dict | None = None
 ) -> EvalResult:
-    """Runs ``episodes`` real episodes, episode ``i`` reset with ``seed + i``."""
+    """Runs ``episodes`` real episodes, episode ``i`` reset with ``seed + i``, with the ladder's episode loop."""
     spec = get_task(task)
     env = spec.make_env(**(env_kwargs or {}))
-    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
     try:
-        for i in tqdm(range(episodes), desc=f"{task} PyBullet", unit="ep", disable=not progress):
-            obs, _ = env.reset(seed=seed + i)
-            done = False
-            while not done:
-                action = np.asarray(policy(obs[None]))[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                returns[i] += reward
-                lengths[i] += 1
-                done = terminated or truncated
+        returns, lengths = run_episodes(
+            policy, env, episodes, seed, spec.max_episode_steps, progress, f"{task} PyBullet"
+        )
     finally:
         env.close()
-    return EvalResult(returns, lengths)
+    return EvalResult(np.asarray(returns, dtype=np.float64), np.asarray(lengths, dtype=np.int64))
 
 
 def evaluate_in_dream(
