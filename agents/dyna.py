@@ -41,7 +41,10 @@ class DynaConfig:
         ensemble: dynamics heads of the world model; more than one enables ``agent.uncertainty_penalty``.
         wm_updates_first: world-model updates in the first round.
         wm_updates_per_round: further updates in each later round (the model resumes, not restarts).
-        agent: how the agent trains in dreams; ``agent.steps`` is per round.
+        agent: how the agent trains in dreams; ``agent.steps`` is the last round's budget.
+        early_agent_steps: dream steps of the agents of every round but the last (``agent.steps`` if ``None``).
+            Those agents only steer the next round's data collection; the last one is the result, so the
+            budget goes there.
         eval_episodes: episodes per evaluation, in the dream and in PyBullet.
         target_return: stop after the round whose PyBullet mean return reaches this.
         mirror: add the task's mirror image of every real episode to the world model's data.
@@ -61,6 +64,7 @@ class DynaConfig:
     wm_updates_first: int = 1500
     wm_updates_per_round: int = 500
     agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(uncertainty_penalty=1.0))
+    early_agent_steps: int | None = 1_500_000
     eval_episodes: int = 20
     target_return: float | None = None
     mirror: bool = False
@@ -80,15 +84,20 @@ class RoundResult:
     pybullet_return: float
     pybullet_std: float
     seconds: dict[str, float]
+    agent_steps: int = 0
 
 
 def _print_row(row: RoundResult | None) -> None:
     if row is None:
-        print(f"{'round':>5} {'real steps':>10} {'wm upd':>7} {'dream return':>16} {'PyBullet return':>18}  time (s)")
+        print(
+            f"{'round':>5} {'real steps':>10} {'wm upd':>7} {'agent steps':>11} {'dream return':>16}"
+            f" {'PyBullet return':>18}  time (s)"
+        )
         return
     times = " ".join(f"{k}={v:.0f}" for k, v in row.seconds.items())
     print(
-        f"{row.round:>5} {row.real_steps:>10} {row.wm_updates:>7} {row.dream_return:>8.1f} ± {row.dream_std:>5.1f}"
+        f"{row.round:>5} {row.real_steps:>10} {row.wm_updates:>7} {row.agent_steps:>11}"
+        f" {row.dream_return:>8.1f} ± {row.dream_std:>5.1f}"
         f" {row.pybullet_return:>10.1f} ± {row.pybullet_std:>5.1f}  {times}",
         flush=True,
     )
@@ -161,7 +170,9 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         timings["world_model"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        agent_cfg = replace(cfg.agent, seed=cfg.seed + r)
+        last_round = r == cfg.rounds - 1
+        steps = cfg.agent.steps if last_round or cfg.early_agent_steps is None else cfg.early_agent_steps
+        agent_cfg = replace(cfg.agent, seed=cfg.seed + r, steps=steps)
         model = train_in_dream(
             ckpt_dir,
             spec.name,
@@ -178,7 +189,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         dream = evaluate_in_dream(policy, spec.name, ckpt_dir, cfg.eval_episodes, seed=cfg.seed)
         real = evaluate_in_pybullet(policy, spec.name, cfg.eval_episodes, seed=cfg.seed, progress=False)
         timings["evaluate"] = time.perf_counter() - started
-        row = RoundResult(r, real_steps, updates, dream.mean, dream.std, real.mean, real.std, timings)
+        row = RoundResult(r, real_steps, updates, dream.mean, dream.std, real.mean, real.std, timings, steps)
         done.append(row)
         _print_row(row)
         _write_results(results_path, cfg, random_eval.mean, done)

@@ -138,7 +138,8 @@ class DemoArgs:
     uncertainty_penalty: float = _opt(1.0, "MOPO-style dream reward penalty per unit of ensemble disagreement")
     wm_updates_first: int = _opt(1500, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")
-    agent_steps: int = _opt(2_500_000, "dream transitions per round")
+    agent_steps: int = _opt(2_500_000, "dream transitions of the last round's agent")
+    early_agent_steps: int = _opt(1_500_000, "dream transitions of earlier rounds' agents (they only collect data)")
     num_envs: int = _opt(256, "dreams stepped together while the agent trains")
     eval_episodes: int = _opt(20, "evaluation episodes, in the dream and in PyBullet")
     target_return: float | None = _opt(
@@ -332,6 +333,7 @@ def _demo(args: DemoArgs) -> None:
         wm_updates_per_round=args.wm_updates_per_round,
         eval_episodes=args.eval_episodes,
         ensemble=args.ensemble,
+        early_agent_steps=args.early_agent_steps,
         agent=DreamAgentConfig(
             steps=args.agent_steps, num_envs=args.num_envs, uncertainty_penalty=args.uncertainty_penalty
         ),

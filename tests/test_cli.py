@@ -78,6 +78,8 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
         "--wm-updates-per-round",
         "5",
         "--agent-steps",
+        "512",
+        "--early-agent-steps",
         "256",
         "--num-envs",
         "8",
@@ -89,6 +91,7 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert [r["round"] for r in results["rounds"]] == [0, 1]
     assert results["rounds"][1]["real_steps"] == 500
+    assert [r["agent_steps"] for r in results["rounds"]] == [256, 512]  # the last round gets the budget
     assert (tmp_path / "demo" / "agent" / "policy_round1.zip").exists()
     capsys.readouterr()
     assert main([*args[:4], "3", *args[5:]]) == 0  # one more round: the first two are read back, not rerun
