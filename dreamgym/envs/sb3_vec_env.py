@@ -28,29 +28,12 @@ class DreamSB3VecEnv(VecEnv):
         >>> PPO("MlpPolicy", env).learn(100_000)  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        task: str,
-        num_envs: int,
-        checkpoint: str | Path | None = None,
-        horizon: int | None = None,
-        termination_threshold: float = 0.5,
-        uncertainty_penalty: float = 0.0,
-        halt_threshold: float | str | None = None,
-        halt_scale: float = 1.0,
-        halt_penalty: float = 100.0,
-    ):
+    def __init__(self, task: str, num_envs: int, checkpoint: str | Path | None = None, **dream_kwargs: Any):
+        """``dream_kwargs`` are :class:`DreamVectorEnv`'s (horizon, uncertainty penalty, HALT...)."""
+        if "autoreset_mode" in dream_kwargs:
+            raise ValueError("DreamSB3VecEnv always autoresets in SAME_STEP mode, as SB3 expects.")
         self.venv = DreamVectorEnv(
-            task,
-            num_envs=num_envs,
-            checkpoint=checkpoint,
-            horizon=horizon,
-            termination_threshold=termination_threshold,
-            uncertainty_penalty=uncertainty_penalty,
-            halt_threshold=halt_threshold,
-            halt_scale=halt_scale,
-            halt_penalty=halt_penalty,
-            autoreset_mode=AutoresetMode.SAME_STEP,
+            task, num_envs=num_envs, checkpoint=checkpoint, autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs
         )
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None

@@ -71,6 +71,30 @@ class RungResult:
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_episodes(
+        cls,
+        name: str,
+        kind: str,
+        returns: Sequence[float],
+        lengths: Sequence[int],
+        first_seed: int,
+        success_return: float | None,
+        detail: str,
+        extra: dict[str, Any] | None = None,
+    ) -> RungResult:
+        """The result of episodes seeded ``first_seed, first_seed + 1, ...`` that all ran to their end."""
+        return cls(
+            name,
+            kind,
+            returns=tuple(float(r) for r in returns),
+            lengths=tuple(int(n) for n in lengths),
+            seeds=tuple(range(first_seed, first_seed + len(returns))),
+            success_return=success_return,
+            detail=detail,
+            extra=extra or {},
+        )
+
     @property
     def ok(self) -> bool:
         return self.status == "ok" and len(self.returns) > 0
@@ -174,14 +198,14 @@ class DreamRung:
                 running &= ~(terminated | truncated)
                 bar.update(1)
         env.close()
-        return RungResult(
+        return RungResult.from_episodes(
             self.name,
             self.kind,
-            returns=tuple(float(r) for r in returns),
-            lengths=tuple(int(n) for n in lengths),
-            seeds=tuple(range(seed, seed + episodes)),
-            success_return=spec.success_return,
-            detail=f"world model {self.checkpoint}, horizon {horizon}",
+            returns,
+            lengths,
+            seed,
+            spec.success_return,
+            f"world model {self.checkpoint}, horizon {horizon}",
         )
 
 
@@ -210,15 +234,9 @@ class PyBulletRung:
             returns, lengths = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} {self.name}")
         finally:
             env.close()
-        return RungResult(
-            self.name,
-            self.kind,
-            returns=tuple(returns),
-            lengths=tuple(lengths),
-            seeds=tuple(range(seed, seed + episodes)),
-            success_return=spec.success_return,
-            detail=(self.gap or GapConfig()).describe(),
-            extra={"gap": (self.gap or GapConfig()).to_dict()},
+        gap = self.gap or GapConfig()
+        return RungResult.from_episodes(
+            self.name, self.kind, returns, lengths, seed, spec.success_return, gap.describe(), {"gap": gap.to_dict()}
         )
 
 
@@ -272,15 +290,15 @@ class RobotRung:
                 return RungResult(
                     self.name, self.kind, status="error", detail=f"{detail}: {err}", extra={"safety": safe.counts}
                 )
-            return RungResult(
+            return RungResult.from_episodes(
                 self.name,
                 self.kind,
-                returns=tuple(returns),
-                lengths=tuple(lengths),
-                seeds=tuple(range(seed, seed + episodes)),
-                success_return=spec.success_return,
-                detail=detail,
-                extra={"safety": dict(safe.counts), "loopback": server is not None},
+                returns,
+                lengths,
+                seed,
+                spec.success_return,
+                detail,
+                {"safety": dict(safe.counts), "loopback": server is not None},
             )
         finally:
             robot.close()
