@@ -45,6 +45,9 @@ class OfflineConfig:
         ensemble: prior heads of the world model.
         agent_steps: dream transitions per PPO run.
         num_envs: dreams stepped together while PPO trains.
+        dream_horizon: dream length in steps; 0 means the task's dream horizon. Short dreams branched from the
+            data set's states (MBPO/MOPO use 5 on Hopper) give model error fewer steps to compound, and PPO
+            bootstraps its value where they are cut. Runs of each horizon are stored and tabled apart.
         mopo_reward_at_p99: MOPO penalty, in reward per step charged for a disagreement equal to the data set's
             99th percentile; the lambda passed to the dream is this over that percentile. Disagreement in nats
             has no natural scale (Hopper's data set p99 is about 0.02), so a fixed lambda such as MOPO's 1.0
@@ -66,6 +69,7 @@ class OfflineConfig:
     ensemble: int = 5
     agent_steps: int = 500_000
     num_envs: int = 256
+    dream_horizon: int = 0
     mopo_reward_at_p99: float = 1.0
     halt_threshold: str = "max"
     halt_scale: float = 1.0
@@ -107,7 +111,19 @@ def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[
             "halt_penalty": cfg.halt_penalty,
         },
     }[method]
-    return DreamAgentConfig(steps=cfg.agent_steps, num_envs=cfg.num_envs, seed=seed, **safeguards)
+    return DreamAgentConfig(
+        steps=cfg.agent_steps, num_envs=cfg.num_envs, horizon=cfg.dream_horizon or None, seed=seed, **safeguards
+    )
+
+
+def _run_key(row: dict[str, Any]) -> tuple[str, int, int]:
+    """Identifies a run: IQL never dreams, so its runs serve every dream horizon."""
+    horizon = 0 if row["method"] == "IQL" else (row.get("agent", {}).get("horizon") or 0)
+    return row["method"], row["seed"], horizon
+
+
+def _policy_path(root: Path, method: str, seed: int, horizon: int) -> Path:
+    return root / (f"{method}_seed{seed}.zip" if horizon == 0 else f"{method}_h{horizon}_seed{seed}.zip")
 
 
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
@@ -148,7 +164,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
-    done = {(r["method"], r["seed"]) for r in runs}
+    done = {_run_key(r) for r in runs}
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -180,12 +196,12 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
 
     for row in runs:  # runs recorded before the diagnostic existed get it from their saved policy
         if row["method"] != "IQL" and "dream_uncertainty" not in row:
-            policy = sb3_policy(root / f"{row['method']}_seed{row['seed']}.zip", deterministic=True)
+            policy = sb3_policy(_policy_path(root, *_run_key(row)), deterministic=True)
             row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
 
     for seed in cfg.seeds:
         for method in METHODS:
-            if (method, seed) in done:
+            if (method, seed, 0 if method == "IQL" else cfg.dream_horizon) in done:
                 continue
             started = time.perf_counter()
             row: dict[str, Any] = {"method": method, "seed": seed}
@@ -202,7 +218,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
             else:
                 agent_cfg = _agent_config(method, seed, cfg, calibration)
                 model = train_in_dream(ckpt, task, agent_cfg, logdir=tb / method, progress=cfg.progress)
-                model.save(root / f"{method}_seed{seed}.zip")
+                model.save(_policy_path(root, method, seed, cfg.dream_horizon))
                 policy = sb3_policy(model, deterministic=True)
                 dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
                 row.update(dream_return=dream.mean, dream_std=dream.std, agent=agent_cfg.to_dict())
@@ -223,7 +239,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "references": references,
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
-        "runs": runs,
+        "runs": [r for r in runs if r["method"] == "IQL" or _run_key(r)[2] == cfg.dream_horizon],
     }
 
 
@@ -275,7 +291,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over agent seeds "
         f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
-        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps; MOPO lambda = {cfg.mopo_reward_at_p99} / "
+        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps in dreams of "
+        f"{cfg.dream_horizon or 'the task default'} steps; MOPO lambda = {cfg.mopo_reward_at_p99} / "
         "(the data set's p99 disagreement); HALT at "
         f"{cfg.halt_scale} x the data set's `{cfg.halt_threshold}` disagreement, penalty {cfg.halt_penalty}; "
         f"IQL (TorchRL IQLLoss): {cfg.iql_updates} updates. Dream returns are measured in the plain dream "
@@ -303,6 +320,9 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
                 f"median disagreement in the dream {row['dream_u_median']:.3f} nats, "
                 f"{100 * row['dream_u_above_max']:.0f}% of dream steps above the data set's max"
             )
+    notes = path.with_suffix(".notes.md")  # the hand-written reading of the results, kept across reruns
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
 
 
