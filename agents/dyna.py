@@ -56,15 +56,15 @@ class DynaConfig:
     task: str = "InvertedPendulum"
     out: str = "demo_out"
     seed: int = 0
-    rounds: int = 3
+    rounds: int = 4
     initial_steps: int = 5000
-    steps_per_round: int = 5000
+    steps_per_round: int = 15000
     preset: str = "small"
     ensemble: int = 5
-    wm_updates_first: int = 1500
+    wm_updates_first: int = 1000
     wm_updates_per_round: int = 500
-    agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(uncertainty_penalty=1.0))
-    early_agent_steps: int | None = 1_500_000
+    agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(steps=1_000_000, uncertainty_penalty=1.0))
+    early_agent_steps: int | None = 800_000
     eval_episodes: int = 20
     target_return: float | None = None
     mirror: bool = False
