@@ -47,7 +47,10 @@ class OfflineConfig:
         num_envs: dreams stepped together while PPO trains.
         dream_horizon: dream length in steps; 0 means the task's dream horizon. Short dreams branched from the
             data set's states (MBPO/MOPO use 5 on Hopper) give model error fewer steps to compound, and PPO
-            bootstraps its value where they are cut. Runs of each horizon are stored and tabled apart.
+            bootstraps its value where they are cut.
+        gamma: PPO's discount. The dream agent's default, 0.999, suits long dreams; short branched dreams lean
+            on the value bootstrap, which a shorter effective horizon (0.99, as MBPO and MOPO use) learns faster.
+            Runs of each (dream_horizon, gamma) variant are stored and tabled apart.
         mopo_reward_at_p99: MOPO penalty, in reward per step charged for a disagreement equal to the data set's
             99th percentile; the lambda passed to the dream is this over that percentile. Disagreement in nats
             has no natural scale (Hopper's data set p99 is about 0.02), so a fixed lambda such as MOPO's 1.0
@@ -70,6 +73,7 @@ class OfflineConfig:
     agent_steps: int = 500_000
     num_envs: int = 256
     dream_horizon: int = 0
+    gamma: float = 0.999  # agents.sb3_dream's PPO default
     mopo_reward_at_p99: float = 1.0
     halt_threshold: str = "max"
     halt_scale: float = 1.0
@@ -112,18 +116,39 @@ def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[
         },
     }[method]
     return DreamAgentConfig(
-        steps=cfg.agent_steps, num_envs=cfg.num_envs, horizon=cfg.dream_horizon or None, seed=seed, **safeguards
+        steps=cfg.agent_steps,
+        num_envs=cfg.num_envs,
+        horizon=cfg.dream_horizon or None,
+        seed=seed,
+        algo_kwargs={} if cfg.gamma == _default_gamma() else {"gamma": cfg.gamma},
+        **safeguards,
     )
 
 
-def _run_key(row: dict[str, Any]) -> tuple[str, int, int]:
-    """Identifies a run: IQL never dreams, so its runs serve every dream horizon."""
-    horizon = 0 if row["method"] == "IQL" else (row.get("agent", {}).get("horizon") or 0)
-    return row["method"], row["seed"], horizon
+def _default_gamma() -> float:
+    from agents.sb3_dream import DEFAULT_KWARGS
+
+    return DEFAULT_KWARGS["ppo"]["gamma"]
 
 
-def _policy_path(root: Path, method: str, seed: int, horizon: int) -> Path:
-    return root / (f"{method}_seed{seed}.zip" if horizon == 0 else f"{method}_h{horizon}_seed{seed}.zip")
+def _variant(horizon: int | None, gamma: float | None) -> str:
+    """Names the dream settings a run used; empty for the defaults, so the first runs keep their names."""
+    parts = [f"h{horizon}"] if horizon else []
+    if gamma is not None and gamma != _default_gamma():
+        parts.append(f"g{gamma}")
+    return "_".join(parts)
+
+
+def _run_key(row: dict[str, Any]) -> tuple[str, int, str]:
+    """Identifies a run: IQL never dreams, so its runs serve every dream variant."""
+    agent = row.get("agent", {})
+    if row["method"] == "IQL":
+        return row["method"], row["seed"], ""
+    return row["method"], row["seed"], _variant(agent.get("horizon"), agent.get("algo_kwargs", {}).get("gamma"))
+
+
+def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
+    return root / f"{method}{'_' + variant if variant else ''}_seed{seed}.zip"
 
 
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
@@ -165,6 +190,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
     done = {_run_key(r) for r in runs}
+    variant = _variant(cfg.dream_horizon, cfg.gamma)
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -201,7 +227,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
 
     for seed in cfg.seeds:
         for method in METHODS:
-            if (method, seed, 0 if method == "IQL" else cfg.dream_horizon) in done:
+            if (method, seed, "" if method == "IQL" else variant) in done:
                 continue
             started = time.perf_counter()
             row: dict[str, Any] = {"method": method, "seed": seed}
@@ -218,7 +244,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
             else:
                 agent_cfg = _agent_config(method, seed, cfg, calibration)
                 model = train_in_dream(ckpt, task, agent_cfg, logdir=tb / method, progress=cfg.progress)
-                model.save(_policy_path(root, method, seed, cfg.dream_horizon))
+                model.save(_policy_path(root, method, seed, variant))
                 policy = sb3_policy(model, deterministic=True)
                 dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
                 row.update(dream_return=dream.mean, dream_std=dream.std, agent=agent_cfg.to_dict())
@@ -239,7 +265,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "references": references,
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
-        "runs": [r for r in runs if r["method"] == "IQL" or _run_key(r)[2] == cfg.dream_horizon],
+        "runs": [r for r in runs if r["method"] == "IQL" or _run_key(r)[2] == variant],
     }
 
 
@@ -292,7 +318,7 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
         f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps in dreams of "
-        f"{cfg.dream_horizon or 'the task default'} steps; MOPO lambda = {cfg.mopo_reward_at_p99} / "
+        f"{cfg.dream_horizon or 'the task default'} steps, gamma {cfg.gamma}; MOPO lambda = {cfg.mopo_reward_at_p99} / "
         "(the data set's p99 disagreement); HALT at "
         f"{cfg.halt_scale} x the data set's `{cfg.halt_threshold}` disagreement, penalty {cfg.halt_penalty}; "
         f"IQL (TorchRL IQLLoss): {cfg.iql_updates} updates. Dream returns are measured in the plain dream "
