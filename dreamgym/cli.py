@@ -147,6 +147,7 @@ class DemoArgs:
     )
     mirror: bool = _opt(False, "add the task's mirror image of real episodes to the world-model data")
     continue_agent: bool = _opt(False, "continue last round's agent instead of training a fresh one")
+    raw_rewards: bool = _opt(False, "train agents on raw dream rewards, without SB3's reward normalisation")
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -335,7 +336,10 @@ def _demo(args: DemoArgs) -> None:
         ensemble=args.ensemble,
         early_agent_steps=args.early_agent_steps,
         agent=DreamAgentConfig(
-            steps=args.agent_steps, num_envs=args.num_envs, uncertainty_penalty=args.uncertainty_penalty
+            steps=args.agent_steps,
+            num_envs=args.num_envs,
+            uncertainty_penalty=args.uncertainty_penalty,
+            normalize_reward=not args.raw_rewards,
         ),
         target_return=args.target_return if args.target_return is not None else get_task(args.task).success_return,
         mirror=args.mirror,

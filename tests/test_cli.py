@@ -85,6 +85,7 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
         "8",
         "--eval-episodes",
         "2",
+        "--raw-rewards",
         "--no-progress",
     ]
     assert main(args) == 0
@@ -92,6 +93,7 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert [r["round"] for r in results["rounds"]] == [0, 1]
     assert results["rounds"][1]["real_steps"] == 500
     assert [r["agent_steps"] for r in results["rounds"]] == [256, 512]  # the last round gets the budget
+    assert results["config"]["agent"]["normalize_reward"] is False
     assert (tmp_path / "demo" / "agent" / "policy_round1.zip").exists()
     capsys.readouterr()
     assert main([*args[:4], "3", *args[5:]]) == 0  # one more round: the first two are read back, not rerun
