@@ -298,7 +298,8 @@ def _evaluate(args: EvaluateArgs) -> None:
 def _export(args: ExportArgs) -> None:
     from dreamgym.world_model import export_checkpoint, read_config
 
-    ensemble = read_config(args.checkpoint)["model"]["ensemble"]
+    config = read_config(args.checkpoint)
+    ensemble = config["model"]["ensemble"]
     if args.calibrate and ensemble < 2:
         raise ValueError(
             f"--calibrate needs an ensemble world model (ensemble >= 2); {args.checkpoint!r} has {ensemble}."
@@ -309,7 +310,7 @@ def _export(args: ExportArgs) -> None:
         from dreamgym.tasks import get_task
         from dreamgym.world_model.uncertainty import calibrate_checkpoint
 
-        spec = get_task(read_config(path)["task"])
+        spec = get_task(config["task"])  # an export keeps its source's task
         data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
         calibration = calibrate_checkpoint(path, data, seed=args.seed)
         p99, top = calibration["p99"], calibration["max"]
