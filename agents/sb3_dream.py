@@ -10,6 +10,8 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
+from agents.behaviour_cloning import CloningConfig, actor_parameters, clone_behaviour, frozen
+from dreamgym.data import SequenceData
 from dreamgym.envs.sb3_vec_env import DreamSB3VecEnv
 
 __all__ = ["ALGORITHMS", "DreamAgentConfig", "train_in_dream"]
@@ -37,6 +39,12 @@ class DreamAgentConfig:
             into the hundreds and PPO's critic, starting near zero, explained almost none of the return
             (explained variance 0.0-0.3 over 2.5M steps), so advantages were mostly noise. Observations are left
             as they are, so the policy runs on raw observations in PyBullet with nothing else to carry.
+        cloning: PPO only: before any dream step, clone the actor from the ``demonstrations`` passed to
+            :func:`train_in_dream` (see :mod:`agents.behaviour_cloning`). The offline warm start: the policy
+            begins where the model was trained instead of wherever a random actor wanders.
+        critic_warmup_steps: PPO only: dream steps, counted in ``steps``, during which the actor is frozen and
+            only the critic learns. A warm-started actor would otherwise be steered by the advantages of a
+            random critic in its first updates and lose what it cloned.
         seed: seeds the agent and the dreams.
         algo_kwargs: constructor kwargs for the SB3 algorithm, over the defaults below.
     """
@@ -50,6 +58,8 @@ class DreamAgentConfig:
     halt_scale: float = 1.0
     halt_penalty: float = 100.0
     normalize_reward: bool = True
+    cloning: CloningConfig | None = None
+    critic_warmup_steps: int = 0
     seed: int = 0
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -92,16 +102,26 @@ def train_in_dream(
     config: DreamAgentConfig,
     *,
     model: BaseAlgorithm | None = None,
+    demonstrations: SequenceData | None = None,
     logdir: str | Path | None = None,
     progress: bool = True,
 ) -> BaseAlgorithm:
     """Trains (or continues training) an SB3 agent in dreams of the world model at ``checkpoint``.
 
     Passing ``model`` continues an earlier agent in a new dream, which is how Dyna rounds refine a policy
-    after the world model has seen more real data.
+    after the world model has seen more real data. ``demonstrations`` are the data set that
+    ``config.cloning`` clones the actor from.
     """
     if config.algo not in ALGORITHMS:
         raise ValueError(f"Unknown algorithm {config.algo!r}; expected one of {sorted(ALGORITHMS)}.")
+    if (config.cloning or config.critic_warmup_steps) and config.algo != "ppo":
+        raise ValueError(f"Behaviour cloning and critic warm-up need algo='ppo', got {config.algo!r}.")
+    if config.cloning and demonstrations is None:
+        raise ValueError("DreamAgentConfig.cloning is set but no `demonstrations` data set was passed to clone.")
+    if not 0 <= config.critic_warmup_steps <= config.steps:
+        raise ValueError(
+            f"Expected 0 <= critic_warmup_steps <= steps ({config.steps}), got {config.critic_warmup_steps}."
+        )
     env = DreamSB3VecEnv(
         task,
         num_envs=config.num_envs,
@@ -126,9 +146,16 @@ def train_in_dream(
             tensorboard_log=str(logdir) if logdir else None,
             **kwargs,
         )
+        if config.cloning:
+            clone_behaviour(model.policy, demonstrations, config.cloning, progress=progress)
     # Wrapped after construction so the scale follows the algorithm's own discount.
     model.set_env(
         VecNormalize(env, norm_obs=False, norm_reward=True, gamma=model.gamma) if config.normalize_reward else env
     )
-    model.learn(total_timesteps=config.steps, reset_num_timesteps=False, progress_bar=progress, tb_log_name="agent")
+    learn = dict(reset_num_timesteps=False, progress_bar=progress, tb_log_name="agent")
+    if config.critic_warmup_steps:
+        with frozen(actor_parameters(model.policy)):
+            model.learn(total_timesteps=config.critic_warmup_steps, **learn)
+    if config.steps > config.critic_warmup_steps:
+        model.learn(total_timesteps=config.steps - config.critic_warmup_steps, **learn)
     return model

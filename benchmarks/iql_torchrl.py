@@ -54,16 +54,16 @@ class IQLConfig:
 
 
 def _transitions(data: Any) -> dict[str, torch.Tensor]:
-    """(s, a, r, s', terminated) of every step, from rows in the Dreamer convention (see SequenceData)."""
-    nxt = np.flatnonzero(~data.is_first)  # row k (not first) is the arrival of the step from row k-1
+    """The data set's transitions as tensors, rewards scaled as IQL does for locomotion."""
+    steps = data.transitions()
     returns = np.add.reduceat(data.reward, np.flatnonzero(data.is_first))
     scale = 1000.0 / max(float(returns.max() - returns.min()), 1e-6)
     return {
-        "observation": torch.as_tensor(data.obs[nxt - 1]),
-        "action": torch.as_tensor(data.prev_action[nxt]).clamp(-1 + 1e-4, 1 - 1e-4),  # TanhNormal's support
-        "reward": torch.as_tensor(data.reward[nxt] * scale).unsqueeze(-1),
-        "next_observation": torch.as_tensor(data.obs[nxt]),
-        "terminated": torch.as_tensor(data.is_terminal[nxt]).unsqueeze(-1),
+        "observation": torch.as_tensor(steps["observation"]),
+        "action": torch.as_tensor(steps["action"]).clamp(-1 + 1e-4, 1 - 1e-4),  # TanhNormal's support
+        "reward": torch.as_tensor(steps["reward"] * scale).unsqueeze(-1),
+        "next_observation": torch.as_tensor(steps["next_observation"]),
+        "terminated": torch.as_tensor(steps["terminated"]).unsqueeze(-1),
     }
 
 

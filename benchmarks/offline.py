@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
-METHODS = ("dream", "dream+MOPO", "dream+HALT", "IQL")
+METHODS = ("BC", "dream", "dream+MOPO", "dream+HALT", "IQL")
+MODEL_FREE = ("BC", "IQL")  # never dream, so one run serves every dream variant
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ class OfflineConfig:
         gamma: PPO's discount. The dream agent's default, 0.999, suits long dreams; short branched dreams lean
             on the value bootstrap, which a shorter effective horizon (0.99, as MBPO and MOPO use) learns faster.
             Runs of each (dream_horizon, gamma) variant are stored and tabled apart.
+        clone_updates: behaviour-cloning updates of the ``BC`` policy (PPO's actor fitted to the data set; see
+            ``agents.behaviour_cloning``), which is also the dream agents' starting point with ``warm_start``.
+        warm_start: dream agents start from the BC policy of their seed and fine-tune it (BREMEN-style) instead
+            of starting from a random actor.
+        critic_warmup_steps: with ``warm_start``, dream steps at the start of each run in which only the
+            critic learns (counted in ``agent_steps``).
         mopo_reward_at_p99: MOPO penalty, in reward per step charged for a disagreement equal to the data set's
             99th percentile; the lambda passed to the dream is this over that percentile. Disagreement in nats
             has no natural scale (Hopper's data set p99 is about 0.02), so a fixed lambda such as MOPO's 1.0
@@ -74,6 +81,9 @@ class OfflineConfig:
     num_envs: int = 256
     dream_horizon: int = 0
     gamma: float = 0.999  # agents.sb3_dream's PPO default
+    clone_updates: int = 10_000
+    warm_start: bool = False
+    critic_warmup_steps: int = 0
     mopo_reward_at_p99: float = 1.0
     halt_threshold: str = "max"
     halt_scale: float = 1.0
@@ -104,8 +114,12 @@ def _references(data: Any, task: str, cfg: OfflineConfig) -> dict[str, Any]:
 
 
 def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[str, float]):
+    from agents.behaviour_cloning import CloningConfig
     from agents.sb3_dream import DreamAgentConfig
 
+    cloning = CloningConfig(updates=cfg.clone_updates, seed=seed)
+    if method == "BC":  # the warm start alone: the actor cloned, not a single dream step
+        return DreamAgentConfig(steps=0, num_envs=1, cloning=cloning, seed=seed)
     safeguards: dict[str, Any] = {
         "dream": {},
         "dream+MOPO": {"uncertainty_penalty": cfg.mopo_reward_at_p99 / calibration["p99"]},
@@ -121,6 +135,8 @@ def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[
         horizon=cfg.dream_horizon or None,
         seed=seed,
         algo_kwargs={} if cfg.gamma == _default_gamma() else {"gamma": cfg.gamma},
+        cloning=cloning if cfg.warm_start else None,
+        critic_warmup_steps=cfg.critic_warmup_steps if cfg.warm_start else 0,
         **safeguards,
     )
 
@@ -131,20 +147,25 @@ def _default_gamma() -> float:
     return DEFAULT_KWARGS["ppo"]["gamma"]
 
 
-def _variant(horizon: int | None, gamma: float | None) -> str:
-    """Names the dream settings a run used; empty for the defaults, so the first runs keep their names."""
+def _variant(agent: dict[str, Any]) -> str:
+    """Names the dream settings a run used (its agent config as a dict); empty for the defaults, so the first
+    runs keep their names."""
+    horizon, gamma = agent.get("horizon"), agent.get("algo_kwargs", {}).get("gamma")
     parts = [f"h{horizon}"] if horizon else []
     if gamma is not None and gamma != _default_gamma():
         parts.append(f"g{gamma}")
+    if agent.get("cloning"):
+        parts.append(f"bc{agent['cloning']['updates']}")
+    if agent.get("critic_warmup_steps"):
+        parts.append(f"cw{agent['critic_warmup_steps']}")
     return "_".join(parts)
 
 
 def _run_key(row: dict[str, Any]) -> tuple[str, int, str]:
-    """Identifies a run: IQL never dreams, so its runs serve every dream variant."""
-    agent = row.get("agent", {})
-    if row["method"] == "IQL":
+    """Identifies a run: BC and IQL never dream, so their runs serve every dream variant."""
+    if row["method"] in MODEL_FREE:
         return row["method"], row["seed"], ""
-    return row["method"], row["seed"], _variant(agent.get("horizon"), agent.get("algo_kwargs", {}).get("gamma"))
+    return row["method"], row["seed"], _variant(row.get("agent", {}))
 
 
 def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
@@ -190,7 +211,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
     done = {_run_key(r) for r in runs}
-    variant = _variant(cfg.dream_horizon, cfg.gamma)
+    variant = _variant(_agent_config("dream", cfg.seeds[0], cfg, {"p99": 1.0}).to_dict())
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -221,13 +242,14 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         )
 
     for row in runs:  # runs recorded before the diagnostic existed get it from their saved policy
-        if row["method"] != "IQL" and "dream_uncertainty" not in row:
+        if row["method"] not in MODEL_FREE and "dream_uncertainty" not in row:
             policy = sb3_policy(_policy_path(root, *_run_key(row)), deterministic=True)
             row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
 
     for seed in cfg.seeds:
         for method in METHODS:
-            if (method, seed, "" if method == "IQL" else variant) in done:
+            key = (method, seed, "" if method in MODEL_FREE else variant)
+            if key in done:
                 continue
             started = time.perf_counter()
             row: dict[str, Any] = {"method": method, "seed": seed}
@@ -241,14 +263,17 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
                     progress=cfg.progress,
                 )
                 row["iql"] = info
-            else:
+            else:  # BC is the cloned warm start with no dream step; the others train in dreams
                 agent_cfg = _agent_config(method, seed, cfg, calibration)
-                model = train_in_dream(ckpt, task, agent_cfg, logdir=tb / method, progress=cfg.progress)
-                model.save(_policy_path(root, method, seed, variant))
+                logdir = None if method in MODEL_FREE else tb / method
+                model = train_in_dream(ckpt, task, agent_cfg, demonstrations=data, logdir=logdir, progress=cfg.progress)
+                model.save(_policy_path(root, *key))
                 policy = sb3_policy(model, deterministic=True)
-                dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
-                row.update(dream_return=dream.mean, dream_std=dream.std, agent=agent_cfg.to_dict())
-                row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
+                row["agent"] = agent_cfg.to_dict()
+                if method not in MODEL_FREE:
+                    dream = evaluate_in_dream(policy, task, ckpt, cfg.eval_episodes, seed=cfg.eval_seed)
+                    row.update(dream_return=dream.mean, dream_std=dream.std)
+                    row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
             real = evaluate_in_pybullet(policy, task, cfg.eval_episodes, seed=cfg.eval_seed)
             row.update(
                 **{"return": real.mean, "return_std": real.std, "returns": real.returns.tolist()},
@@ -265,7 +290,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "references": references,
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
-        "runs": [r for r in runs if r["method"] == "IQL" or _run_key(r)[2] == variant],
+        "runs": [r for r in runs if r["method"] in MODEL_FREE or _run_key(r)[2] == variant],
     }
 
 
@@ -312,12 +337,19 @@ def summarise(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
     lines = [
-        "# Offline RL: dream-trained PPO (none / MOPO / HALT) against IQL",
+        "# Offline RL: dream-trained PPO (none / MOPO / HALT) against BC and IQL",
         "",
         f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over agent seeds "
         f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
-        f"{cfg.wm_updates} updates; PPO: {cfg.agent_steps} dream steps in dreams of "
+        f"{cfg.wm_updates} updates; BC: PPO's actor cloned from the data set ({cfg.clone_updates} updates); "
+        f"PPO: {cfg.agent_steps} dream steps"
+        + (
+            f", fine-tuning the BC policy of its seed (critic alone for the first {cfg.critic_warmup_steps})"
+            if cfg.warm_start
+            else ", from a random actor"
+        )
+        + " in dreams of "
         f"{cfg.dream_horizon or 'the task default'} steps, gamma {cfg.gamma}; MOPO lambda = {cfg.mopo_reward_at_p99} / "
         "(the data set's p99 disagreement); HALT at "
         f"{cfg.halt_scale} x the data set's `{cfg.halt_threshold}` disagreement, penalty {cfg.halt_penalty}; "
@@ -364,8 +396,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(
                 flag, nargs="+", type=int if name == "seeds" else str, default=value, required=name == "datasets"
             )
-        elif isinstance(value, bool):
-            parser.add_argument("--no-progress", dest="progress", action="store_false")
+        elif isinstance(value, bool):  # a flag that flips the default
+            flip = flag if not value else "--no-" + flag[2:]
+            parser.add_argument(flip, dest=name, action="store_false" if value else "store_true")
         else:
             parser.add_argument(flag, type=type(value), default=value)
     parser.add_argument("--report-only", action="store_true", help="rewrite the table from the saved results JSON")

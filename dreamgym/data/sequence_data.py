@@ -147,6 +147,18 @@ class SequenceData:
             metadata={**self.metadata, "mirrored": True},
         )
 
+    def transitions(self) -> dict[str, np.ndarray]:
+        """Every step as a flat transition ``(s, a, r, s', terminated)``, the layout model-free offline learners
+        (behaviour cloning, IQL) sample from; row k (not first) is the arrival of the step from row k-1."""
+        arrival = np.flatnonzero(~self.is_first)
+        return {
+            "observation": self.obs[arrival - 1],
+            "action": self.prev_action[arrival],
+            "reward": self.reward[arrival],
+            "next_observation": self.obs[arrival],
+            "terminated": self.is_terminal[arrival],
+        }
+
     @property
     def num_episodes(self) -> int:
         """Number of episodes, counted by their first rows."""

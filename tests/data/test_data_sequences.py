@@ -73,3 +73,13 @@ def test_mirrored_flips_signs_and_keeps_structure(pendulum_dataset) -> None:
     np.testing.assert_array_equal(mirrored.reward, pendulum_rows.reward)
     assert mirrored.metadata["mirrored"] is True
     assert mirrored.fingerprint() != pendulum_rows.fingerprint()
+
+
+def test_transitions_pair_each_observation_with_the_action_taken_there_and_what_followed(data: SequenceData) -> None:
+    steps = data.transitions()
+    assert len(steps["observation"]) == 4 + 2 + 5  # one per step, none across an episode boundary
+    row = steps["observation"][:, 0].astype(int)  # obs[:, 0] is the row number
+    assert np.array_equal(steps["next_observation"][:, 0].astype(int), row + 1)
+    assert np.array_equal(steps["action"], data.action[row])  # the action taken at the observation
+    assert np.array_equal(steps["reward"], data.reward[row + 1])
+    assert steps["terminated"].sum() == 3 and not data.is_first[row + 1].any()
