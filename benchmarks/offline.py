@@ -1,17 +1,19 @@
-"""Offline RL benchmark: policies trained in dreams (no safeguard, MOPO penalty, MOReL HALT) against IQL.
+"""Offline RL benchmark: policies trained in dreams (no safeguard, MOPO penalty, MOReL HALT) against BC and IQL.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/offline.py \\
         --datasets /work/artifacts/datasets/Hopper/medium /work/artifacts/datasets/Hopper/medium-replay \\
-        --out /work/artifacts/offline --seeds 0 1
+        --out /work/artifacts/offline --seeds 0 1 --warm-start --critic-warmup-steps 100000
 
 For each data set: train one ensemble world model (``small`` preset, 5 prior heads, calibrated on the data at
-the end of training), then for every seed train PPO in its dreams three ways (no safeguard; MOPO reward
-penalty ``r - lambda * u``; HALT at the data set's maximum disagreement) and IQL on the same transitions with
-TorchRL's loss (``benchmarks/iql_torchrl.py``, needs ``pip install -e '.[offline]'``). Every policy is scored
-in PyBullet on the same fixed seeds. Scores are normalised as D4RL does, ``100 * (R - R_random) / (R_expert -
-R_random)``, with the reference returns stored in the data set by ``benchmarks/datasets.py``.
+the end of training), then for every seed: clone PPO's actor from the data (``BC``); train PPO in its dreams
+three ways (no safeguard; MOPO reward penalty ``r - lambda * u``; HALT at the data set's maximum
+disagreement), from a random actor or, with ``--warm-start``, fine-tuning that seed's BC actor (BREMEN-style);
+and train IQL on the same transitions with TorchRL's loss (``benchmarks/iql_torchrl.py``, needs
+``pip install -e '.[offline]'``). Every policy is scored in PyBullet on the same fixed seeds. Scores are
+normalised as D4RL does, ``100 * (R - R_random) / (R_expert - R_random)``, with the reference returns stored in
+the data set by ``benchmarks/datasets.py``.
 
 Results go to ``benchmarks/results/offline.{json,md}``; each finished run is stored under ``--out`` so a killed
 benchmark resumes where it stopped. TensorBoard logs are under ``--out/<data set>/tensorboard``.
@@ -51,7 +53,7 @@ class OfflineConfig:
             bootstraps its value where they are cut.
         gamma: PPO's discount. The dream agent's default, 0.999, suits long dreams; short branched dreams lean
             on the value bootstrap, which a shorter effective horizon (0.99, as MBPO and MOPO use) learns faster.
-            Runs of each (dream_horizon, gamma) variant are stored and tabled apart.
+            Runs of each (agent_steps, dream_horizon, gamma, warm start) variant are stored and tabled apart.
         clone_updates: behaviour-cloning updates of the ``BC`` policy (PPO's actor fitted to the data set; see
             ``agents.behaviour_cloning``), which is also the dream agents' starting point with ``warm_start``.
         warm_start: dream agents start from the BC policy of their seed and fine-tune it (BREMEN-style) instead
@@ -89,7 +91,7 @@ class OfflineConfig:
     halt_scale: float = 1.0
     halt_penalty: float = 100.0
     iql_updates: int = 3000
-    eval_episodes: int = 10
+    eval_episodes: int = 20  # HalfCheetah episodes spread by about 600 (flips): 10 left 190 of standard error
     eval_seed: int = 1000
     results_name: str = "offline"
     progress: bool = True
@@ -148,10 +150,12 @@ def _default_gamma() -> float:
 
 
 def _variant(agent: dict[str, Any]) -> str:
-    """Names the dream settings a run used (its agent config as a dict); empty for the defaults, so the first
-    runs keep their names."""
+    """Names the dream settings a run used (its agent config as a dict), so runs of one never answer for
+    another in a resumed benchmark."""
     horizon, gamma = agent.get("horizon"), agent.get("algo_kwargs", {}).get("gamma")
-    parts = [f"h{horizon}"] if horizon else []
+    parts = [f"s{agent['steps']}"]
+    if horizon:
+        parts.append(f"h{horizon}")
     if gamma is not None and gamma != _default_gamma():
         parts.append(f"g{gamma}")
     if agent.get("cloning"):
