@@ -66,6 +66,11 @@ class DreamArgs:
     )
     halt_scale: float = _opt(1.0, "multiplies a named --halt threshold")
     halt_penalty: float = _opt(100.0, "penalty of the step where HALT ends a dream")
+    warm_start: str | None = _opt(
+        None, "offline warm start (PPO): clone the actor from this data set (directory or Minari id) first"
+    )
+    clone_updates: int = _opt(10_000, "behaviour-cloning updates of the --warm-start actor")
+    critic_warmup: int = _opt(0, "dream steps at the start, counted in --steps, that train the critic alone")
     seed: int = _opt(0, "random seed")
     out: str = _opt("policy.zip", "where to save the SB3 policy")
     logdir: str | None = _opt("runs", "TensorBoard directory")
@@ -228,10 +233,13 @@ def _train(args: TrainArgs) -> None:
 
 
 def _dream(args: DreamArgs) -> None:
-    from agents import DreamAgentConfig, train_in_dream
+    from agents import CloningConfig, DreamAgentConfig, train_in_dream
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
     from dreamgym.world_model import read_config
 
     task = read_config(args.checkpoint)["task"]
+    demonstrations = load_episodes(args.warm_start, get_task(task)) if args.warm_start else None
     halt: float | str | None = args.halt
     with contextlib.suppress(ValueError):  # not a number: a calibration statistic's name, checked by the env
         halt = float(args.halt) if args.halt is not None else None
@@ -244,10 +252,12 @@ def _dream(args: DreamArgs) -> None:
         halt_threshold=halt,
         halt_scale=args.halt_scale,
         halt_penalty=args.halt_penalty,
+        cloning=CloningConfig(updates=args.clone_updates, seed=args.seed) if args.warm_start else None,
+        critic_warmup_steps=args.critic_warmup,
         seed=args.seed,
     )
     try:
-        model = train_in_dream(args.checkpoint, task, config, logdir=args.logdir)
+        model = train_in_dream(args.checkpoint, task, config, demonstrations=demonstrations, logdir=args.logdir)
     except ValueError as err:  # settings the checkpoint cannot support (HALT without an ensemble, say)
         raise SystemExit(f"dreamgym dream: error: {err}") from err
     model.save(args.out)

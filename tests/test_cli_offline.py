@@ -30,3 +30,15 @@ def test_halt_on_a_single_model_is_a_clear_error(tmp_path: Path) -> None:
     main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"])
     with pytest.raises(SystemExit, match=r"needs an ensemble world model"):
         main(["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--halt", "0.5"])
+
+
+def test_dream_fine_tunes_an_actor_cloned_from_the_data_set(tmp_path: Path) -> None:
+    data, ckpt, policy = tmp_path / "data", tmp_path / "ckpt", tmp_path / "policy.zip"
+    assert main(["collect", "--steps", "300", "--out", str(data), "--seed", "3"]) == 0
+    assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"]) == 0
+    dream = ["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--logdir", str(tmp_path / "tb")]
+    warm = ["--warm-start", str(data), "--clone-updates", "20", "--critic-warmup", "32"]
+    assert main([*dream, *warm, "--out", str(policy)]) == 0
+    assert policy.exists()
+    with pytest.raises(SystemExit, match="critic_warmup_steps"):
+        main([*dream, *warm[:2], "--critic-warmup", "65", "--out", str(policy)])
