@@ -14,6 +14,7 @@ to fit our CPU budget; the count is recorded with every result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,9 +85,20 @@ class _QNet(nn.Module):
         return self.net(torch.cat([observation, action], -1))
 
 
-def train_iql(data: Any, cfg: IQLConfig, logdir: str | Path | None = None, progress: bool = True):
+def train_iql(
+    data: Any,
+    cfg: IQLConfig,
+    logdir: str | Path | None = None,
+    progress: bool = True,
+    score: Callable[[Callable[[np.ndarray], np.ndarray]], float] | None = None,
+    score_every: int = 0,
+):
     """Trains IQL on ``data`` and returns ``(policy, info)``: a batched deterministic policy (the tanh of the
     actor's mean, as IQL evaluates) and training facts (updates/s, final losses, config).
+
+    With ``score`` and ``score_every``, the policy is scored every ``score_every`` updates (scoring time is not
+    counted in updates/s) and ``info["curve"]`` lists ``(updates, score)``: the learning curve that says
+    whether the budget was enough.
     """
     from tensordict import TensorDict
     from tensordict.nn import TensorDictModule
@@ -126,6 +138,16 @@ def train_iql(data: Any, cfg: IQLConfig, logdir: str | Path | None = None, progr
     writer = SummaryWriter(str(logdir)) if logdir else None
     n = len(batch["observation"])
     losses: dict[str, float] = {}
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        # The deterministic action of the TanhNormal (its mode), as IQL is evaluated.
+        obs_t = torch.as_tensor(np.asarray(obs, np.float32))
+        with torch.inference_mode(), set_exploration_type(ExplorationType.DETERMINISTIC):
+            td = actor(TensorDict({"observation": obs_t}, batch_size=[len(obs_t)]))
+        return td["action"].numpy()
+
+    curve: list[tuple[int, float]] = []
+    scoring = 0.0
     started = time.perf_counter()
     for step in tqdm(range(cfg.updates), desc="IQL", unit="upd", disable=not progress):
         idx = torch.as_tensor(rng.integers(0, n, cfg.batch_size))
@@ -153,17 +175,16 @@ def train_iql(data: Any, cfg: IQLConfig, logdir: str | Path | None = None, progr
             if writer:
                 for key, val in losses.items():
                     writer.add_scalar(f"iql/{key}", val, step + 1)
-    seconds = time.perf_counter() - started
+        if score is not None and score_every and (step + 1) % score_every == 0:
+            before = time.perf_counter()
+            curve.append((step + 1, float(score(policy))))
+            scoring += time.perf_counter() - before
+            if writer:
+                writer.add_scalar("iql/score", curve[-1][1], step + 1)
+    seconds = time.perf_counter() - started - scoring
     if writer:
         writer.close()
-    actor.eval()
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        # The deterministic action of the TanhNormal (its mode), as IQL is evaluated.
-        obs_t = torch.as_tensor(np.asarray(obs, np.float32))
-        with torch.inference_mode(), set_exploration_type(ExplorationType.DETERMINISTIC):
-            td = actor(TensorDict({"observation": obs_t}, batch_size=[len(obs_t)]))
-        return td["action"].numpy()
-
     info = {"config": asdict(cfg), "seconds": seconds, "updates_per_second": cfg.updates / seconds, "losses": losses}
+    if curve:
+        info["curve"] = curve
     return policy, info

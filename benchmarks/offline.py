@@ -33,7 +33,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("BC", "dream", "dream+MOPO", "dream+HALT", "IQL")
-MODEL_FREE = ("BC", "IQL")  # never dream, so one run serves every dream variant
+MODEL_FREE = ("BC", "IQL")  # never dream
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class OfflineConfig:
         halt_scale: multiplies a named HALT threshold.
         halt_penalty: MOReL's kappa.
         iql_updates: IQL gradient updates per seed.
+        iql_score_every: score IQL in PyBullet every this many updates (0: only at the end), to record its
+            learning curve and see whether ``iql_updates`` was enough.
         eval_episodes: PyBullet episodes per policy (seeds ``eval_seed`` ... ``eval_seed + eval_episodes - 1``).
         eval_seed: seed of the first evaluation episode; the same for every policy.
         results_name: base name of the JSON and Markdown results in ``benchmarks/results``.
@@ -90,7 +92,8 @@ class OfflineConfig:
     halt_threshold: str = "max"
     halt_scale: float = 1.0
     halt_penalty: float = 100.0
-    iql_updates: int = 3000
+    iql_updates: int = 10_000
+    iql_score_every: int = 0
     eval_episodes: int = 20  # HalfCheetah episodes spread by about 600 (flips): 10 left 190 of standard error
     eval_seed: int = 1000
     results_name: str = "offline"
@@ -165,11 +168,18 @@ def _variant(agent: dict[str, Any]) -> str:
     return "_".join(parts)
 
 
+def _expected_variant(method: str, cfg: OfflineConfig) -> str:
+    """The variant of ``method`` that this configuration asks for (see :func:`_run_key`)."""
+    if method == "IQL":
+        return f"u{cfg.iql_updates}"
+    return _variant(_agent_config(method, cfg.seeds[0], cfg, {"p99": 1.0}).to_dict())
+
+
 def _run_key(row: dict[str, Any]) -> tuple[str, int, str]:
-    """Identifies a run: BC and IQL never dream, so their runs serve every dream variant."""
-    if row["method"] in MODEL_FREE:
-        return row["method"], row["seed"], ""
-    return row["method"], row["seed"], _variant(row.get("agent", {}))
+    """Identifies a run by its method, seed and settings, so runs of one variant never answer for another."""
+    if row["method"] == "IQL":
+        return row["method"], row["seed"], f"u{row['iql']['config']['updates']}"
+    return row["method"], row["seed"], _variant(row["agent"])
 
 
 def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
@@ -215,7 +225,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
     done = {_run_key(r) for r in runs}
-    variant = _variant(_agent_config("dream", cfg.seeds[0], cfg, {"p99": 1.0}).to_dict())
+    variants = {method: _expected_variant(method, cfg) for method in METHODS}
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -252,7 +262,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
 
     for seed in cfg.seeds:
         for method in METHODS:
-            key = (method, seed, "" if method in MODEL_FREE else variant)
+            key = (method, seed, variants[method])
             if key in done:
                 continue
             started = time.perf_counter()
@@ -263,8 +273,10 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
                 policy, info = train_iql(
                     data,
                     IQLConfig(updates=cfg.iql_updates, seed=seed),
-                    logdir=tb / f"iql_seed{seed}",
+                    logdir=tb / f"iql_u{cfg.iql_updates}_seed{seed}",
                     progress=cfg.progress,
+                    score=lambda p: evaluate_in_pybullet(p, task, cfg.eval_episodes, seed=cfg.eval_seed).mean,
+                    score_every=cfg.iql_score_every,
                 )
                 row["iql"] = info
             else:  # BC is the cloned warm start with no dream step; the others train in dreams
@@ -294,7 +306,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "references": references,
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
-        "runs": [r for r in runs if r["method"] in MODEL_FREE or _run_key(r)[2] == variant],
+        "runs": [r for r in runs if _run_key(r)[2] == variants[r["method"]]],
     }
 
 
@@ -376,6 +388,9 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             f"- {ds['name']}: random {refs['random']:.1f}, expert {refs['expert']:.1f} ({refs['source']}); "
             f"data-set disagreement p99 {ds['calibration']['p99']:.3f}, max {ds['calibration']['max']:.3f} nats"
         )
+        for run in (r for r in ds["runs"] if "curve" in r.get("iql", {})):
+            points = ", ".join(f"{n // 1000}k: {_normalised(v, refs):.1f}" for n, v in run["iql"]["curve"])
+            lines.append(f"  - IQL seed {run['seed']}, normalised score along training: {points}")
         for row in (r for r in rows if r["dataset"] == ds["name"] and r["dream_return_mean"] is not None):
             lines.append(
                 f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}; "

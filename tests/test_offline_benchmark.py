@@ -1,0 +1,62 @@
+"""The offline benchmark's bookkeeping: which runs answer for which settings, and how scores are normalised."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import offline  # noqa: E402  (benchmarks/ is not a package; its scripts import each other by path too)
+
+CALIBRATION = {"p99": 0.02, "max": 0.05}
+
+
+def _dream_row(method: str, seed: int, cfg, ret: float) -> dict:
+    agent = offline._agent_config(method, seed, cfg, CALIBRATION).to_dict()
+    return {"method": method, "seed": seed, "agent": agent, "return": ret, "dream_return": 2 * ret}
+
+
+def test_runs_are_keyed_by_their_settings() -> None:
+    base = offline.OfflineConfig(datasets=["x"], agent_steps=1000)
+    keys = {
+        offline._run_key(_dream_row("dream", 0, cfg, 0.0))[2]
+        for cfg in (
+            base,
+            offline.OfflineConfig(datasets=["x"], agent_steps=2000),
+            offline.OfflineConfig(datasets=["x"], agent_steps=1000, warm_start=True),
+            offline.OfflineConfig(datasets=["x"], agent_steps=1000, warm_start=True, critic_warmup_steps=500),
+            offline.OfflineConfig(datasets=["x"], agent_steps=1000, dream_horizon=20, gamma=0.99),
+        )
+    }
+    assert len(keys) == 5  # no two settings share a key
+    iql = {"method": "IQL", "seed": 1, "iql": {"config": {"updates": 500}}}
+    assert offline._run_key(iql) == ("IQL", 1, "u500")
+    assert offline._expected_variant("IQL", offline.OfflineConfig(iql_updates=500)) == "u500"
+    bc = _dream_row("BC", 0, base, 0.0)
+    assert bc["agent"]["steps"] == 0 and bc["agent"]["cloning"]["updates"] == base.clone_updates
+    assert offline._run_key(bc)[2] == offline._expected_variant("BC", base)
+
+
+def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None:
+    cfg = offline.OfflineConfig(datasets=["x"], seeds=[0, 1], agent_steps=1000)
+    runs = [_dream_row("dream", 0, cfg, 20.0), _dream_row("dream", 1, cfg, 60.0)]
+    runs.append({"method": "IQL", "seed": 0, "return": 120.0, "iql": {"curve": [[1000, 70.0], [2000, 120.0]]}})
+    dataset = {
+        "name": "Task-tier",
+        "steps": 100,
+        "references": {"random": 20.0, "expert": 120.0, "source": "test"},
+        "calibration": CALIBRATION,
+        "runs": runs,
+    }
+    rows = {r["method"]: r for r in offline.summarise([dataset])}
+    assert rows["dream"]["scores"] == pytest.approx([0.0, 40.0])
+    assert rows["dream"]["score_mean"] == pytest.approx(20.0) and rows["dream"]["score_std"] == pytest.approx(20.0)
+    assert rows["IQL"]["score_mean"] == pytest.approx(100.0) and rows["IQL"]["dream_return_mean"] is None
+    path = tmp_path / "table.md"
+    path.with_suffix(".notes.md").write_text("## Reading\nhand-written")
+    offline.write_markdown(path, cfg, [dataset], list(rows.values()))
+    text = path.read_text()
+    assert "| Task-tier | 100 | — | 20.0 ± 20.0 | — | — | 100.0 ± 0.0 |" in text
+    assert "1k: 50.0, 2k: 100.0" in text and text.rstrip().endswith("hand-written")
