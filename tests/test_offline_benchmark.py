@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import offline  # noqa: E402  (benchmarks/ is not a package; its scripts import each other by path too)
+import offline  # benchmarks/ is not a package; its scripts import each other by path too
 
 CALIBRATION = {"p99": 0.02, "max": 0.05}
 
