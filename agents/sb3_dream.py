@@ -39,9 +39,10 @@ class DreamAgentConfig:
             into the hundreds and PPO's critic, starting near zero, explained almost none of the return
             (explained variance 0.0-0.3 over 2.5M steps), so advantages were mostly noise. Observations are left
             as they are, so the policy runs on raw observations in PyBullet with nothing else to carry.
-        cloning: PPO only: before any dream step, clone the actor from the ``demonstrations`` passed to
-            :func:`train_in_dream` (see :mod:`agents.behaviour_cloning`). The offline warm start: the policy
-            begins where the model was trained instead of wherever a random actor wanders.
+        cloning: PPO only: before any dream step, clone a new agent's actor from the ``demonstrations`` passed
+            to :func:`train_in_dream` (see :mod:`agents.behaviour_cloning`); a continued ``model`` keeps its own.
+            The offline warm start: the policy begins where the model was trained instead of wherever a random
+            actor wanders.
         critic_warmup_steps: PPO only: dream steps, counted in ``steps``, during which the actor is frozen and
             only the critic learns. A warm-started actor would otherwise be steered by the advantages of a
             random critic in its first updates and lose what it cloned.
