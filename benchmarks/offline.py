@@ -355,8 +355,9 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
     lines = [
         "# Offline RL: dream-trained PPO (none / MOPO / HALT) against BC and IQL",
         "",
-        f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over agent seeds "
-        f"{cfg.seeds}, each seed scored on {cfg.eval_episodes} PyBullet episodes with seeds "
+        f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over the agent seeds "
+        "each data set lists below (every seed run so far), each seed scored on "
+        f"{cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
         f"{cfg.wm_updates} updates; BC: PPO's actor cloned from the data set ({cfg.clone_updates} updates); "
         f"PPO: {cfg.agent_steps} dream steps"
@@ -386,7 +387,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         refs = ds["references"]
         lines.append(
             f"- {ds['name']}: random {refs['random']:.1f}, expert {refs['expert']:.1f} ({refs['source']}); "
-            f"data-set disagreement p99 {ds['calibration']['p99']:.3f}, max {ds['calibration']['max']:.3f} nats"
+            f"data-set disagreement p99 {ds['calibration']['p99']:.3f}, max {ds['calibration']['max']:.3f} nats; "
+            f"seeds {sorted({r['seed'] for r in ds['runs']})}"
         )
         for run in (r for r in ds["runs"] if "curve" in r.get("iql", {})):
             points = ", ".join(f"{n // 1000}k: {_normalised(v, refs):.1f}" for n, v in run["iql"]["curve"])

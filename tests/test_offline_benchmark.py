@@ -60,3 +60,4 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     text = path.read_text()
     assert "| Task-tier | 100 | — | 20.0 ± 20.0 | — | — | 100.0 ± 0.0 |" in text
     assert "1k: 50.0, 2k: 100.0" in text and text.rstrip().endswith("hand-written")
+    assert "seeds [0, 1]" in text  # the seeds each data set was run with, whatever the config asked
