@@ -183,7 +183,7 @@ def _run_key(row: dict[str, Any]) -> tuple[str, int, str]:
 
 
 def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
-    return root / f"{method}{'_' + variant if variant else ''}_seed{seed}.zip"
+    return root / f"{method}_{variant}_seed{seed}.zip"  # every run's variant names at least its budget
 
 
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
