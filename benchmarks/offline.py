@@ -42,6 +42,7 @@ class OfflineConfig:
 
     Attributes:
         datasets: data-set paths or Minari ids; the task is read from their metadata.
+        methods: the methods to run (any of ``METHODS``); runs of the others already stored stay in the table.
         out: working directory for world models, policies, per-run results and TensorBoard logs.
         seeds: one agent (PPO and IQL) per seed and method; the world model uses the first seed.
         wm_updates: world-model gradient updates (``small`` preset).
@@ -77,6 +78,7 @@ class OfflineConfig:
     """
 
     datasets: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
     out: str = "/work/artifacts/offline"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     wm_updates: int = 1500
@@ -98,6 +100,11 @@ class OfflineConfig:
     eval_seed: int = 1000
     results_name: str = "offline"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"Unknown methods {unknown}; expected any of {list(METHODS)}.")
 
 
 def _dataset_name(path: str, metadata: dict[str, Any]) -> str:
@@ -152,9 +159,10 @@ def _default_gamma() -> float:
     return DEFAULT_KWARGS["ppo"]["gamma"]
 
 
-def _variant(agent: dict[str, Any]) -> str:
+def _variant(agent: dict[str, Any], calibration: dict[str, float]) -> str:
     """Names the dream settings a run used (its agent config as a dict), so runs of one never answer for
-    another in a resumed benchmark."""
+    another in a resumed benchmark. Settings at their defaults are left out, so keys of runs made before a
+    setting existed stay valid."""
     horizon, gamma = agent.get("horizon"), agent.get("algo_kwargs", {}).get("gamma")
     parts = [f"s{agent['steps']}"]
     if horizon:
@@ -165,21 +173,28 @@ def _variant(agent: dict[str, Any]) -> str:
         parts.append(f"bc{agent['cloning']['updates']}")
     if agent.get("critic_warmup_steps"):
         parts.append(f"cw{agent['critic_warmup_steps']}")
+    # to two digits: a model recalibrated on other posterior samples moves p99 by a percent or two
+    reward_at_p99 = float(f"{agent.get('uncertainty_penalty', 0.0) * calibration['p99']:.2g}")
+    if reward_at_p99 not in (0.0, 1.0):
+        parts.append(f"mopo{reward_at_p99:g}")
+    halt = agent.get("halt_threshold")
+    if halt is not None and (halt, agent["halt_scale"], agent["halt_penalty"]) != ("max", 1.0, 100.0):
+        parts.append(f"halt{halt}x{agent['halt_scale']:g}k{agent['halt_penalty']:g}")
     return "_".join(parts)
 
 
-def _expected_variant(method: str, cfg: OfflineConfig) -> str:
+def _expected_variant(method: str, cfg: OfflineConfig, calibration: dict[str, float]) -> str:
     """The variant of ``method`` that this configuration asks for (see :func:`_run_key`)."""
     if method == "IQL":
         return f"u{cfg.iql_updates}"
-    return _variant(_agent_config(method, cfg.seeds[0], cfg, {"p99": 1.0}).to_dict())
+    return _variant(_agent_config(method, cfg.seeds[0], cfg, calibration).to_dict(), calibration)
 
 
-def _run_key(row: dict[str, Any]) -> tuple[str, int, str]:
+def _run_key(row: dict[str, Any], calibration: dict[str, float]) -> tuple[str, int, str]:
     """Identifies a run by its method, seed and settings, so runs of one variant never answer for another."""
     if row["method"] == "IQL":
         return row["method"], row["seed"], f"u{row['iql']['config']['updates']}"
-    return row["method"], row["seed"], _variant(row["agent"])
+    return row["method"], row["seed"], _variant(row["agent"], calibration)
 
 
 def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
@@ -201,6 +216,7 @@ def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str
         "median": float(np.median(u)),
         "p99": float(np.quantile(u, 0.99)),
         "share_above_data_max": float((u > calibration["max"]).mean()),
+        "share_above_data_p99": float((u > calibration["p99"]).mean()),
     }
 
 
@@ -224,8 +240,6 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
-    done = {_run_key(r) for r in runs}
-    variants = {method: _expected_variant(method, cfg) for method in METHODS}
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -243,6 +257,8 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     wm_seconds = json.loads(timing_path.read_text())
     calibration = read_config(ckpt)["uncertainty_calibration"]
     references = _references(data, task, cfg)
+    done = {_run_key(r, calibration) for r in runs}
+    variants = {method: _expected_variant(method, cfg, calibration) for method in METHODS}
 
     def record(row: dict[str, Any]) -> None:
         runs.append(row)
@@ -257,11 +273,11 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
 
     for row in runs:  # runs recorded before the diagnostic existed get it from their saved policy
         if row["method"] not in MODEL_FREE and "dream_uncertainty" not in row:
-            policy = sb3_policy(_policy_path(root, *_run_key(row)), deterministic=True)
+            policy = sb3_policy(_policy_path(root, *_run_key(row, calibration)), deterministic=True)
             row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
 
     for seed in cfg.seeds:
-        for method in METHODS:
+        for method in (m for m in METHODS if m in cfg.methods):
             key = (method, seed, variants[method])
             if key in done:
                 continue
@@ -306,17 +322,21 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         "references": references,
         "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
         "calibration": calibration,
-        "runs": [r for r in runs if _run_key(r)[2] == variants[r["method"]]],
+        "runs": [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]],
     }
 
 
 def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
     measured = [r["dream_uncertainty"] for r in runs if "dream_uncertainty" in r]
-    if not measured:
-        return {"dream_u_median": float("nan"), "dream_u_above_max": float("nan")}
+
+    def mean(key: str) -> float:  # runs recorded before a statistic was measured are left out of its mean
+        values = [m[key] for m in measured if key in m]
+        return float(np.mean(values)) if values else float("nan")
+
     return {
-        "dream_u_median": float(np.mean([m["median"] for m in measured])),
-        "dream_u_above_max": float(np.mean([m["share_above_data_max"] for m in measured])),
+        "dream_u_median": mean("median"),
+        "dream_u_above_max": mean("share_above_data_max"),
+        "dream_u_above_p99": mean("share_above_data_p99"),
     }
 
 
@@ -397,7 +417,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             lines.append(
                 f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}; "
                 f"median disagreement in the dream {row['dream_u_median']:.3f} nats, "
-                f"{100 * row['dream_u_above_max']:.0f}% of dream steps above the data set's max"
+                f"{100 * row['dream_u_above_p99']:.0f}% of dream steps above the data set's p99, "
+                f"{100 * row['dream_u_above_max']:.0f}% above its max"
             )
     notes = path.with_suffix(".notes.md")  # the hand-written reading of the results, kept across reruns
     if notes.exists():

@@ -21,7 +21,7 @@ def _dream_row(method: str, seed: int, cfg, ret: float) -> dict:
 def test_runs_are_keyed_by_their_settings() -> None:
     base = offline.OfflineConfig(datasets=["x"], agent_steps=1000)
     keys = {
-        offline._run_key(_dream_row("dream", 0, cfg, 0.0))[2]
+        offline._run_key(_dream_row("dream", 0, cfg, 0.0), CALIBRATION)[2]
         for cfg in (
             base,
             offline.OfflineConfig(datasets=["x"], agent_steps=2000),
@@ -32,11 +32,26 @@ def test_runs_are_keyed_by_their_settings() -> None:
     }
     assert len(keys) == 5  # no two settings share a key
     iql = {"method": "IQL", "seed": 1, "iql": {"config": {"updates": 500}}}
-    assert offline._run_key(iql) == ("IQL", 1, "u500")
-    assert offline._expected_variant("IQL", offline.OfflineConfig(iql_updates=500)) == "u500"
+    assert offline._run_key(iql, CALIBRATION) == ("IQL", 1, "u500")
+    assert offline._expected_variant("IQL", offline.OfflineConfig(iql_updates=500), CALIBRATION) == "u500"
     bc = _dream_row("BC", 0, base, 0.0)
     assert bc["agent"]["steps"] == 0 and bc["agent"]["cloning"]["updates"] == base.clone_updates
-    assert offline._run_key(bc)[2] == offline._expected_variant("BC", base)
+    assert offline._run_key(bc, CALIBRATION)[2] == offline._expected_variant("BC", base, CALIBRATION)
+
+
+def test_safeguard_settings_enter_the_key_only_when_changed() -> None:
+    def key(method: str, **settings) -> str:
+        cfg = offline.OfflineConfig(datasets=["x"], agent_steps=1000, **settings)
+        return offline._run_key(_dream_row(method, 0, cfg, 0.0), CALIBRATION)[2]
+
+    assert key("dream+MOPO") == key("dream") == "s1000"  # keys of runs made before these settings stay valid
+    assert key("dream+HALT") == "s1000"
+    assert key("dream+MOPO", mopo_reward_at_p99=3.0) == "s1000_mopo3"
+    assert key("dream+HALT", halt_threshold="p99") == "s1000_haltp99x1k100"
+    assert key("dream+HALT", halt_threshold="p99", halt_scale=2.0) == "s1000_haltp99x2k100"
+    assert key("dream", mopo_reward_at_p99=3.0, halt_threshold="p99") == "s1000"  # no safeguard, nothing to key
+    with pytest.raises(ValueError, match="Unknown methods"):
+        offline.OfflineConfig(methods=["dream+CQL"])
 
 
 def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None:
