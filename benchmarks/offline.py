@@ -47,6 +47,8 @@ class OfflineConfig:
         seeds: one agent (PPO and IQL) per seed and method; the world model uses the first seed.
         wm_updates: world-model gradient updates (``small`` preset).
         ensemble: prior heads of the world model.
+        ensemble_heads: ``"linear"`` (output layers of one prior MLP) or ``"mlp"`` (an MLP each); see
+            ``dreamgym.world_model.WorldModelConfig``.
         agent_steps: dream transitions per PPO run.
         num_envs: dreams stepped together while PPO trains.
         dream_horizon: dream length in steps; 0 means the task's dream horizon. Short dreams branched from the
@@ -83,6 +85,7 @@ class OfflineConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     wm_updates: int = 1500
     ensemble: int = 5
+    ensemble_heads: str = "linear"
     agent_steps: int = 500_000
     num_envs: int = 256
     dream_horizon: int = 0
@@ -249,7 +252,13 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
     timing_path = root / "world_model_seconds.json"
     started = time.perf_counter()
     model_cfg, train_cfg = make_config(
-        "small", spec.obs_shape[0], spec.action_dim, steps=cfg.wm_updates, ensemble=cfg.ensemble, seed=cfg.seeds[0]
+        "small",
+        spec.obs_shape[0],
+        spec.action_dim,
+        steps=cfg.wm_updates,
+        ensemble=cfg.ensemble,
+        ensemble_heads=cfg.ensemble_heads,
+        seed=cfg.seeds[0],
     )
     train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
     if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
@@ -378,7 +387,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over the agent seeds "
         "each data set lists below (every seed run so far), each seed scored on "
         f"{cfg.eval_episodes} PyBullet episodes with seeds "
-        f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads, "
+        f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads "
+        f"({cfg.ensemble_heads}), "
         f"{cfg.wm_updates} updates; BC: PPO's actor cloned from the data set ({cfg.clone_updates} updates); "
         f"PPO: {cfg.agent_steps} dream steps"
         + (

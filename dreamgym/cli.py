@@ -47,6 +47,7 @@ class TrainArgs:
     preset: str = _opt("small", "world-model size preset: debug, small or default")
     steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
     ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
+    ensemble_heads: str = _opt("linear", "dynamics heads: output layers of one MLP (linear) or an MLP each (mlp)")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
 
@@ -225,7 +226,8 @@ def _train(args: TrainArgs) -> None:
         raise SystemExit("The data set does not name its task; pass --task.")
     spec = get_task(task_name)
     data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
-    overrides = {"seed": args.seed, "ensemble": args.ensemble} | ({"steps": args.steps} if args.steps else {})
+    overrides = {"seed": args.seed, "ensemble": args.ensemble, "ensemble_heads": args.ensemble_heads}
+    overrides |= {"steps": args.steps} if args.steps else {}
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
     result = train_world_model(data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir)
     print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")

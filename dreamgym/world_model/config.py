@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["PRESETS", "TrainConfig", "WorldModelConfig", "make_config"]
+__all__ = ["ENSEMBLE_HEADS", "PRESETS", "TrainConfig", "WorldModelConfig", "make_config"]
+
+ENSEMBLE_HEADS = ("linear", "mlp")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class WorldModelConfig:
         dyn_scale: weight of KL(sg(posterior) || prior), which trains the dynamics.
         rep_scale: weight of KL(posterior || sg(prior)), which keeps representations predictable.
         ensemble: number of dynamics (prior) heads; more than one gives a disagreement signal.
+        ensemble_heads: ``"linear"``: the heads are output layers of one prior MLP and share its hidden layer
+            (the design of checkpoints made before this setting existed); ``"mlp"``: each head is an MLP of its
+            own, so heads share only the GRU state they read (see ``benchmarks/results/ensemble_choice.md``).
     """
 
     obs_dim: int
@@ -44,6 +49,11 @@ class WorldModelConfig:
     dyn_scale: float = 0.5
     rep_scale: float = 0.1
     ensemble: int = 1
+    ensemble_heads: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.ensemble_heads not in ENSEMBLE_HEADS:
+            raise ValueError(f"Unknown ensemble_heads {self.ensemble_heads!r}; expected one of {list(ENSEMBLE_HEADS)}.")
 
     @property
     def stoch_flat(self) -> int:

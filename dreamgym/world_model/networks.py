@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
-__all__ = ["MLP", "NormGRUCell"]
+__all__ = ["MLP", "EnsembleMLP", "NormGRUCell"]
 
 
 class MLP(nn.Sequential):
@@ -53,3 +55,49 @@ class NormGRUCell(nn.Module):
         cand = torch.tanh(reset * cand)
         update = torch.sigmoid(update - 1.0)
         return update * cand + (1.0 - update) * h
+
+
+class EnsembleMLP(nn.Module):
+    """``members`` MLPs of one shape, evaluated together: (..., in_dim) -> (..., members, out_dim).
+
+    Output heads on one shared MLP differ only in their last linear layer, so they extrapolate alike and
+    agree off the data almost as much as on it. Members with their own hidden layers (and their own random
+    initialisation) are pinned together only where the data trains them, which is what makes their
+    disagreement a sign of missing data. Each layer is one einsum over the member axis, never a loop.
+
+    Args:
+        in_dim: input width.
+        hidden: width of each member's hidden blocks (Linear -> LayerNorm -> SiLU, as :class:`MLP`).
+        layers: hidden blocks per member.
+        out_dim: width of each member's output.
+        members: number of members.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, out_dim: int, members: int):
+        super().__init__()
+        widths = [in_dim] + [hidden] * layers
+        self.hidden_weights = nn.ParameterList(
+            [
+                nn.Parameter(_uniform_init(members, w_in, w_out, fan_in=w_in))
+                for w_in, w_out in itertools.pairwise(widths)
+            ]
+        )
+        self.norm_weights = nn.ParameterList([nn.Parameter(torch.ones(members, hidden)) for _ in range(layers)])
+        self.norm_biases = nn.ParameterList([nn.Parameter(torch.zeros(members, hidden)) for _ in range(layers)])
+        self.out_weight = nn.Parameter(_uniform_init(members, widths[-1], out_dim, fan_in=widths[-1]))
+        self.out_bias = nn.Parameter(_uniform_init(members, out_dim, fan_in=widths[-1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, (weight, gain, shift) in enumerate(
+            zip(self.hidden_weights, self.norm_weights, self.norm_biases, strict=True)
+        ):
+            x = torch.einsum("...i,kio->...ko" if i == 0 else "...ki,kio->...ko", x, weight)
+            x = nn.functional.silu(nn.functional.layer_norm(x, x.shape[-1:]) * gain + shift)
+        equation = "...i,kio->...ko" if not self.hidden_weights else "...ki,kio->...ko"
+        return torch.einsum(equation, x, self.out_weight) + self.out_bias
+
+
+def _uniform_init(*shape: int, fan_in: int) -> torch.Tensor:
+    """nn.Linear's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for a stack of members."""
+    bound = fan_in**-0.5
+    return torch.empty(shape).uniform_(-bound, bound)

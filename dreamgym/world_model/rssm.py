@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dreamgym.world_model.config import WorldModelConfig
-from dreamgym.world_model.networks import MLP, NormGRUCell
+from dreamgym.world_model.networks import MLP, EnsembleMLP, NormGRUCell
 
 __all__ = ["RSSM", "RSSMState", "categorical_kl"]
 
@@ -42,6 +42,7 @@ class RSSM(nn.Module):
 
     With ``cfg.ensemble > 1`` the prior has several heads on the shared GRU state; they are trained
     together in one matmul, and their disagreement measures where the model does not know the dynamics.
+    ``cfg.ensemble_heads`` says whether the heads are output layers of one MLP or MLPs of their own.
     """
 
     def __init__(self, cfg: WorldModelConfig):
@@ -49,7 +50,10 @@ class RSSM(nn.Module):
         self.cfg = cfg
         self.img_in = MLP(cfg.stoch_flat + cfg.action_dim, cfg.hidden, 1)
         self.gru = NormGRUCell(cfg.hidden, cfg.deter)
-        self.prior_net = MLP(cfg.deter, cfg.hidden, 1, out_dim=cfg.ensemble * cfg.stoch_flat)
+        if cfg.ensemble_heads == "mlp":
+            self.prior_net: nn.Module = EnsembleMLP(cfg.deter, cfg.hidden, 1, cfg.stoch_flat, cfg.ensemble)
+        else:  # "linear": one MLP whose output layer holds every head's logits side by side
+            self.prior_net = MLP(cfg.deter, cfg.hidden, 1, out_dim=cfg.ensemble * cfg.stoch_flat)
         self.post_net = MLP(cfg.deter + cfg.hidden, cfg.hidden, 1, out_dim=cfg.stoch_flat)
 
     def initial(self, batch_shape: tuple[int, ...], device: torch.device | None = None) -> RSSMState:
@@ -67,7 +71,9 @@ class RSSM(nn.Module):
 
     def prior_log_probs(self, deter: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of every ensemble member's prior: (..., ensemble, stoch, classes)."""
-        raw = self.prior_net(deter).unflatten(-1, (self.cfg.ensemble, self.cfg.stoch_flat))
+        raw = self.prior_net(deter)
+        if self.cfg.ensemble_heads == "linear":
+            raw = raw.unflatten(-1, (self.cfg.ensemble, self.cfg.stoch_flat))
         return self._log_probs(raw)
 
     @staticmethod

@@ -7,6 +7,7 @@ import torch
 
 from dreamgym.data import SequenceData, SequenceSampler
 from dreamgym.world_model import RSSM, RSSMState, WorldModel, make_config
+from dreamgym.world_model.networks import EnsembleMLP
 
 B, T, OBS, ACT = 3, 7, 5, 1
 
@@ -134,8 +135,9 @@ def test_is_first_per_sequence() -> None:
     assert not torch.allclose(posts.deter[0, 3], zero[0], atol=1e-3)
 
 
-def test_ensemble_prior_has_member_axis() -> None:
-    model = _model(ensemble=3, free_bits=0.0)  # free bits would hide the small KL of a fresh model
+@pytest.mark.parametrize("heads", ["linear", "mlp"])
+def test_ensemble_prior_has_member_axis(heads: str) -> None:
+    model = _model(ensemble=3, ensemble_heads=heads, free_bits=0.0)  # free bits would hide a fresh model's KL
     cfg = model.cfg
     obs, act, first = _inputs()
     _, _, prior_logp = model.rssm.observe(model.embed(obs), act, first)
@@ -154,8 +156,26 @@ def test_ensemble_prior_has_member_axis() -> None:
     loss, _ = model.loss(batch)
     loss.backward()
     assert torch.isfinite(loss)
-    grad = model.rssm.prior_net[-1].weight.grad.unflatten(0, (3, cfg.stoch_flat))
+    net = model.rssm.prior_net
+    grad = net.out_weight.grad.transpose(1, 2) if heads == "mlp" else net[-1].weight.grad.unflatten(0, (3, -1))
     assert (grad.abs().sum((1, 2)) > 0).all()  # every member is trained
+
+
+def test_ensemble_mlp_members_are_separate_networks() -> None:
+    torch.manual_seed(0)
+    net = EnsembleMLP(in_dim=5, hidden=8, layers=2, out_dim=3, members=4)
+    x = torch.randn(2, 7, 5)
+    out = net(x)
+    assert out.shape == (2, 7, 4, 3)
+    for k in range(4):  # member k alone, written out layer by layer, gives member k's slice
+        h = x
+        for weight, gain, shift in zip(net.hidden_weights, net.norm_weights, net.norm_biases, strict=True):
+            h = torch.nn.functional.silu(torch.nn.functional.layer_norm(h @ weight[k], (8,)) * gain[k] + shift[k])
+        torch.testing.assert_close(out[..., k, :], h @ net.out_weight[k] + net.out_bias[k])
+    out[..., 1, :].sum().backward()  # member 1's output depends on member 1's parameters only
+    for param in net.parameters():
+        touched = param.grad.flatten(1).abs().sum(1) > 0
+        assert touched.tolist() == [False, True, False, False]
 
 
 def test_img_step_member_selects_prior_row() -> None:
