@@ -5,10 +5,11 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/ensemble_choice.py --train /work/artifacts/datasets/Hopper/medium \\
         --held-out /work/artifacts/datasets/Hopper/random /work/artifacts/datasets/Hopper/expert
 
-Both designs train on the same data for the same number of updates, both batched: the shared trunk is the
-project's ``WorldModel(ensemble=K)`` (one GRU, encoder and decoder; K prior heads in one matmul); the
-independent ensemble is K ``WorldModel(ensemble=1)`` stacked with ``torch.func.stack_module_state`` and
-trained in one ``vmap``-ed call, each member on its own batches. We report
+Every design trains on the same data for the same number of updates, batched: the shared trunk is the
+project's ``WorldModel(ensemble=K)`` (one GRU, encoder and decoder), with K prior heads that are either output
+layers of one MLP (``linear``) or MLPs of their own (``mlp``, see ``EnsembleMLP``); the independent ensemble is
+K ``WorldModel(ensemble=1)`` stacked with ``torch.func.stack_module_state`` and trained in one ``vmap``-ed call,
+each member on its own batches. ``--designs`` picks which to train. We report
 
 - training updates/s of each (and of a single model),
 - how well each design's disagreement ranks its actual prediction error on held-out transitions: Spearman
@@ -18,7 +19,7 @@ trained in one ``vmap``-ed call, each member on its own batches. We report
 Disagreement is measured two ways: in observation space (variance across members of their decoded
 predictions; the only measure that exists for independent models, whose latent spaces are not aligned), and
 for the shared trunk also as the Jensen-Shannon divergence of the prior heads (what dreams use).
-Writes ``benchmarks/results/ensemble_choice.{json,md}``.
+Writes ``benchmarks/results/<--results-name>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTEXT, HORIZON = 8, 10
+DESIGNS = ("linear heads", "mlp heads", "independent")
 
 
 def _vmap_safe_ops() -> None:
@@ -219,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--windows", type=int, default=300, help="held-out windows per data set")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=list(DESIGNS))
+    parser.add_argument("--results-name", default="ensemble_choice")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     _vmap_safe_ops()
@@ -233,46 +237,44 @@ def main(argv: list[str] | None = None) -> None:
     tests = {"train-tier held-out episodes": _rows(full, slice(split, len(full)))}
     tests.update({Path(p).name: load_episodes(p) for p in args.held_out})
     obs_dim, action_dim = train.obs_shape[0], train.action_dim
-    shared_cfg, train_cfg = make_config(
-        "small", obs_dim, action_dim, ensemble=args.members, batch_size=args.batch_size, seed=args.seed
-    )
-    single_cfg, _ = make_config("small", obs_dim, action_dim, ensemble=1)
-    print(f"training both designs for {args.updates} updates on {len(train)} rows", flush=True)
-    shared, shared_rate = train_shared(train, shared_cfg, train_cfg, args.updates, args.seed)
+
+    def config(**overrides: Any):
+        return make_config("small", obs_dim, action_dim, batch_size=args.batch_size, seed=args.seed, **overrides)
+
+    single_cfg, train_cfg = config(ensemble=1)
+    print(f"training {args.designs} for {args.updates} updates on {len(train)} rows", flush=True)
     _, single_rate = train_shared(train, single_cfg, train_cfg, max(args.updates // 10, 10), args.seed)
-    independent, independent_rate = train_independent(
-        train, single_cfg, train_cfg, args.members, args.updates, args.seed
-    )
+    trained: dict[str, tuple[list[Any], float]] = {}
+    for design in args.designs:
+        if design == "independent":
+            trained[design] = train_independent(train, single_cfg, train_cfg, args.members, args.updates, args.seed)
+        else:
+            heads_cfg, _ = config(ensemble=args.members, ensemble_heads=design.split()[0])
+            model, rate = train_shared(train, heads_cfg, train_cfg, args.updates, args.seed)
+            trained[design] = [model], rate
     rng = np.random.default_rng(args.seed)
     windows = {name: held_out_windows(data, args.windows, rng) for name, data in tests.items()}
     pooled = {k: torch.cat([w[k] for w in windows.values()]) for k in next(iter(windows.values()))}
     results: dict[str, Any] = {
         "config": vars(args),
-        "updates_per_second": {
-            "single model": single_rate,
-            f"shared trunk, {args.members} heads": shared_rate,
-            f"{args.members} independent models (vmap)": independent_rate,
-        },
-        "parameters": {
-            "shared": sum(p.numel() for p in shared.parameters()),
-            "independent": sum(p.numel() for m in independent for p in m.parameters()),
-        },
+        "updates_per_second": {"single model": single_rate} | {d: rate for d, (_, rate) in trained.items()},
+        "parameters": {d: sum(p.numel() for m in models for p in m.parameters()) for d, (models, _) in trained.items()},
         "held_out": {},
     }
-    for name, design in (("shared trunk", [shared]), ("independent", independent)):
-        results["held_out"][name] = {"pooled": score(rollouts(design, pooled))}
+    for name, (models, _) in trained.items():
+        results["held_out"][name] = {"pooled": score(rollouts(models, pooled))}
         for test, w in windows.items():
-            results["held_out"][name][test] = score(rollouts(design, w))
+            results["held_out"][name][test] = score(rollouts(models, w))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ensemble_choice.json").write_text(json.dumps(results, indent=2))
-    _write_markdown(RESULTS / "ensemble_choice.md", results)
-    print((RESULTS / "ensemble_choice.md").read_text())
+    (RESULTS / f"{args.results_name}.json").write_text(json.dumps(results, indent=2))
+    _write_markdown(RESULTS / f"{args.results_name}.md", results)
+    print((RESULTS / f"{args.results_name}.md").read_text())
 
 
 def _write_markdown(path: Path, results: dict[str, Any]) -> None:
     cfg = results["config"]
     lines = [
-        "# Ensemble design: shared-trunk prior heads vs independent world models",
+        "# Ensemble design: prior heads on a shared trunk (linear or MLP heads) vs independent world models",
         "",
         f"`small` preset, {cfg['members']} members, {cfg['updates']} updates of batch {cfg['batch_size']} each, "
         f"trained on {cfg['train']} (first ~{cfg['train_steps']} steps); seed {cfg['seed']}; 1 CPU thread.",
@@ -281,8 +283,7 @@ def _write_markdown(path: Path, results: dict[str, Any]) -> None:
         "|---|---|",
         *[f"| {name} | {rate:.2f} |" for name, rate in results["updates_per_second"].items()],
         "",
-        f"Parameters: shared {results['parameters']['shared']:,}, "
-        f"independent {results['parameters']['independent']:,}.",
+        "Parameters: " + ", ".join(f"{design} {count:,}" for design, count in results["parameters"].items()) + ".",
         "",
         f"Spearman rank correlation between disagreement and the ensemble-mean prediction error ({cfg['windows']} "
         f"held-out windows per data set; {CONTEXT} context steps, error over {HORIZON} open-loop steps):",
