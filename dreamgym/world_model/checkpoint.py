@@ -277,7 +277,7 @@ def load_checkpoint(
             )
     try:
         model_cfg = WorldModelConfig(**config["model"])
-    except TypeError as err:
+    except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
         raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
     model = WorldModel(model_cfg)
     try:

@@ -169,6 +169,14 @@ def test_weights_that_do_not_fit_config(ckpt_copy: Path) -> None:
         load_checkpoint(ckpt_copy)
 
 
+def test_unknown_ensemble_heads_in_config_is_refused(ckpt_copy: Path) -> None:
+    config = json.loads((ckpt_copy / "config.json").read_text())
+    config["model"]["ensemble_heads"] = "deep"
+    (ckpt_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"invalid model config: Unknown ensemble_heads 'deep'"):
+        load_checkpoint(ckpt_copy)
+
+
 def _as_pending_write(source: Path, target: Path) -> None:
     """Copies every file of ``source`` into ``target`` under its ``.tmp`` name, as a killed save leaves them."""
     target.mkdir(parents=True, exist_ok=True)
