@@ -44,7 +44,10 @@ class OfflineConfig:
         datasets: data-set paths or Minari ids; the task is read from their metadata.
         methods: the methods to run (any of ``METHODS``); runs of the others already stored stay in the table.
         out: working directory for world models, policies, per-run results and TensorBoard logs.
-        seeds: one agent (PPO and IQL) per seed and method; the world model uses the first seed.
+        seeds: one agent (PPO and IQL) per seed and method.
+        wm_seed: seed of the world model and of its disagreement calibration. Fixed apart from ``seeds``, so a
+            benchmark resumed with other seeds reads the same model and calibration back (the calibration is
+            recomputed with this seed on every run, and the MOPO lambda and HALT threshold come from it).
         wm_updates: world-model gradient updates (``small`` preset).
         ensemble: prior heads of the world model.
         ensemble_heads: ``"linear"`` (output layers of one prior MLP) or ``"mlp"`` (an MLP each); see
@@ -84,6 +87,7 @@ class OfflineConfig:
     out: str = "/work/artifacts/offline"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     wm_updates: int = 1500
+    wm_seed: int = 0
     ensemble: int = 5
     ensemble_heads: str = "linear"
     agent_steps: int = 500_000
@@ -258,7 +262,7 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         steps=cfg.wm_updates,
         ensemble=cfg.ensemble,
         ensemble_heads=cfg.ensemble_heads,
-        seed=cfg.seeds[0],
+        seed=cfg.wm_seed,
     )
     train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
     if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
