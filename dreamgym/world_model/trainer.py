@@ -121,6 +121,10 @@ def train_world_model(
                 f"Checkpoint {str(out)!r} holds no trainer state (it was exported for inference only); "
                 "pass resume=False or a new --out to train from scratch."
             )
+        if step >= train_cfg.steps and (CALIBRATION_KEY in ckpt.config or model.cfg.ensemble < 2):
+            # Already finished: writing it again could only change what callers read back (a calibration
+            # recomputed under another seed, say), never improve it.
+            return TrainResult(model=model.eval(), path=out, step=step, metrics={}, seconds=0.0)
     model.train()
     sampler = SequenceSampler(data, seq_len=train_cfg.seq_len, rng=sampler_rng)
     writer = SummaryWriter(str(logdir or out / "tensorboard"))

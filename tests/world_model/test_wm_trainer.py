@@ -48,6 +48,21 @@ def test_resume_at_target_step_does_nothing(
         assert torch.equal(value, before[key]), key
 
 
+def test_resuming_a_finished_ensemble_rewrites_nothing(
+    trained_ensemble_checkpoint: Path, wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
+) -> None:
+    out = Path(
+        shutil.copytree(trained_ensemble_checkpoint, tmp_path / "c", ignore=shutil.ignore_patterns("tensorboard"))
+    )
+    config = read_config(out)
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    model_cfg, train_cfg = make_config("debug", 5, 1, steps=config["step"], ensemble=3, seed=7)
+    result = train_world_model(wm_sequences, out, pendulum_task, model_cfg, train_cfg, progress=False)
+    assert result.step == config["step"]
+    # another seed would have recalibrated the disagreement on other samples; the stored one stays
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
+
+
 def test_resume_from_inference_only_checkpoint_is_refused(
     trained_checkpoint: Path, wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
 ) -> None:
