@@ -227,8 +227,12 @@ def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str
     }
 
 
-def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
-    """World model, then every (method, seed) run on one data set; finished runs are read back, not redone."""
+def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> dict[str, Any]:
+    """World model, then every (method, seed) run on one data set; finished runs are read back, not redone.
+
+    With ``table_only`` nothing is trained or run: the stored model and every stored run of the configured
+    variants (whatever their seeds) are read back, so a benchmark run in pieces gives one table.
+    """
     from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, sb3_policy
     from agents.sb3_dream import train_in_dream
     from dreamgym.data import load_episodes
@@ -264,7 +268,11 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
         ensemble_heads=cfg.ensemble_heads,
         seed=cfg.wm_seed,
     )
-    train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
+    if table_only:
+        if not timing_path.exists():
+            raise SystemExit(f"No finished world model under {root}; run the benchmark on {path!r} first.")
+    else:
+        train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
     if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
         timing_path.write_text(json.dumps(time.perf_counter() - started))
     wm_seconds = json.loads(timing_path.read_text())
@@ -284,12 +292,12 @@ def run_dataset(path: str, cfg: OfflineConfig) -> dict[str, Any]:
             flush=True,
         )
 
-    for row in runs:  # runs recorded before the diagnostic existed get it from their saved policy
+    for row in [] if table_only else runs:  # runs recorded before the diagnostic existed get it from their policy
         if row["method"] not in MODEL_FREE and "dream_uncertainty" not in row:
             policy = sb3_policy(_policy_path(root, *_run_key(row, calibration)), deterministic=True)
             row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
 
-    for seed in cfg.seeds:
+    for seed in [] if table_only else cfg.seeds:
         for method in (m for m in METHODS if m in cfg.methods):
             key = (method, seed, variants[method])
             if key in done:
@@ -351,6 +359,10 @@ def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
         "dream_u_above_max": mean("share_above_data_max"),
         "dream_u_above_p99": mean("share_above_data_p99"),
     }
+
+
+def _share(value: float) -> str:
+    return "not measured" if np.isnan(value) else f"{100 * value:.0f}%"
 
 
 def _normalised(value: float, references: dict[str, Any]) -> float:
@@ -431,8 +443,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             lines.append(
                 f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}; "
                 f"median disagreement in the dream {row['dream_u_median']:.3f} nats, "
-                f"{100 * row['dream_u_above_p99']:.0f}% of dream steps above the data set's p99, "
-                f"{100 * row['dream_u_above_max']:.0f}% above its max"
+                f"{_share(row['dream_u_above_p99'])} of dream steps above the data set's p99, "
+                f"{_share(row['dream_u_above_max'])} above its max"
             )
     notes = path.with_suffix(".notes.md")  # the hand-written reading of the results, kept across reruns
     if notes.exists():
@@ -458,8 +470,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             parser.add_argument(flag, type=type(value), default=value)
     parser.add_argument("--report-only", action="store_true", help="rewrite the table from the saved results JSON")
+    parser.add_argument(
+        "--table-only", action="store_true", help="table every run stored under --out; train and run nothing"
+    )
     namespace = vars(parser.parse_args(argv))
-    report_only = namespace.pop("report_only")
+    report_only, table_only = namespace.pop("report_only"), namespace.pop("table_only")
     cfg = OfflineConfig(**namespace)
     if report_only:  # the runs are in the JSON; only the summary and Markdown are recomputed
         payload = json.loads((RESULTS / f"{cfg.results_name}.json").read_text())
@@ -473,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    datasets = [run_dataset(path, cfg) for path in cfg.datasets]
+    datasets = [run_dataset(path, cfg, table_only=table_only) for path in cfg.datasets]
     rows = summarise(datasets)
     RESULTS.mkdir(exist_ok=True)
     payload = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -76,3 +78,20 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     assert "| Task-tier | 100 | — | 20.0 ± 20.0 | — | — | 100.0 ± 0.0 |" in text
     assert "1k: 50.0, 2k: 100.0" in text and text.rstrip().endswith("hand-written")
     assert "seeds [0, 1]" in text  # the seeds each data set was run with, whatever the config asked
+
+
+def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
+    wm_dataset_path: Path, trained_ensemble_checkpoint: Path, tmp_path: Path
+) -> None:
+    cfg = offline.OfflineConfig(datasets=[str(wm_dataset_path)], out=str(tmp_path), agent_steps=1000, eval_episodes=2)
+    with pytest.raises(SystemExit, match="No finished world model"):
+        offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
+    root = tmp_path / "InvertedPendulum-pendulum"
+    shutil.copytree(trained_ensemble_checkpoint, root / "world_model")
+    (root / "world_model_seconds.json").write_text("1.0")
+    other = offline.OfflineConfig(datasets=["x"], agent_steps=2000)
+    runs = [_dream_row("dream", seed, cfg, 10.0 * seed) for seed in (0, 1, 5)] + [_dream_row("dream", 2, other, 0.0)]
+    (root / "runs.json").write_text(json.dumps(runs))
+    result = offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
+    assert [r["seed"] for r in result["runs"]] == [0, 1, 5]  # every stored seed of this variant, not cfg.seeds
+    assert sorted(p.name for p in root.iterdir()) == ["runs.json", "world_model", "world_model_seconds.json"]
