@@ -300,6 +300,9 @@ def _write_markdown(path: Path, results: dict[str, Any]) -> None:
                 f"{r['spearman_obs_variance_1step']:.2f} | {r['spearman_obs_variance_10step']:.2f} | "
                 f"{js[0]} | {js[1]} |"
             )
+    notes = path.with_suffix(".notes.md")  # the hand-written reading of the results, kept across reruns
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
 
 
