@@ -450,8 +450,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             lines.append(
                 f"  - {row['method']}: dream {row['dream_return_mean']:.1f}, PyBullet {row['return_mean']:.1f}; "
                 f"median disagreement in the dream {row['dream_u_median']:.3f} nats, "
-                f"{_share(row['dream_u_above_p99'])} of dream steps above the data set's p99, "
-                f"{_share(row['dream_u_above_max'])} above its max"
+                f"dream steps above the data set's p99: {_share(row['dream_u_above_p99'])}, "
+                f"above its max: {_share(row['dream_u_above_max'])}"
             )
     notes = path.with_suffix(".notes.md")  # the hand-written reading of the results, kept across reruns
     if notes.exists():
