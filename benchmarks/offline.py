@@ -468,9 +468,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, list):
-            parser.add_argument(
-                flag, nargs="+", type=int if name == "seeds" else str, default=value, required=name == "datasets"
-            )
+            parser.add_argument(flag, nargs="+", type=int if name == "seeds" else str, default=value)
         elif isinstance(value, bool):  # a flag that flips the default
             flip = flag if not value else "--no-" + flag[2:]
             parser.add_argument(flip, dest=name, action="store_false" if value else "store_true")
@@ -482,6 +480,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     namespace = vars(parser.parse_args(argv))
     report_only, table_only = namespace.pop("report_only"), namespace.pop("table_only")
+    if not namespace["datasets"] and not report_only:
+        parser.error("--datasets is required (except with --report-only, which reads them from the results JSON)")
     cfg = OfflineConfig(**namespace)
     if report_only:  # the runs are in the JSON; only the summary and Markdown are recomputed
         payload = json.loads((RESULTS / f"{cfg.results_name}.json").read_text())
