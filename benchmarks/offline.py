@@ -248,7 +248,8 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
     data = load_episodes(path, spec)
     name = _dataset_name(path, data.metadata)
     root = Path(cfg.out) / name
-    root.mkdir(parents=True, exist_ok=True)
+    if not table_only:
+        root.mkdir(parents=True, exist_ok=True)
     runs_path = root / "runs.json"
     runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
     tb = root / "tensorboard"
@@ -348,7 +349,12 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
         "episodes": data.num_episodes,
         "tier": data.metadata.get("tier"),
         "references": references,
-        "world_model": {"updates": cfg.wm_updates, "ensemble": cfg.ensemble, "seconds": wm_seconds},
+        "world_model": {
+            "updates": cfg.wm_updates,
+            "ensemble": cfg.ensemble,
+            "ensemble_heads": cfg.ensemble_heads,
+            "seconds": wm_seconds,
+        },
         "calibration": calibration,
         "runs": [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]],
     }

@@ -88,6 +88,7 @@ def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
     with pytest.raises(SystemExit, match="No finished world model"):
         offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
     root = tmp_path / "InvertedPendulum-pendulum"
+    assert not root.exists()  # a table is only read: no directory was made for it
     shutil.copytree(trained_ensemble_checkpoint, root / "world_model")
     (root / "world_model_seconds.json").write_text("1.0")
     other = offline.OfflineConfig(datasets=["x"], agent_steps=2000)
