@@ -374,6 +374,15 @@ def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _seeds(runs: list[dict[str, Any]]) -> str:
+    """The seeds a data set was run with; per method when the methods were not all run with the same ones."""
+    by_method = {m: sorted(r["seed"] for r in runs if r["method"] == m) for m in METHODS}
+    by_method = {m: seeds for m, seeds in by_method.items() if seeds}
+    if len({tuple(seeds) for seeds in by_method.values()}) <= 1:
+        return str(next(iter(by_method.values()), []))
+    return ", ".join(f"{m} {seeds}" for m, seeds in by_method.items())
+
+
 def _share(value: float) -> str:
     return "not measured" if np.isnan(value) else f"{100 * value:.0f}%"
 
@@ -447,7 +456,7 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
         lines.append(
             f"- {ds['name']}: random {refs['random']:.1f}, expert {refs['expert']:.1f} ({refs['source']}); "
             f"data-set disagreement p99 {ds['calibration']['p99']:.3f}, max {ds['calibration']['max']:.3f} nats; "
-            f"seeds {sorted({r['seed'] for r in ds['runs']})}"
+            f"seeds {_seeds(ds['runs'])}"
         )
         for run in (r for r in ds["runs"] if "curve" in r.get("iql", {})):
             points = ", ".join(f"{n // 1000}k: {_normalised(v, refs):.1f}" for n, v in run["iql"]["curve"])

@@ -78,7 +78,8 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     text = path.read_text()
     assert "| Task-tier | 100 | — | 20.0 ± 20.0 | — | — | 100.0 ± 0.0 |" in text
     assert "1k: 50.0, 2k: 100.0" in text and text.rstrip().endswith("hand-written")
-    assert "seeds [0, 1]" in text  # the seeds each data set was run with, whatever the config asked
+    assert "seeds dream [0, 1], IQL [0]" in text  # the seeds each method was run with, whatever the config asked
+    assert offline._seeds(runs[:2]) == "[0, 1]"
 
 
 def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
