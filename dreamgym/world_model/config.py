@@ -32,7 +32,8 @@ class WorldModelConfig:
         ensemble: number of dynamics (prior) heads; more than one gives a disagreement signal.
         ensemble_heads: ``"linear"``: the heads are output layers of one prior MLP and share its hidden layer
             (the design of checkpoints made before this setting existed); ``"mlp"``: each head is an MLP of its
-            own, so heads share only the GRU state they read (see ``benchmarks/results/ensemble_choice.md``).
+            own, so heads share only the GRU state they read. Their disagreement ranks model error better off the
+            data (``benchmarks/results/ensemble_heads.md``); offline results with each: ``offline_mlp.md``.
     """
 
     obs_dim: int

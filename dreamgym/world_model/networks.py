@@ -60,10 +60,11 @@ class NormGRUCell(nn.Module):
 class EnsembleMLP(nn.Module):
     """``members`` MLPs of one shape, evaluated together: (..., in_dim) -> (..., members, out_dim).
 
-    Output heads on one shared MLP differ only in their last linear layer, so they extrapolate alike and
-    agree off the data almost as much as on it. Members with their own hidden layers (and their own random
-    initialisation) are pinned together only where the data trains them, which is what makes their
-    disagreement a sign of missing data. Each layer is one einsum over the member axis, never a loop.
+    Output heads on one shared MLP differ only in their last linear layer, so they extrapolate alike. Members
+    with their own hidden layers (and their own random initialisation) are pinned together only where the data
+    trains them, so their disagreement is more of a sign of missing data: as dynamics heads, it ranks a world
+    model's error off the data better (``benchmarks/results/ensemble_heads.md``). Each layer is one einsum over
+    the member axis, never a loop.
 
     Args:
         in_dim: input width.
