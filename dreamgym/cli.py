@@ -141,6 +141,7 @@ class DemoArgs:
     steps_per_round: int = _opt(15000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
     ensemble: int = _opt(5, "dynamics heads of the world model (>= 2 enables --uncertainty-penalty)")
+    ensemble_heads: str = _opt("linear", "dynamics heads: output layers of one MLP (linear) or an MLP each (mlp)")
     uncertainty_penalty: float = _opt(1.0, "MOPO-style dream reward penalty per unit of ensemble disagreement")
     wm_updates_first: int = _opt(1000, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")
@@ -347,6 +348,7 @@ def _demo(args: DemoArgs) -> None:
         wm_updates_per_round=args.wm_updates_per_round,
         eval_episodes=args.eval_episodes,
         ensemble=args.ensemble,
+        ensemble_heads=args.ensemble_heads,
         early_agent_steps=args.early_agent_steps,
         agent=DreamAgentConfig(
             steps=args.agent_steps,
