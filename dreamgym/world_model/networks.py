@@ -89,12 +89,11 @@ class EnsembleMLP(nn.Module):
         self.out_bias = nn.Parameter(_uniform_init(members, out_dim, fan_in=widths[-1]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, (weight, gain, shift) in enumerate(
-            zip(self.hidden_weights, self.norm_weights, self.norm_biases, strict=True)
-        ):
-            x = torch.einsum("...i,kio->...ko" if i == 0 else "...ki,kio->...ko", x, weight)
+        equation = "...i,kio->...ko"  # the input has no member axis; the first layer adds it
+        for weight, gain, shift in zip(self.hidden_weights, self.norm_weights, self.norm_biases, strict=True):
+            x = torch.einsum(equation, x, weight)
             x = nn.functional.silu(nn.functional.layer_norm(x, x.shape[-1:]) * gain + shift)
-        equation = "...i,kio->...ko" if not self.hidden_weights else "...ki,kio->...ko"
+            equation = "...ki,kio->...ko"
         return torch.einsum(equation, x, self.out_weight) + self.out_bias
 
 
