@@ -39,8 +39,8 @@ class DynaConfig:
         steps_per_round: real steps collected with the current agent after each round.
         preset: world-model size preset.
         ensemble: dynamics heads of the world model; more than one enables ``agent.uncertainty_penalty``.
-        ensemble_heads: ``"linear"`` or ``"mlp"`` heads (see ``WorldModelConfig``); the demo's published runs
-            used linear heads.
+        ensemble_heads: ``"mlp"`` or ``"linear"`` heads (see ``WorldModelConfig``); the runs before session 6
+            in ``benchmarks/results/demo_runs/`` used linear heads.
         wm_updates_first: world-model updates in the first round.
         wm_updates_per_round: further updates in each later round (the model resumes, not restarts).
         agent: how the agent trains in dreams; ``agent.steps`` is the last round's budget.
@@ -63,7 +63,7 @@ class DynaConfig:
     steps_per_round: int = 15000
     preset: str = "small"
     ensemble: int = 5
-    ensemble_heads: str = "linear"
+    ensemble_heads: str = "mlp"
     wm_updates_first: int = 1000
     wm_updates_per_round: int = 500
     agent: DreamAgentConfig = field(default_factory=lambda: DreamAgentConfig(steps=1_000_000, uncertainty_penalty=1.0))

@@ -50,8 +50,8 @@ class OfflineConfig:
             recomputed with this seed on every run, and the MOPO lambda and HALT threshold come from it).
         wm_updates: world-model gradient updates (``small`` preset).
         ensemble: prior heads of the world model.
-        ensemble_heads: ``"mlp"`` (an MLP each) or ``"linear"`` (output layers of one prior MLP, the library's
-            default, which results written before this setting existed used); see ``offline_mlp.notes.md``.
+        ensemble_heads: ``"mlp"`` (an MLP each) or ``"linear"`` (output layers of one prior MLP, which results
+            written before this setting existed used); see ``offline_mlp.notes.md``.
         agent_steps: dream transitions per PPO run.
         num_envs: dreams stepped together while PPO trains.
         dream_horizon: dream length in steps; 0 means the task's dream horizon. Short dreams branched from the

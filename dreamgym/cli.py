@@ -47,7 +47,7 @@ class TrainArgs:
     preset: str = _opt("small", "world-model size preset: debug, small or default")
     steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
     ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
-    ensemble_heads: str = _opt("linear", "dynamics heads: output layers of one MLP (linear) or an MLP each (mlp)")
+    ensemble_heads: str = _opt("mlp", "dynamics heads: an MLP each (mlp) or output layers of one MLP (linear)")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
 
@@ -141,7 +141,7 @@ class DemoArgs:
     steps_per_round: int = _opt(15000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
     ensemble: int = _opt(5, "dynamics heads of the world model (>= 2 enables --uncertainty-penalty)")
-    ensemble_heads: str = _opt("linear", "dynamics heads: output layers of one MLP (linear) or an MLP each (mlp)")
+    ensemble_heads: str = _opt("mlp", "dynamics heads: an MLP each (mlp) or output layers of one MLP (linear)")
     uncertainty_penalty: float = _opt(1.0, "MOPO-style dream reward penalty per unit of ensemble disagreement")
     wm_updates_first: int = _opt(1000, "world-model updates in the first round")
     wm_updates_per_round: int = _opt(500, "further world-model updates per round")

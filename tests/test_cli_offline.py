@@ -16,9 +16,9 @@ def test_train_an_ensemble_and_dream_with_halt(tmp_path: Path, capsys: pytest.Ca
     args = ["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "10"]
     assert main([*args, "--ensemble", "3", "--ensemble-heads", "deep"]) == 2
     assert "Unknown ensemble_heads 'deep'; expected one of ['linear', 'mlp']" in capsys.readouterr().err
-    assert main([*args, "--ensemble", "3", "--ensemble-heads", "mlp"]) == 0
+    assert main([*args, "--ensemble", "3", "--ensemble-heads", "linear"]) == 0
     config = json.loads((ckpt / "config.json").read_text())
-    assert config["model"]["ensemble"] == 3 and config["model"]["ensemble_heads"] == "mlp"
+    assert config["model"]["ensemble"] == 3 and config["model"]["ensemble_heads"] == "linear"
     assert config["uncertainty_calibration"]["max"] > 0
     dream = ["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--logdir", str(tmp_path / "tb")]
     policy = tmp_path / "policy.zip"

@@ -95,9 +95,12 @@ def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
     other = offline.OfflineConfig(datasets=["x"], agent_steps=2000)
     runs = [_dream_row("dream", seed, cfg, 10.0 * seed) for seed in (0, 1, 5)] + [_dream_row("dream", 2, other, 0.0)]
     (root / "runs.json").write_text(json.dumps(runs))
-    with pytest.raises(SystemExit, match="3 linear heads, but this run asks for 5 mlp heads"):
+    with pytest.raises(SystemExit, match="3 mlp heads, but this run asks for 5 mlp heads"):
         offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
     cfg = offline.OfflineConfig(**{**asdict(cfg), "ensemble": 3, "ensemble_heads": "linear"})
+    with pytest.raises(SystemExit, match="3 mlp heads, but this run asks for 3 linear heads"):
+        offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
+    cfg = offline.OfflineConfig(**{**asdict(cfg), "ensemble_heads": "mlp"})
     result = offline.run_dataset(str(wm_dataset_path), cfg, table_only=True)
     assert [r["seed"] for r in result["runs"]] == [0, 1, 5]  # every stored seed of this variant, not cfg.seeds
     assert sorted(p.name for p in root.iterdir()) == ["runs.json", "world_model", "world_model_seconds.json"]

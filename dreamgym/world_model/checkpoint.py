@@ -276,7 +276,8 @@ def load_checkpoint(
                 f"but the env expects {label} shape {tuple(expected)}."
             )
     try:
-        model_cfg = WorldModelConfig(**config["model"])
+        # A config written before `ensemble_heads` existed holds linear heads, whatever today's default is.
+        model_cfg = WorldModelConfig(**{"ensemble_heads": "linear"} | config["model"])
     except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
         raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
     model = WorldModel(model_cfg)

@@ -139,10 +139,10 @@ def test_planted_disagreement_in_one_head_halts_at_the_calibrated_threshold(trai
     _, _, terminated, _, info = env.step(ACTION)
     assert not info["halted"] and info["uncertainty"] <= env.dreams.halt_threshold  # the real model stays in range
     env.reset(seed=1)
-    output = env.dreams.model.rssm.prior_net[-1]  # the last layer emits every head's logits side by side
+    output_bias = env.dreams.model.rssm.prior_net.out_bias  # (heads, logits): each MLP head's last layer
     width = env.dreams.cfg.stoch_flat
     with torch.no_grad():  # plant: head 1 now predicts other classes than heads 0 and 2
-        output.bias[width : 2 * width] += 20.0 * torch.randn(width, generator=torch.Generator().manual_seed(0))
+        output_bias[1] += 20.0 * torch.randn(width, generator=torch.Generator().manual_seed(0))
     _, reward, terminated, _, info = env.step(ACTION)
     assert info["uncertainty"] > env.dreams.halt_threshold
     assert terminated and info["halted"] and reward == -5.0

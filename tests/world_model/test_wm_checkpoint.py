@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
 from dreamgym.errors import CheckpointError
 from dreamgym.world_model import Checkpoint, load_checkpoint, read_config, save_checkpoint
 
@@ -175,6 +176,13 @@ def test_unknown_ensemble_heads_in_config_is_refused(ckpt_copy: Path) -> None:
     (ckpt_copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"invalid model config: Unknown ensemble_heads 'deep'"):
         load_checkpoint(ckpt_copy)
+
+
+def test_a_config_from_before_ensemble_heads_loads_as_linear_heads() -> None:
+    # The bundled Hopper model was exported before the setting existed; its weights are a linear-head prior.
+    directory = BUNDLED_CHECKPOINTS / "Hopper"
+    assert "ensemble_heads" not in read_config(directory)["model"]
+    assert load_checkpoint(directory).model.cfg.ensemble_heads == "linear"
 
 
 def _as_pending_write(source: Path, target: Path) -> None:
