@@ -179,7 +179,7 @@ class DreamBatch:
             self.state, prior = self.model.rssm.img_step(self.state, actions, member, u_stoch)
             decoded = self.model.decode(self.state)
             self.obs = decoded.obs
-            uncertainty = self._disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
+            uncertainty = ensemble_disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
             reward = decoded.reward - self.uncertainty_penalty * uncertainty
             # HALT (MOReL): past the threshold the model is outside its data; the dream ends in an absorbing
             # state worth -kappa instead of whatever the model would make up there.
@@ -195,8 +195,3 @@ class DreamBatch:
             uncertainty=uncertainty.numpy(),
             halted=halted.numpy(),
         )
-
-    @staticmethod
-    def _disagreement(prior_logp: torch.Tensor) -> torch.Tensor:
-        """Jensen-Shannon divergence among ensemble priors (B, K, S, C); see :func:`ensemble_disagreement`."""
-        return ensemble_disagreement(prior_logp)
