@@ -33,6 +33,9 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("BC", "dream", "dream+MOPO", "dream+HALT", "IQL")
+SAFEGUARDS = ("dream+MOPO", "dream+HALT")
+RIVALS = ("dream", "IQL")  # what issue 5's target asks a safeguarded policy to beat
+SIGNIFICANCE = 0.05
 MODEL_FREE = ("BC", "IQL")  # never dream
 
 
@@ -418,6 +421,56 @@ def summarise(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def safeguard_tests(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One-sided Welch t-tests of each safeguarded method's scores against each rival's, per data set.
+
+    A mean above the rivals' is not enough to say a safeguard helps: seeds spread by several points, IQL's by ten
+    or more. Welch's test does not assume equal spreads, and one-sided is the question asked (is it better?).
+    """
+    from scipy.stats import ttest_ind
+
+    tests = []
+    for row in rows:
+        if row["method"] not in SAFEGUARDS:
+            continue
+        for rival in RIVALS:
+            other = next((r for r in rows if r["dataset"] == row["dataset"] and r["method"] == rival), None)
+            if other is None or min(len(row["scores"]), len(other["scores"])) < 2:
+                continue  # a t-test needs a spread on both sides
+            result = ttest_ind(row["scores"], other["scores"], equal_var=False, alternative="greater")
+            tests.append(
+                {
+                    "dataset": row["dataset"],
+                    "method": row["method"],
+                    "rival": rival,
+                    "lead": row["score_mean"] - other["score_mean"],
+                    "t": float(result.statistic),
+                    "p": float(result.pvalue),
+                }
+            )
+    return tests
+
+
+def _significance_lines(rows: list[dict[str, Any]]) -> list[str]:
+    tests = safeguard_tests(rows)
+    if not tests:
+        return []
+    lines = [
+        "",
+        f"Does a safeguard beat both the unsafeguarded dream and IQL? One-sided Welch t-tests on the per-seed "
+        f"scores; a lead counts at p < {SIGNIFICANCE}:",
+        "",
+        "| data set | safeguard | lead over dream (p) | lead over IQL (p) | beats both |",
+        "|---|---|---|---|---|",
+    ]
+    for dataset, method in dict.fromkeys((t["dataset"], t["method"]) for t in tests):
+        by_rival = {t["rival"]: t for t in tests if t["dataset"] == dataset and t["method"] == method}
+        cells = [f"{by_rival[r]['lead']:+.1f} ({by_rival[r]['p']:.3f})" if r in by_rival else "—" for r in RIVALS]
+        wins = len(by_rival) == len(RIVALS) and all(t["p"] < SIGNIFICANCE for t in by_rival.values())
+        lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + f" | {'yes' if wins else 'no'} |")
+    return lines
+
+
 def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
     lines = [
         "# Offline RL: dream-trained PPO (none / MOPO / HALT) against BC and IQL",
@@ -450,6 +503,7 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             row = next((r for r in rows if r["dataset"] == ds["name"] and r["method"] == method), None)
             cells.append("—" if row is None else f"{row['score_mean']:.1f} ± {row['score_std']:.1f}")
         lines.append(f"| {ds['name']} | {ds['steps']} | " + " | ".join(cells) + " |")
+    lines += _significance_lines(rows)
     lines += ["", "Reference returns and dream-vs-PyBullet returns (mean over seeds):", ""]
     for ds in datasets:
         refs = ds["references"]

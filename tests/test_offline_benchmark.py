@@ -82,6 +82,23 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     assert offline._seeds(runs[:2]) == "[0, 1]"
 
 
+def test_a_safeguard_beats_a_rival_only_beyond_the_spread_of_seeds(tmp_path: Path) -> None:
+    def row(method: str, scores: list[float]) -> dict:
+        return {"dataset": "Task-tier", "method": method, "scores": scores, "score_mean": sum(scores) / len(scores)}
+
+    mopo, dream = row("dream+MOPO", [40.0, 42.0, 44.0]), row("dream", [30.0, 32.0, 34.0])
+    noisy_iql, tight_iql = row("IQL", [20.0, 40.0, 60.0]), row("IQL", [20.0, 22.0, 24.0])
+    tests = {t["rival"]: t for t in offline.safeguard_tests([mopo, dream, noisy_iql])}
+    # Welch: lead 10 over a standard error of sqrt(4/3 + 4/3); one-sided p with 4 degrees of freedom.
+    assert tests["dream"]["lead"] == pytest.approx(10.0) and tests["dream"]["t"] == pytest.approx(10 / (8 / 3) ** 0.5)
+    assert tests["dream"]["p"] < 0.01 < 0.3 < tests["IQL"]["p"]  # a 2-point lead over a 20-point spread is noise
+    assert "| Task-tier | dream+MOPO | +10.0 (0.002) | +2.0 (0.439) | no |" in offline._significance_lines(
+        [mopo, dream, noisy_iql]
+    )
+    assert offline._significance_lines([mopo, dream, tight_iql])[-1].endswith("| yes |")
+    assert offline.safeguard_tests([mopo, row("dream", [30.0])]) == []  # one seed has no spread to test against
+
+
 def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
     wm_dataset_path: Path, trained_ensemble_checkpoint: Path, tmp_path: Path
 ) -> None:
