@@ -25,6 +25,8 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TASK = "Hopper"
+# (dynamics heads, head design) of the `small` model: each design with one head and with five.
+ENSEMBLE_DESIGNS = ((1, "linear"), (1, "mlp"), (5, "linear"), (5, "mlp"))
 
 
 def pybullet_steps_per_second(seconds: float) -> float:
@@ -77,7 +79,7 @@ def matmul_flops(seconds: float, size: int = 2048) -> float:
     return 2 * size**3 * reps / (time.perf_counter() - start)
 
 
-def make_checkpoint(preset: str, directory: Path) -> Path:
+def make_checkpoint(preset: str, directory: Path, name: str | None = None, **overrides: object) -> Path:
     """A checkpoint of an untrained model: throughput does not depend on the weights."""
     from dreamgym.data import collect, load_episodes
     from dreamgym.tasks import get_task
@@ -89,10 +91,10 @@ def make_checkpoint(preset: str, directory: Path) -> Path:
     if not data_dir.exists():
         collect(spec, 400, data_dir, seed=0, progress=False)
     data = load_episodes(data_dir, spec)
-    model_cfg, _ = make_config(preset, spec.obs_shape[0], spec.action_dim)
+    model_cfg, _ = make_config(preset, spec.obs_shape[0], spec.action_dim, **overrides)
     starts = sample_context_windows(data, 256, 16, np.random.default_rng(0))
     return save_checkpoint(
-        directory / preset,
+        directory / (name or preset),
         WorldModel(model_cfg),
         task=TASK,
         observation_shape=spec.obs_shape,
@@ -292,6 +294,20 @@ def main() -> None:
                     f"peak RSS {row['peak_rss_mib']:.0f} MiB)",
                     flush=True,
                 )
+        # What uncertainty costs: every dream step evaluates all heads' priors for the disagreement.
+        results["ensemble"] = []
+        batch = 1024 if 1024 in batches else batches[-1]
+        for ensemble, heads in ENSEMBLE_DESIGNS:
+            name = f"small_e{ensemble}_{heads}"
+            checkpoint = make_checkpoint("small", Path(tmp), name, ensemble=ensemble, ensemble_heads=heads)
+            row = {"ensemble": ensemble, "heads": heads, **dream_throughput(checkpoint, batch, seconds)}
+            row["x_pybullet_single"] = row["env_steps_per_s"] / results["pybullet_single_steps_per_s"]
+            results["ensemble"].append(row)
+            print(
+                f"dream small, {ensemble} {heads} head(s), batch {batch}: {row['env_steps_per_s']:.0f} steps/s "
+                f"({row['x_pybullet_single']:.1f}x PyBullet)",
+                flush=True,
+            )
     results["compile"] = []
     if not args.no_compile:
         for preset in presets:
@@ -334,6 +350,14 @@ def main() -> None:
     for r in results["profile"]:
         shares = " | ".join(f"{r['share'][g]:.0%}" for g in groups)
         lines.append(f"| {r['preset']} | {r['batch']} | {r['wall_ms_per_step']:.2f} | {shares} |")
+    base = results["ensemble"][0]["env_steps_per_s"]
+    lines += ["", "Dynamics heads (`small`, every head's prior computed each step for the disagreement):", ""]
+    lines += ["| heads | design | batch | steps/s | x PyBullet | vs first row | MFLOP/step |", "|---" * 7 + "|"]
+    for r in results["ensemble"]:
+        lines.append(
+            f"| {r['ensemble']} | {r['heads']} | {r['batch']} | {r['env_steps_per_s']:.0f} | "
+            f"{r['x_pybullet_single']:.1f} | {r['env_steps_per_s'] / base:.2f} | {r['flops_per_env_step'] / 1e6:.2f} |"
+        )
     if results["compile"]:
         lines += ["", "| torch.compile preset | batch | eager steps/s | compiled steps/s | speedup | compile s |"]
         lines.append("|---|---|---|---|---|---|")
