@@ -82,7 +82,7 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     assert offline._seeds(runs[:2]) == "[0, 1]"
 
 
-def test_a_safeguard_beats_a_rival_only_beyond_the_spread_of_seeds(tmp_path: Path) -> None:
+def test_a_safeguard_beats_a_rival_only_beyond_the_spread_of_seeds() -> None:
     def row(method: str, scores: list[float]) -> dict:
         return {"dataset": "Task-tier", "method": method, "scores": scores, "score_mean": sum(scores) / len(scores)}
 
