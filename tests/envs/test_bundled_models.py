@@ -39,3 +39,18 @@ def test_a_task_without_a_bundled_model_says_what_to_pass() -> None:
     missing = next(name for name in TASKS if name not in BUNDLED)
     with pytest.raises(CheckpointError, match=rf"No bundled world model for task '{missing}'.*checkpoint=PATH"):
         gym.make(f"dreamgym/{missing}-dream-v0")
+
+
+def test_bundled_hopper_dreams_with_uncertainty_and_both_safeguards() -> None:
+    # The offline benchmark's Hopper-medium model: 5 MLP heads, disagreement calibrated on its data set.
+    envs = gym.make_vec("dreamgym/Hopper-dream-v0", num_envs=8, uncertainty_penalty=1.0, halt_threshold="p99")
+    plain = gym.make_vec("dreamgym/Hopper-dream-v0", num_envs=8)
+    actions = np.zeros((8, 3), dtype=np.float32)
+    envs.reset(seed=0)
+    plain.reset(seed=0)
+    _, reward, *_, info = envs.step(actions)
+    _, plain_reward, *_, plain_info = plain.step(actions)
+    assert (info["uncertainty"] > 0).all() and np.allclose(info["uncertainty"], plain_info["uncertainty"])
+    kept = ~info["halted"]  # the same dreams, the penalty subtracted where they did not halt
+    assert kept.any()
+    assert np.allclose(reward[kept], plain_reward[kept] - info["uncertainty"][kept], atol=1e-5)

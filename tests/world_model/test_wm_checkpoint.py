@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
 from dreamgym.errors import CheckpointError
-from dreamgym.world_model import Checkpoint, load_checkpoint, read_config, save_checkpoint
+from dreamgym.world_model import Checkpoint, WorldModel, load_checkpoint, read_config, save_checkpoint
 
 FILES = ("config.json", "model.safetensors", "starts.safetensors", "trainer.safetensors", "trainer.json")
 
@@ -178,11 +178,24 @@ def test_unknown_ensemble_heads_in_config_is_refused(ckpt_copy: Path) -> None:
         load_checkpoint(ckpt_copy)
 
 
-def test_a_config_from_before_ensemble_heads_loads_as_linear_heads() -> None:
-    # The bundled Hopper model was exported before the setting existed; its weights are a linear-head prior.
-    directory = BUNDLED_CHECKPOINTS / "Hopper"
-    assert "ensemble_heads" not in read_config(directory)["model"]
-    assert load_checkpoint(directory).model.cfg.ensemble_heads == "linear"
+def test_a_config_from_before_ensemble_heads_loads_as_linear_heads(ckpt_copy: Path, tmp_path: Path) -> None:
+    # Checkpoints written before the setting existed have linear-head weights and no `ensemble_heads` field.
+    ckpt = load_checkpoint(ckpt_copy)
+    linear = WorldModel(replace(ckpt.model.cfg, ensemble=3, ensemble_heads="linear"))
+    old = save_checkpoint(
+        tmp_path / "old",
+        linear,
+        task=ckpt.task,
+        observation_shape=tuple(ckpt.config["observation_space"]["shape"]),
+        action_shape=tuple(ckpt.config["action_space"]["shape"]),
+        starts=ckpt.starts,
+    )
+    config = json.loads((old / "config.json").read_text())
+    del config["model"]["ensemble_heads"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(old).model
+    assert loaded.cfg.ensemble_heads == "linear"
+    _assert_same_weights(loaded, linear)
 
 
 def _as_pending_write(source: Path, target: Path) -> None:
