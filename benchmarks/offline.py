@@ -16,7 +16,9 @@ normalised as D4RL does, ``100 * (R - R_random) / (R_expert - R_random)``, with 
 the data set by ``benchmarks/datasets.py``.
 
 Results go to ``benchmarks/results/offline.{json,md}``; each finished run is stored under ``--out`` so a killed
-benchmark resumes where it stopped. TensorBoard logs are under ``--out/<data set>/tensorboard``.
+benchmark resumes where it stopped. Once the world model exists, several processes may share one ``--out`` (say
+``--methods IQL`` on one core and the dream methods on the other): each skips the runs another has stored and
+adds its own under a lock. TensorBoard logs are under ``--out/<data set>/tensorboard``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +214,29 @@ def _policy_path(root: Path, method: str, seed: int, variant: str) -> Path:
     return root / f"{method}_{variant}_seed{seed}.zip"  # every run's variant names at least its budget
 
 
+def _stored_runs(runs_path: Path) -> list[dict[str, Any]]:
+    return json.loads(runs_path.read_text()) if runs_path.exists() else []
+
+
+def update_runs(runs_path: Path, change: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """Applies ``change`` to the runs stored at ``runs_path`` and returns them all, safe for several processes.
+
+    Two benchmark processes on one store (say IQL on one core, the dream methods on the other) would otherwise
+    each write back the list they read at start, and the later write would drop the other's runs. Under an
+    exclusive lock the file is read again, changed in place and written atomically.
+    """
+    import fcntl
+
+    with open(runs_path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        runs = _stored_runs(runs_path)
+        change(runs)
+        tmp = runs_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(runs, indent=2))
+        tmp.replace(runs_path)
+    return runs
+
+
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
     """How far the policy takes the plain dream from the data: its disagreement against the calibration."""
     from dreamgym.envs import DreamVectorEnv
@@ -254,7 +280,7 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
     if not table_only:
         root.mkdir(parents=True, exist_ok=True)
     runs_path = root / "runs.json"
-    runs: list[dict[str, Any]] = json.loads(runs_path.read_text()) if runs_path.exists() else []
+    runs = _stored_runs(runs_path)
     tb = root / "tensorboard"
     print(
         f"[{name}] {len(data) - data.num_episodes} steps, {data.num_episodes} episodes; TensorBoard: {tb}", flush=True
@@ -289,30 +315,40 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
         )
     calibration = stored["uncertainty_calibration"]
     references = _references(data, task, cfg)
-    done = {_run_key(r, calibration) for r in runs}
     variants = {method: _expected_variant(method, cfg, calibration) for method in METHODS}
 
     def record(row: dict[str, Any]) -> None:
-        runs.append(row)
-        tmp = runs_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(runs, indent=2))
-        tmp.replace(runs_path)
+        def add(stored: list[dict[str, Any]]) -> None:  # unless another process stored this run meanwhile
+            if _run_key(row, calibration) not in {_run_key(r, calibration) for r in stored}:
+                stored.append(row)
+
+        runs[:] = update_runs(runs_path, add)
         print(
             f"[{name}] {row['method']:<11} seed {row['seed']}: PyBullet {row['return']:8.1f} ± {row['return_std']:6.1f}"
             f"  (dream {row.get('dream_return', float('nan')):8.1f}, {row['seconds']:.0f}s)",
             flush=True,
         )
 
-    for row in [] if table_only else runs:  # runs recorded before the diagnostic existed get it from their policy
+    diagnosed = {}  # runs recorded before the diagnostic existed get it from their policy
+    for row in [] if table_only else runs:
         if row["method"] not in MODEL_FREE and "dream_uncertainty" not in row:
-            policy = sb3_policy(_policy_path(root, *_run_key(row, calibration)), deterministic=True)
-            row["dream_uncertainty"] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
+            key = _run_key(row, calibration)
+            policy = sb3_policy(_policy_path(root, *key), deterministic=True)
+            diagnosed[key] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
+    if diagnosed:
+
+        def fill(stored: list[dict[str, Any]]) -> None:
+            for r in stored:
+                if _run_key(r, calibration) in diagnosed:
+                    r.setdefault("dream_uncertainty", diagnosed[_run_key(r, calibration)])
+
+        runs[:] = update_runs(runs_path, fill)
 
     for seed in [] if table_only else cfg.seeds:
         for method in (m for m in METHODS if m in cfg.methods):
             key = (method, seed, variants[method])
-            if key in done:
-                continue
+            if key in {_run_key(r, calibration) for r in _stored_runs(runs_path)}:
+                continue  # run before, by this process or another on the same store
             started = time.perf_counter()
             row: dict[str, Any] = {"method": method, "seed": seed}
             if method == "IQL":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import sys
 from dataclasses import asdict
@@ -97,6 +98,24 @@ def test_a_safeguard_beats_a_rival_only_beyond_the_spread_of_seeds() -> None:
     )
     assert offline._significance_lines([mopo, dream, tight_iql])[-1].endswith("| yes |")
     assert offline.safeguard_tests([mopo, row("dream", [30.0])]) == []  # one seed has no spread to test against
+
+
+def _store_runs(runs_path: Path, worker: int, count: int) -> None:
+    for i in range(count):
+        offline.update_runs(runs_path, lambda runs, i=i: runs.append({"worker": worker, "run": i}))
+
+
+def test_two_processes_on_one_store_lose_no_run(tmp_path: Path) -> None:
+    runs_path = tmp_path / "runs.json"
+    ctx = multiprocessing.get_context("fork")  # the workers only touch JSON files
+    workers = [ctx.Process(target=_store_runs, args=(runs_path, worker, 40)) for worker in (0, 1)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+        assert process.exitcode == 0
+    runs = json.loads(runs_path.read_text())
+    assert sorted((r["worker"], r["run"]) for r in runs) == [(w, i) for w in (0, 1) for i in range(40)]
 
 
 def test_table_only_reads_back_every_stored_seed_and_runs_nothing(
