@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.behaviour_cloning import CloningConfig, actor_parameters, clone_behaviour, frozen
+from agents.behaviour_penalty import BehaviourPenalty
 from dreamgym.data import SequenceData
 from dreamgym.envs.sb3_vec_env import DreamSB3VecEnv
 
@@ -46,6 +48,9 @@ class DreamAgentConfig:
         critic_warmup_steps: PPO only: dream steps, counted in ``steps``, during which the actor is frozen and
             only the critic learns. A warm-started actor would otherwise be steered by the advantages of a
             random critic in its first updates and lose what it cloned.
+        behaviour_penalty: with ``cloning``: reward penalty per unit of mean squared distance between the action
+            taken and the cloned actor's (:class:`agents.behaviour_penalty.BehaviourPenalty`), so fine-tuning
+            stays near the data's behaviour.
         seed: seeds the agent and the dreams.
         algo_kwargs: constructor kwargs for the SB3 algorithm, over the defaults below.
     """
@@ -61,6 +66,7 @@ class DreamAgentConfig:
     normalize_reward: bool = True
     cloning: CloningConfig | None = None
     critic_warmup_steps: int = 0
+    behaviour_penalty: float = 0.0
     seed: int = 0
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -117,6 +123,11 @@ def train_in_dream(
         raise ValueError(f"Unknown algorithm {config.algo!r}; expected one of {sorted(ALGORITHMS)}.")
     if (config.cloning or config.critic_warmup_steps) and config.algo != "ppo":
         raise ValueError(f"Behaviour cloning and critic warm-up need algo='ppo', got {config.algo!r}.")
+    if config.behaviour_penalty and (not config.cloning or model is not None):
+        raise ValueError(
+            "DreamAgentConfig.behaviour_penalty needs `cloning` and a new agent: the freshly cloned actor is its "
+            "reference."
+        )
     if config.cloning and demonstrations is None:
         raise ValueError("DreamAgentConfig.cloning is set but no `demonstrations` data set was passed to clone.")
     if not 0 <= config.critic_warmup_steps <= config.steps:
@@ -149,6 +160,8 @@ def train_in_dream(
         )
         if config.cloning:
             clone_behaviour(model.policy, demonstrations, config.cloning, progress=progress)
+        if config.behaviour_penalty:
+            env = BehaviourPenalty(env, copy.deepcopy(model.policy), config.behaviour_penalty)
     # Wrapped after construction so the scale follows the algorithm's own discount.
     model.set_env(
         VecNormalize(env, norm_obs=False, norm_reward=True, gamma=model.gamma) if config.normalize_reward else env

@@ -72,6 +72,9 @@ class DreamArgs:
     )
     clone_updates: int = _opt(10_000, "behaviour-cloning updates of the --warm-start actor")
     critic_warmup: int = _opt(0, "dream steps at the start, counted in --steps, that train the critic alone")
+    behaviour_penalty: float = _opt(
+        0.0, "with --warm-start: reward penalty per unit of squared distance to the cloned actor's action"
+    )
     seed: int = _opt(0, "random seed")
     out: str = _opt("policy.zip", "where to save the SB3 policy")
     logdir: str | None = _opt("runs", "TensorBoard directory")
@@ -257,6 +260,7 @@ def _dream(args: DreamArgs) -> None:
         halt_penalty=args.halt_penalty,
         cloning=CloningConfig(updates=args.clone_updates, seed=args.seed) if args.warm_start else None,
         critic_warmup_steps=args.critic_warmup,
+        behaviour_penalty=args.behaviour_penalty,
         seed=args.seed,
     )
     try:

@@ -41,7 +41,9 @@ def test_dream_fine_tunes_an_actor_cloned_from_the_data_set(tmp_path: Path) -> N
     assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"]) == 0
     dream = ["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--logdir", str(tmp_path / "tb")]
     warm = ["--warm-start", str(data), "--clone-updates", "20", "--critic-warmup", "32"]
-    assert main([*dream, *warm, "--out", str(policy)]) == 0
+    assert main([*dream, *warm, "--behaviour-penalty", "0.5", "--out", str(policy)]) == 0
     assert policy.exists()
     with pytest.raises(SystemExit, match="critic_warmup_steps"):
         main([*dream, *warm[:2], "--critic-warmup", "65", "--out", str(policy)])
+    with pytest.raises(SystemExit, match="behaviour_penalty needs `cloning`"):
+        main([*dream, "--behaviour-penalty", "0.5", "--out", str(policy)])

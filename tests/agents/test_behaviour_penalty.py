@@ -1,0 +1,61 @@
+"""The behaviour penalty: a dream reward charged for leaving the cloned actor's actions."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.behaviour_cloning import CloningConfig
+from agents.behaviour_penalty import BehaviourPenalty
+from agents.sb3_dream import DreamAgentConfig, train_in_dream
+from dreamgym.data import SequenceData
+from dreamgym.envs import DreamSB3VecEnv
+
+TINY = dict(num_envs=4, horizon=16, algo_kwargs=dict(n_steps=16, batch_size=32, n_epochs=1))
+
+
+def _dreams(checkpoint: Path) -> DreamSB3VecEnv:
+    env = DreamSB3VecEnv("InvertedPendulum", num_envs=4, checkpoint=checkpoint, horizon=16)
+    env.seed(3)
+    return env
+
+
+def test_the_penalty_is_the_weighted_squared_distance_to_the_reference_action(trained_checkpoint: Path) -> None:
+    reference = train_in_dream(
+        trained_checkpoint, "InvertedPendulum", DreamAgentConfig(**TINY, steps=0), progress=False
+    ).policy
+    plain, penalised = _dreams(trained_checkpoint), BehaviourPenalty(_dreams(trained_checkpoint), reference, 2.0)
+    obs, same_obs = plain.reset(), penalised.reset()
+    np.testing.assert_array_equal(obs, same_obs)
+    for offset in (0.0, 0.3):  # the reference's own action costs nothing; 0.3 away costs 2 * 0.09
+        actions = np.clip(reference.predict(obs, deterministic=True)[0] + offset, -1, 1)
+        expected_gap = (actions - np.clip(reference.predict(obs, deterministic=True)[0], -1, 1)) ** 2
+        obs, reward, *_ = plain.step(actions)
+        same_obs, penalised_reward, *_ = penalised.step(actions)
+        np.testing.assert_array_equal(obs, same_obs)  # the dream itself is untouched
+        np.testing.assert_allclose(penalised_reward, reward - 2.0 * expected_gap.mean(-1), atol=1e-6)
+        assert (penalised_reward < reward).any() == (offset > 0)
+
+
+def test_the_penalty_needs_a_freshly_cloned_actor(trained_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="behaviour_penalty needs `cloning`"):
+        train_in_dream(
+            trained_checkpoint, "InvertedPendulum", DreamAgentConfig(**TINY, behaviour_penalty=1.0), progress=False
+        )
+    model = train_in_dream(trained_checkpoint, "InvertedPendulum", DreamAgentConfig(**TINY, steps=0), progress=False)
+    config = DreamAgentConfig(**TINY, behaviour_penalty=1.0, cloning=CloningConfig(updates=10))
+    with pytest.raises(ValueError, match="and a new agent"):
+        train_in_dream(trained_checkpoint, "InvertedPendulum", config, model=model, progress=False)
+    with pytest.raises(ValueError, match="weight >= 0"):
+        BehaviourPenalty(_dreams(trained_checkpoint), model.policy, -1.0)
+
+
+def test_a_warm_started_agent_fine_tunes_under_the_penalty(
+    trained_checkpoint: Path, wm_sequences: SequenceData
+) -> None:
+    config = DreamAgentConfig(**TINY, steps=64, cloning=CloningConfig(updates=20), behaviour_penalty=1.0)
+    model = train_in_dream(trained_checkpoint, "InvertedPendulum", config, demonstrations=wm_sequences, progress=False)
+    penalty = model.get_env().venv  # reward normalisation wraps the penalty, which wraps the dreams
+    assert isinstance(penalty, BehaviourPenalty) and penalty.weight == 1.0
+    assert not any(p.requires_grad for p in penalty.reference.parameters())  # the reference stays as cloned
+    assert model.num_timesteps == 64
