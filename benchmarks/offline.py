@@ -72,6 +72,8 @@ class OfflineConfig:
             of starting from a random actor.
         critic_warmup_steps: with ``warm_start``, dream steps at the start of each run in which only the
             critic learns (counted in ``agent_steps``).
+        behaviour_penalty: with ``warm_start``, every dream method's reward also pays this per unit of mean
+            squared distance to the cloned actor's action (``agents/behaviour_penalty.py``); 0 is off.
         mopo_reward_at_p99: MOPO penalty, in reward per step charged for a disagreement equal to the data set's
             99th percentile; the lambda passed to the dream is this over that percentile. Disagreement in nats
             has no natural scale (Hopper's data set p99 is about 0.02), so a fixed lambda such as MOPO's 1.0
@@ -103,6 +105,7 @@ class OfflineConfig:
     clone_updates: int = 10_000
     warm_start: bool = False
     critic_warmup_steps: int = 0
+    behaviour_penalty: float = 0.0
     mopo_reward_at_p99: float = 1.0
     halt_threshold: str = "max"
     halt_scale: float = 1.0
@@ -118,6 +121,8 @@ class OfflineConfig:
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ValueError(f"Unknown methods {unknown}; expected any of {list(METHODS)}.")
+        if self.behaviour_penalty and not self.warm_start:
+            raise ValueError("behaviour_penalty needs warm_start: the cloned actor is the behaviour it charges for.")
 
 
 def _dataset_name(path: str, metadata: dict[str, Any]) -> str:
@@ -162,6 +167,7 @@ def _agent_config(method: str, seed: int, cfg: OfflineConfig, calibration: dict[
         algo_kwargs={} if cfg.gamma == _default_gamma() else {"gamma": cfg.gamma},
         cloning=cloning if cfg.warm_start else None,
         critic_warmup_steps=cfg.critic_warmup_steps if cfg.warm_start else 0,
+        behaviour_penalty=cfg.behaviour_penalty,
         **safeguards,
     )
 
@@ -186,6 +192,8 @@ def _variant(agent: dict[str, Any], calibration: dict[str, float]) -> str:
         parts.append(f"bc{agent['cloning']['updates']}")
     if agent.get("critic_warmup_steps"):
         parts.append(f"cw{agent['critic_warmup_steps']}")
+    if agent.get("behaviour_penalty"):
+        parts.append(f"bp{agent['behaviour_penalty']:g}")
     # to two digits: a model recalibrated on other posterior samples moves p99 by a percent or two
     reward_at_p99 = float(f"{agent.get('uncertainty_penalty', 0.0) * calibration['p99']:.2g}")
     if reward_at_p99 not in (0.0, 1.0):
@@ -522,6 +530,11 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
             f", fine-tuning the BC policy of its seed (critic alone for the first {cfg.critic_warmup_steps})"
             if cfg.warm_start
             else ", from a random actor"
+        )
+        + (
+            f", rewards minus {cfg.behaviour_penalty:g} x the squared distance to the BC actor's action"
+            if cfg.behaviour_penalty
+            else ""
         )
         + " in dreams of "
         f"{cfg.dream_horizon or 'the task default'} steps, gamma {cfg.gamma}; MOPO lambda = {cfg.mopo_reward_at_p99} / "

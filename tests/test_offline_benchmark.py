@@ -54,8 +54,11 @@ def test_safeguard_settings_enter_the_key_only_when_changed() -> None:
     assert key("dream+HALT", halt_threshold="p99") == "s1000_haltp99x1k100"
     assert key("dream+HALT", halt_threshold="p99", halt_scale=2.0) == "s1000_haltp99x2k100"
     assert key("dream", mopo_reward_at_p99=3.0, halt_threshold="p99") == "s1000"  # no safeguard, nothing to key
+    assert key("dream+MOPO", warm_start=True, behaviour_penalty=5.0) == "s1000_bc10000_bp5"
     with pytest.raises(ValueError, match="Unknown methods"):
         offline.OfflineConfig(methods=["dream+CQL"])
+    with pytest.raises(ValueError, match="behaviour_penalty needs warm_start"):
+        offline.OfflineConfig(behaviour_penalty=1.0)
 
 
 def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None:
