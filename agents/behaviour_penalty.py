@@ -10,7 +10,6 @@ spirit of behaviour-regularised offline RL (BRAC's value penalty, Wu et al. 2019
 from __future__ import annotations
 
 import numpy as np
-import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
@@ -28,8 +27,8 @@ class BehaviourPenalty(VecEnvWrapper):
         if not np.isfinite(weight) or weight < 0:
             raise ValueError(f"Expected a finite behaviour penalty weight >= 0, got {weight!r}.")
         super().__init__(venv)
-        self.reference = reference.eval()
-        self.reference.set_training_mode(False)
+        reference.set_training_mode(False)
+        self.reference = reference
         for parameter in self.reference.parameters():
             parameter.requires_grad_(False)
         self.weight = weight
@@ -46,9 +45,7 @@ class BehaviourPenalty(VecEnvWrapper):
 
     def step_wait(self):
         obs, rewards, dones, infos = self.venv.step_wait()
-        with torch.inference_mode():
-            reference = self.reference._predict(torch.as_tensor(self._obs), deterministic=True).numpy()
-        low, high = self.action_space.low, self.action_space.high
-        gap = np.mean((self._actions - np.clip(reference, low, high)) ** 2, axis=-1)
+        reference, _ = self.reference.predict(self._obs, deterministic=True)  # clipped to the action space
+        gap = np.mean((self._actions - reference) ** 2, axis=-1)
         self._obs = obs  # after an autoreset, the first observation of the new episode: where the next action acts
         return obs, rewards - self.weight * gap.astype(rewards.dtype), dones, infos
