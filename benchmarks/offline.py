@@ -274,7 +274,7 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
     from agents.sb3_dream import train_in_dream
     from dreamgym.data import load_episodes
     from dreamgym.tasks import get_task
-    from dreamgym.world_model import make_config, read_config
+    from dreamgym.world_model import make_config, read_config, stored_model_config
     from dreamgym.world_model.trainer import train_world_model
 
     raw = load_episodes(path)
@@ -315,11 +315,12 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
         timing_path.write_text(json.dumps(time.perf_counter() - started))
     wm_seconds = json.loads(timing_path.read_text())
     stored = read_config(ckpt)
-    heads = (stored["model"]["ensemble"], stored["model"].get("ensemble_heads", "linear"))  # older: linear
-    if heads != (cfg.ensemble, cfg.ensemble_heads):
+    stored_model = stored_model_config(stored, ckpt)
+    if (stored_model.ensemble, stored_model.ensemble_heads) != (cfg.ensemble, cfg.ensemble_heads):
         raise SystemExit(
-            f"{ckpt} holds a world model with {heads[0]} {heads[1]} heads, but this run asks for {cfg.ensemble} "
-            f"{cfg.ensemble_heads} heads; pass another --out (or the matching --ensemble/--ensemble-heads)."
+            f"{ckpt} holds a world model with {stored_model.ensemble} {stored_model.ensemble_heads} heads, but this "
+            f"run asks for {cfg.ensemble} {cfg.ensemble_heads} heads; pass another --out (or the matching "
+            "--ensemble/--ensemble-heads)."
         )
     calibration = stored["uncertainty_calibration"]
     references = _references(data, task, cfg)

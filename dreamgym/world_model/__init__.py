@@ -6,6 +6,7 @@ from dreamgym.world_model.checkpoint import (
     load_checkpoint,
     read_config,
     save_checkpoint,
+    stored_model_config,
 )
 from dreamgym.world_model.config import PRESETS, TrainConfig, WorldModelConfig, make_config
 from dreamgym.world_model.model import Decoded, WorldModel
@@ -25,4 +26,5 @@ __all__ = [
     "make_config",
     "read_config",
     "save_checkpoint",
+    "stored_model_config",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "load_checkpoint",
     "read_config",
     "save_checkpoint",
+    "stored_model_config",
     "update_config",
 ]
 
@@ -247,6 +248,17 @@ def load_tensor_file(directory: Path, name: str, config: dict[str, Any]) -> dict
         raise CheckpointError(f"{str(directory / name)!r} is not a valid safetensors file: {err}") from err
 
 
+def stored_model_config(config: dict[str, Any], directory: str | Path) -> WorldModelConfig:
+    """The architecture a checkpoint's ``config`` (from :func:`read_config`) describes.
+
+    A config written before ``ensemble_heads`` existed holds linear heads, whatever today's default is.
+    """
+    try:
+        return WorldModelConfig(**{"ensemble_heads": "linear"} | config["model"])
+    except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
+        raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
+
+
 def load_checkpoint(
     directory: str | Path,
     *,
@@ -275,12 +287,7 @@ def load_checkpoint(
                 f"Checkpoint {str(directory)!r} was trained with {label} shape {tuple(stored)}, "
                 f"but the env expects {label} shape {tuple(expected)}."
             )
-    try:
-        # A config written before `ensemble_heads` existed holds linear heads, whatever today's default is.
-        model_cfg = WorldModelConfig(**{"ensemble_heads": "linear"} | config["model"])
-    except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
-        raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
-    model = WorldModel(model_cfg)
+    model = WorldModel(stored_model_config(config, directory))
     try:
         model.load_state_dict(load_tensor_file(directory, MODEL_FILE, config))
     except RuntimeError as err:
