@@ -348,8 +348,8 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
 
         def fill(stored: list[dict[str, Any]]) -> None:
             for r in stored:
-                if _run_key(r, calibration) in diagnosed:
-                    r.setdefault("dream_uncertainty", diagnosed[_run_key(r, calibration)])
+                if (key := _run_key(r, calibration)) in diagnosed:
+                    r.setdefault("dream_uncertainty", diagnosed[key])
 
         runs[:] = update_runs(runs_path, fill)
 

@@ -28,8 +28,9 @@ def test_the_penalty_is_the_weighted_squared_distance_to_the_reference_action(tr
     obs, same_obs = plain.reset(), penalised.reset()
     np.testing.assert_array_equal(obs, same_obs)
     for offset in (0.0, 0.3):  # the reference's own action costs nothing; 0.3 away costs 2 * 0.09
-        actions = np.clip(reference.predict(obs, deterministic=True)[0] + offset, -1, 1)
-        expected_gap = (actions - np.clip(reference.predict(obs, deterministic=True)[0], -1, 1)) ** 2
+        reference_actions = reference.predict(obs, deterministic=True)[0]  # already clipped to the action space
+        actions = np.clip(reference_actions + offset, -1, 1)
+        expected_gap = (actions - reference_actions) ** 2
         obs, reward, *_ = plain.step(actions)
         same_obs, penalised_reward, *_ = penalised.step(actions)
         np.testing.assert_array_equal(obs, same_obs)  # the dream itself is untouched
