@@ -80,6 +80,8 @@ class LoopbackRobotServer:
             if message is None:
                 return
             try:
+                if not isinstance(message, dict):
+                    raise TypeError(f'expected a JSON object like {{"cmd": "hello"}}, got {message!r}')
                 reply = self._handle(message)
             except Exception as err:  # reported to the client, which raises it; the server keeps serving
                 reply = {"ok": False, "error": f"{type(err).__name__}: {err}"}
@@ -87,7 +89,7 @@ class LoopbackRobotServer:
                 write_message(stream, reply)
             except OSError:
                 return
-            if message.get("cmd") == "close":
+            if isinstance(message, dict) and message.get("cmd") == "close":
                 return
 
     def _handle(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +127,8 @@ class LoopbackRobotServer:
         if cmd == "stop":
             self.stopped = True
             return {"ok": True}
-        if cmd == "close":
+        if cmd == "close":  # a robot left alone must not keep its last command
+            self.stopped = True
             return {"ok": True}
         return {"ok": False, "error": f"unknown command {cmd!r}; expected hello, reset, step, stop or close"}
 

@@ -12,7 +12,8 @@ Requests and replies, one JSON object per line::
     {"cmd": "step", "action": [...]}  -> {"ok": true, "obs": [...], "reward": 1.0, "terminated": false,
                                           "truncated": false, "info": {...}}
     {"cmd": "stop"}                   -> {"ok": true}        (emergency stop; steps are refused until a reset)
-    {"cmd": "close"}                  -> {"ok": true}        (then the server drops the connection)
+    {"cmd": "close"}                  -> {"ok": true}        (then the server drops the connection; clients send
+                                                              a stop first, and a server stops the robot too)
     any failure                       -> {"ok": false, "error": "what went wrong"}
 """
 
@@ -126,21 +127,33 @@ class RemoteRobot:
             raise RobotError(f"Robot at {self.address} refused {message['cmd']!r}: {reply.get('error')}")
         return reply
 
+    def _observation(self, reply: dict[str, Any], cmd: str) -> np.ndarray:
+        """The reply's observation, checked against the shape the robot announced (a server bug, not the policy's)."""
+        obs = np.asarray(reply.get("obs"), dtype=np.float32)
+        if obs.shape != self.observation_space.shape:
+            raise RobotError(
+                f"Robot at {self.address} answered {cmd!r} with an observation of shape {obs.shape}; it announced "
+                f"{self.observation_space.shape}."
+            )
+        return obs
+
     def reset(self, *, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         reply = self._request({"cmd": "reset", "seed": seed})
-        return np.asarray(reply["obs"], dtype=np.float32), reply.get("info", {})
+        return self._observation(reply, "reset"), reply.get("info", {})
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         reply = self._request({"cmd": "step", "action": np.asarray(action, dtype=np.float32).tolist()})
-        obs = np.asarray(reply["obs"], dtype=np.float32)
+        obs = self._observation(reply, "step")
         return obs, float(reply["reward"]), bool(reply["terminated"]), bool(reply["truncated"]), reply.get("info", {})
 
     def stop(self) -> None:
         self._request({"cmd": "stop"})
 
     def close(self) -> None:
+        """Stops the robot, then releases the connection: a robot must never keep running its last command."""
         if self._connected:
             with contextlib.suppress(RobotError):
+                self._request({"cmd": "stop"})
                 self._request({"cmd": "close"})
         self._connected = False
         self._stream.close()

@@ -27,7 +27,8 @@ class SafetyConfig:
         action_low: lowest command per dimension; lower ones are clipped.
         action_high: highest command per dimension.
         max_action_change: largest change of a command between consecutive steps, per dimension (a slew-rate
-            limit that spares gearboxes from bang-bang policies); ``None`` disables it.
+            limit that spares gearboxes from bang-bang policies), counted from zero effort after a reset;
+            ``None`` disables it.
         observation_limits: observation index -> (low, high); leaving the range is an emergency stop. Used for
             joint positions, which the tasks report scaled so that +-1 are the joint's limits.
     """
@@ -73,9 +74,21 @@ class SafetyLayer:
         self.task = robot.task
         self.observation_space = robot.observation_space
         self.action_space = robot.action_space
+        size = int(np.prod(self.observation_space.shape))
+        outside = sorted(i for i in self.config.observation_limits if not -size <= i < size)
+        if outside:
+            raise ValueError(
+                f"Safety observation limits name indices {outside}, but {robot.task}'s observations have {size} "
+                "entries; the limits were made for another task."
+            )
         self.counts = {"clipped": 0, "rate_limited": 0, "emergency_stops": 0}
-        self._previous: np.ndarray | None = None
+        self.last_stop_reason: str | None = None
+        self._previous = self._at_rest()
         self._stopped = False
+
+    def _at_rest(self) -> np.ndarray:
+        """The command assumed after a reset: zero effort, so the first step is slew-limited too."""
+        return np.zeros(self.action_space.shape, dtype=np.float32)
 
     @property
     def connected(self) -> bool:
@@ -90,16 +103,22 @@ class SafetyLayer:
         return None
 
     def reset(self, *, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        self._previous = None
+        """Resets the robot; one that comes back outside its limits is stopped before any command reaches it."""
+        self._previous = self._at_rest()
         self._stopped = False
-        return self.robot.reset(seed=seed)
+        obs, info = self.robot.reset(seed=seed)
+        reason = self._violation(obs)
+        if reason is not None:
+            self.emergency_stop(reason)
+            info = {**info, **self._stop_info()}
+        return obs, info
 
     def emergency_stop(self, reason: str) -> None:
         """Stops the robot and latches until the next reset."""
         self._stopped = True
+        self.last_stop_reason = reason  # before stop(), which may raise when the connection is lost
         self.counts["emergency_stops"] += 1
         self.robot.stop()
-        self.last_stop_reason = reason
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Sends the made-safe action; on a violation stops the robot and ends the episode (``terminated``).
@@ -120,7 +139,7 @@ class SafetyLayer:
             raise EmergencyStopError(f"The policy gave a non-finite action {action.tolist()}; the robot was stopped.")
         safe = np.clip(action, self.config.action_low, self.config.action_high)
         self.counts["clipped"] += int(not np.array_equal(safe, action))
-        if self.config.max_action_change is not None and self._previous is not None:
+        if self.config.max_action_change is not None:
             limit = self.config.max_action_change
             limited = np.clip(safe, self._previous - limit, self._previous + limit)
             self.counts["rate_limited"] += int(not np.array_equal(limited, safe))

@@ -67,9 +67,12 @@ def test_safety_layer_clips_and_rate_limits(server: LoopbackRobotServer) -> None
     robot = SafetyLayer(connect_robot(server.address), config)
     robot.reset(seed=0)
     sent = [robot.step(np.array([a], np.float32))[4]["safe_action"][0] for a in (2.0, 2.0, -2.0, 0.2)]
-    np.testing.assert_allclose(sent, [0.5, 0.5, 0.3, 0.2])  # first has no previous command to limit against
-    assert robot.counts == {"clipped": 3, "rate_limited": 1, "emergency_stops": 0}
+    np.testing.assert_allclose(sent, [0.2, 0.4, 0.2, 0.2])  # the first command is limited against rest (zero)
+    assert robot.counts == {"clipped": 3, "rate_limited": 3, "emergency_stops": 0}
+    robot.reset(seed=0)
+    assert robot.step(np.ones(1, np.float32))[4]["safe_action"][0] == pytest.approx(0.2)  # again from rest
     robot.close()
+    assert server.stopped  # closing stops the robot: it never keeps running its last command
 
 
 def test_joint_limit_stops_the_robot_until_reset(server: LoopbackRobotServer) -> None:
@@ -89,6 +92,51 @@ def test_joint_limit_stops_the_robot_until_reset(server: LoopbackRobotServer) ->
     with pytest.raises(EmergencyStopError, match="non-finite action"):
         robot.step(np.array([np.nan], np.float32))
     robot.close()
+
+
+def test_robot_reset_outside_its_limits_is_stopped_before_any_command(server: LoopbackRobotServer) -> None:
+    robot = SafetyLayer(connect_robot(server.address), SafetyConfig(observation_limits={1: (0.5, 0.6)}))
+    _, info = robot.reset(seed=0)  # entry 1 starts near zero, outside (0.5, 0.6)
+    assert "observation[1]" in info["emergency_stop"] and server.stopped
+    with pytest.raises(EmergencyStopError, match="call reset"):
+        robot.step(np.zeros(1, np.float32))
+    robot.close()
+
+
+def test_emergency_stop_that_cannot_reach_the_robot_still_latches(server: LoopbackRobotServer) -> None:
+    remote = connect_robot(server.address)
+    robot = SafetyLayer(remote, SafetyConfig())
+    robot.reset(seed=0)
+
+    def lost() -> None:
+        raise RobotNotConnectedError("connection lost")
+
+    remote.stop = lost
+    with pytest.raises(RobotNotConnectedError):
+        robot.step(np.array([np.nan], np.float32))
+    with pytest.raises(EmergencyStopError, match=r"emergency-stopped \(non-finite action\)"):
+        robot.step(np.zeros(1, np.float32))
+    remote.close()
+
+
+def test_safety_limits_of_another_task_are_refused(server: LoopbackRobotServer) -> None:
+    robot = connect_robot(server.address)
+    with pytest.raises(ValueError, match=r"indices \[8, 10, 12\].*InvertedPendulum's observations have 5"):
+        SafetyLayer(robot, SafetyConfig.for_task("Hopper"))
+    robot.close()
+
+
+def test_malformed_messages_are_answered_not_fatal(server: LoopbackRobotServer) -> None:
+    robot = connect_robot(server.address)
+    robot.observation_space = type(robot.observation_space)(-np.inf, np.inf, shape=(4,), dtype=np.float32)
+    with pytest.raises(RobotError, match=r"observation of shape \(5,\); it announced \(4,\)"):
+        robot.reset(seed=0)
+    robot.close()
+    with socket.create_connection(parse_address(server.address), timeout=5) as raw, raw.makefile("rwb") as stream:
+        stream.write(b"[1]\n")
+        stream.flush()
+        assert b"expected a JSON object" in stream.readline()
+    assert connect_robot(server.address).task == "InvertedPendulum"  # the server kept serving
 
 
 def test_task_safety_limits_cover_the_joints() -> None:
