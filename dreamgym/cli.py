@@ -321,14 +321,17 @@ def _export(args: ExportArgs) -> None:
         raise ValueError(
             f"--calibrate needs an ensemble world model (ensemble >= 2); {args.checkpoint!r} has {ensemble}."
         )
-    path = export_checkpoint(args.checkpoint, args.out)
-    if args.calibrate:
+    data = None
+    if args.calibrate:  # read (and check) the data first: a bad path must not leave an uncalibrated export
         from dreamgym.data import SequenceData, load_episodes
         from dreamgym.tasks import get_task
-        from dreamgym.world_model.uncertainty import calibrate_checkpoint
 
         spec = get_task(config["task"])  # an export keeps its source's task
         data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
+    path = export_checkpoint(args.checkpoint, args.out)
+    if data is not None:
+        from dreamgym.world_model.uncertainty import calibrate_checkpoint
+
         calibration = calibrate_checkpoint(path, data, seed=args.seed)
         p99, top = calibration["p99"], calibration["max"]
         print(f"disagreement calibration on {len(data)} rows: p99 {p99:.4f} nats, max {top:.4f} nats")

@@ -113,3 +113,10 @@ def test_export_recalibrates_on_the_given_data(
     exported = json.loads((out / "config.json").read_text())
     assert exported["uncertainty_calibration"]["p99"] == pytest.approx(stored["p99"])  # same model, same data
     assert "trainer.json" not in exported["files"]
+
+
+def test_export_with_a_bad_calibration_path_writes_nothing(trained_ensemble_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    args = ["export", "--checkpoint", str(trained_ensemble_checkpoint), "--out", str(out)]
+    assert main([*args, "--calibrate", str(tmp_path / "absent")]) == 2
+    assert not out.exists()  # no export left behind with a calibration that was never made

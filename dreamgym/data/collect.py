@@ -172,7 +172,8 @@ def write_episodes(
         author: Minari's ``author`` field.
 
     Raises:
-        ValueError: there are no episodes, or an episode's arrays have the wrong shapes for the task.
+        ValueError: there are no episodes, or an episode's arrays have the wrong shapes or lengths for the task,
+            or hold NaN or inf.
         DatasetError: ``out`` exists and ``overwrite`` is false.
     """
     from minari.data_collector import EpisodeBuffer
@@ -194,6 +195,12 @@ def write_episodes(
                 f"Episode {i}: expected observations of shape {(steps + 1, *task.obs_shape)} and actions of shape "
                 f"{(steps, task.action_dim)} for task {task.name!r}, got {obs.shape} and {actions.shape}."
             )
+        for field in ("rewards", "terminations", "truncations"):
+            if len(episode[field]) != steps:
+                raise ValueError(f"Episode {i}: expected {steps} {field} (one per action), got {len(episode[field])}.")
+        for field, values in (("observations", obs), ("actions", actions), ("rewards", episode["rewards"])):
+            if not np.all(np.isfinite(values)):  # caught here, where it was made, not when the data set is read
+                raise ValueError(f"Episode {i}: `{field}` holds NaN or inf; expected finite numbers.")
         buffers.append(
             EpisodeBuffer(
                 id=i,

@@ -7,7 +7,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ def load_episodes(path_or_id: str | Path, task: TaskSpec | None = None) -> Seque
     dataset = _open(path_or_id)
     if dataset.total_episodes == 0:
         raise DatasetError(f"Data set {str(path_or_id)!r} has no episodes; expected at least 1. {_CREATE_HINT}")
-    parts = [_episode_rows(i, episode, task) for i, episode in enumerate(dataset.iterate_episodes())]
+    parts = [_episode_rows(i, episode, task) for i, episode in _read_episodes(dataset, path_or_id)]
     shapes = {(part.obs_shape, part.action_dim) for part in parts}
     if len(shapes) > 1:
         raise DatasetError(
@@ -97,6 +99,22 @@ def _open(path_or_id: str | Path) -> Any:
     raise DatasetError(f"No data set at path {str(path_or_id)!r}. {_CREATE_HINT}")
 
 
+def _read_episodes(dataset: Any, path_or_id: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(index, episode)`` pairs; a file that breaks while being read (truncated, corrupt) is a DatasetError."""
+    episodes = iter(dataset.iterate_episodes())
+    for index in itertools.count():
+        try:
+            episode = next(episodes)
+        except StopIteration:
+            return
+        except (OSError, KeyError, ValueError) as err:  # what h5py raises for damaged files
+            raise DatasetError(
+                f"Cannot read episode {index} of data set {str(path_or_id)!r}; the file is damaged or truncated "
+                f"({type(err).__name__}: {err}). Recollect the data set."
+            ) from err
+        yield index, episode
+
+
 def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceData:
     """Checks one Minari episode and lays it out as rows."""
     fields = {
@@ -111,11 +129,13 @@ def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceDa
                 "(dreamgym supports Box observation and action spaces only)."
             )
     steps = len(episode.rewards)
+    lengths = {"observations": steps + 1, "actions": steps, "terminations": steps}
+    for name, expected in lengths.items():
+        if len(getattr(episode, name)) != expected:
+            raise DatasetError(
+                f"Episode {index} has {len(getattr(episode, name))} {name} for {steps} rewards; expected {expected}."
+            )
     observations, actions = fields["observations"], fields["actions"].reshape(steps, -1)
-    if len(observations) != steps + 1:
-        raise DatasetError(
-            f"Episode {index} has {len(observations)} observations for {steps} steps; expected {steps + 1}."
-        )
     if task is not None:
         _check_shape(index, "observation", observations.shape[1:], task.obs_shape, task)
         _check_shape(index, "action", actions.shape[1:], (task.action_dim,), task)

@@ -104,3 +104,20 @@ def test_arrays_are_read_only() -> None:
     data = SequenceData.from_episode(np.zeros((3, 2)), np.ones((2, 1)), np.ones(2), np.zeros(2, bool))
     with pytest.raises(ValueError, match="read-only"):
         data.reward[0] = 1.0
+
+
+def test_a_truncated_file_names_the_episode(
+    write_minari: Callable[..., str], make_episode: Callable[..., dict], tmp_path: Path
+) -> None:
+    dataset_id = write_minari([make_episode(50), make_episode(50)])
+    (hdf5,) = (tmp_path / "minari").rglob("main_data.hdf5")
+    hdf5.write_bytes(hdf5.read_bytes()[: hdf5.stat().st_size // 2])
+    with pytest.raises(DatasetError, match=r"Cannot read episode 0 .* damaged or truncated"):
+        load_episodes(dataset_id)
+
+
+def test_field_lengths_must_agree(write_minari: Callable[..., str], make_episode: Callable[..., dict]) -> None:
+    bad = make_episode(4)
+    bad["actions"] = bad["actions"][:-1]
+    with pytest.raises(DatasetError, match=r"Episode 1 has 3 actions for 4 rewards; expected 4"):
+        load_episodes(write_minari([make_episode(2), bad]))

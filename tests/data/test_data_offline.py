@@ -81,6 +81,13 @@ def test_write_episodes_round_trips_with_metadata(tmp_path: Path) -> None:
         )
     with pytest.raises(ValueError, match="at least one episode"):
         write_episodes(PENDULUM, [], tmp_path / "empty", name="x", policy="p", seed=0)
+    nan_observations = episodes[1]["observations"].copy()
+    nan_observations[2, 1] = np.nan
+    short, nan = {**episodes[1], "rewards": np.ones(6)}, {**episodes[1], "observations": nan_observations}
+    for bad, message in ((short, r"Episode 1: expected 7 rewards .*got 6"), (nan, r"Episode 1: `observations` holds")):
+        with pytest.raises(ValueError, match=message):
+            write_episodes(PENDULUM, [episodes[0], bad], tmp_path / "bad", name="x", policy="p", seed=0)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_nan_reward_names_the_episode_and_field(
