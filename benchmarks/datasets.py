@@ -38,6 +38,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TIERS = ("random", "medium", "expert", "medium-replay")
+TRAINING_FIELDS = ("task", "train_steps", "eval_every", "eval_episodes", "num_envs", "seed")  # what shapes the expert
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,18 @@ def train_expert(cfg: TierConfig, run_dir: Path) -> dict[str, Any]:
     from dreamgym.tasks import get_task
 
     spec = get_task(cfg.task)
+    if cfg.train_steps < cfg.eval_every:
+        raise SystemExit(
+            f"--train-steps {cfg.train_steps} is below --eval-every {cfg.eval_every}: no checkpoint would be scored, "
+            "so there would be no expert or medium policy to choose."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     summary_path = run_dir / "training.json"
+    settings = {k: v for k, v in asdict(cfg).items() if k in TRAINING_FIELDS}
     if summary_path.exists():
-        return json.loads(summary_path.read_text())
+        summary = json.loads(summary_path.read_text())
+        _require_same_settings("The expert run", run_dir, summary.get("config"), settings)
+        return summary
     torch.manual_seed(cfg.seed)
     episodes: list[dict[str, Any]] = []
     clock = [0]
@@ -171,9 +180,38 @@ def train_expert(cfg: TierConfig, run_dir: Path) -> dict[str, Any]:
         **{f"{i}_{k}": v for i, ep in enumerate(episodes) for k, v in ep.items()},
         count=len(episodes),
     )
-    summary = {"evals": evals, "train_seconds": time.perf_counter() - started, "episodes": len(episodes)}
-    summary_path.write_text(json.dumps(summary, indent=2))
+    summary = {
+        "config": settings,
+        "evals": evals,
+        "train_seconds": time.perf_counter() - started,
+        "episodes": len(episodes),
+    }
+    tmp = summary_path.with_suffix(".tmp")  # written last and atomically: its presence means training finished
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(summary_path)
     return summary
+
+
+def _require_same_generator(what: str, out: Path, cfg: TierConfig) -> None:
+    """A stored tier must come from these settings; ``out`` may differ (a moved data root is the same data)."""
+    from dreamgym.data import dataset_metadata
+
+    stored = dataset_metadata(out).get("generator")
+    if stored is not None:
+        stored = {k: v for k, v in stored.items() if k != "out"}
+    _require_same_settings(what, out, stored, {k: v for k, v in asdict(cfg).items() if k != "out"})
+
+
+def _require_same_settings(what: str, path: Path, stored: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    """Stops a resumed run from reusing a stage made with other settings and then describing it with these."""
+    stored = stored or {}
+    changed = sorted(k for k in stored.keys() | expected.keys() if stored.get(k) != expected.get(k))
+    if changed:
+        differences = ", ".join(f"{k} {stored.get(k)!r} (asked {expected.get(k)!r})" for k in changed)
+        raise SystemExit(
+            f"{what} in {str(path)!r} was made with other settings: {differences}. Pass another --out, or delete "
+            f"{str(path)!r} to redo it."
+        )
 
 
 def _load_training_episodes(run_dir: Path) -> list[dict[str, Any]]:
@@ -217,7 +255,9 @@ def make_tiers(cfg: TierConfig) -> dict[str, Any]:
     tiers: dict[str, Any] = {}
     for offset, (tier, (policy, score, step)) in enumerate(policies.items()):
         out = root / tier
-        if not out.exists():
+        if out.exists():
+            _require_same_generator(f"Data set {tier!r}", out, cfg)
+        else:
             collect(
                 spec,
                 cfg.collect_steps,
@@ -237,7 +277,9 @@ def make_tiers(cfg: TierConfig) -> dict[str, Any]:
         tiers[tier].update(policy_return=score.mean, policy_return_std=score.std, checkpoint_step=step)
 
     out = root / "medium-replay"
-    if not out.exists():
+    if out.exists():
+        _require_same_generator("Data set 'medium-replay'", out, cfg)
+    else:
         replay = [ep for ep in _load_training_episodes(run_dir) if ep["end_step"] <= medium["step"]]
         write_episodes(
             spec,
