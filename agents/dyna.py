@@ -18,6 +18,7 @@ import numpy as np
 
 from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
 from agents.sb3_dream import ALGORITHMS, DreamAgentConfig, train_in_dream
+from dreamgym.atomic import write_json_atomic
 from dreamgym.data import SequenceData, collect, load_episodes
 from dreamgym.tasks import get_task
 from dreamgym.world_model import make_config
@@ -212,6 +213,4 @@ def _write_results(path: Path, cfg: DynaConfig, random_return: float, rows: list
         "rounds": [asdict(r) for r in rows],
         "best_pybullet_return": float(np.max([r.pybullet_return for r in rows])),
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_json_atomic(path, payload)

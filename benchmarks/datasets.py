@@ -109,6 +109,7 @@ def train_expert(cfg: TierConfig, run_dir: Path) -> dict[str, Any]:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from agents.evaluation import evaluate_in_pybullet, sb3_policy
+    from dreamgym.atomic import write_json_atomic
     from dreamgym.tasks import get_task
 
     spec = get_task(cfg.task)
@@ -186,9 +187,7 @@ def train_expert(cfg: TierConfig, run_dir: Path) -> dict[str, Any]:
         "train_seconds": time.perf_counter() - started,
         "episodes": len(episodes),
     }
-    tmp = summary_path.with_suffix(".tmp")  # written last and atomically: its presence means training finished
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(summary_path)
+    write_json_atomic(summary_path, summary)  # written last: its presence means training finished
     return summary
 
 

@@ -235,13 +235,13 @@ def update_runs(runs_path: Path, change: Callable[[list[dict[str, Any]]], None])
     """
     import fcntl
 
+    from dreamgym.atomic import write_json_atomic
+
     with open(runs_path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         runs = _stored_runs(runs_path)
         change(runs)
-        tmp = runs_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(runs, indent=2))
-        tmp.replace(runs_path)
+        write_json_atomic(runs_path, runs)
     return runs
 
 

@@ -8,12 +8,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from dreamgym.atomic import atomic_directory
 from dreamgym.data.policies import Policy, resolve_policy
 from dreamgym.errors import DatasetError, InvalidActionError
 from dreamgym.tasks.registry import TaskSpec, get_task
@@ -132,7 +130,7 @@ def collect(
                 "dreamgym_version": _dreamgym_version(),
             },
         }
-        with _atomic_directory(out, overwrite) as staging:
+        with atomic_directory(out, overwrite) as staging:
             _write_minari(staging, env, episodes, metadata)
     finally:
         env.close()
@@ -232,7 +230,7 @@ def write_episodes(
     }
     env = task.make_env()
     try:
-        with _atomic_directory(out, overwrite) as staging:
+        with atomic_directory(out, overwrite) as staging:
             _write_minari(staging, env, buffers, metadata)
     finally:
         env.close()
@@ -315,36 +313,6 @@ def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[
     )
     storage.update_metadata({**metadata, "minari_version": minari.__version__})
     storage.update_episodes(episodes)
-
-
-@contextlib.contextmanager
-def _atomic_directory(out: Path, overwrite: bool) -> Iterator[Path]:
-    """Yields a staging directory that replaces ``out`` only if the block finishes without an exception.
-
-    The staging directory is a sibling of ``out`` so the final ``os.replace`` stays on one filesystem and is a
-    single rename. A process killed outright can leave the hidden staging directory behind, never ``out``.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)  # left by an earlier killed run that had our pid
-    staging.mkdir()
-    try:
-        yield staging
-        if out.exists():
-            if not overwrite:
-                raise DatasetError(f"Data set directory {str(out)!r} appeared while collecting; not replaced.")
-            retired = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, retired)  # two renames: POSIX cannot atomically swap a non-empty directory
-            try:
-                os.replace(staging, out)
-            except BaseException:
-                os.replace(retired, out)  # put the old data set back rather than leave nothing
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _dreamgym_version() -> str:
