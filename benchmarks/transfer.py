@@ -91,7 +91,8 @@ def markdown_summary(paths: list[Path]) -> str:
         for r in ladder["rungs"]:
             value = f"{r['mean']:.1f} ± {r['std']:.1f}" if r["status"] == "ok" else r["status"]
             success = f"{100 * r['success_rate']:.0f}%" if r["success_rate"] is not None else "-"
-            ratio = to_nominal.get(r["name"])
+            # Ladders written since the dream rung got its ratio store it per rung; older ones only per step.
+            ratio = r["ratio_to_nominal"] if "ratio_to_nominal" in r else to_nominal.get(r["name"])
             lines.append(
                 f"| {r['name']} | {value} | {success} | {'-' if ratio is None else f'{ratio:.2f}'} | {r['detail']} |"
             )

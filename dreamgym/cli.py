@@ -101,8 +101,8 @@ class EvaluateArgs:
     )
     out: str | None = _opt(
         None,
-        "report directory: report.md, report.html, figures.json, PNGs, the video, TensorBoard (figures and "
-        "the video go to a temporary directory if omitted)",
+        "report directory: report.md, report.html, figures.json, PNGs, the video, TensorBoard; new, empty or an "
+        "earlier report, which it replaces whole (figures and the video go to a temporary directory if omitted)",
     )
     max_episode_steps: int | None = _opt(None, "shorter episode limit on every rung, for quick runs")
     no_fidelity: bool = _opt(False, "skip world-model fidelity (open-loop error vs horizon, dream vs PyBullet return)")

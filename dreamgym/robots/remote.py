@@ -42,7 +42,7 @@ def parse_address(address: str) -> tuple[str, int]:
     """
     rest = address.removeprefix("tcp://")
     host, sep, port = rest.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"Expected a robot address like 'tcp://127.0.0.1:5555' or '127.0.0.1:5555', got {address!r}.")
     return host, int(port)
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -23,22 +24,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from dreamgym.atomic import write_json_atomic
 from dreamgym.data import SequenceData, load_sb3_policy
 from dreamgym.errors import CheckpointError, InvalidGapError
 from dreamgym.tasks import TaskSpec, get_task
-from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, parse_gap
-from dreamgym.transfer.ladder import (
-    DreamRung,
-    LadderResult,
-    Policy,
-    PyBulletRung,
-    RobotRung,
-    Rung,
-    RungResult,
-    run_ladder,
-)
+from dreamgym.transfer.gaps import GAP_PRESETS, parse_gap
+from dreamgym.transfer.ladder import LadderResult, Policy, PyBulletRung, Rung, RungResult, default_rungs, run_ladder
 from dreamgym.transfer.recording import random_policy
-from dreamgym.transfer.report import ReportFiles, ReportSection, write_report
+from dreamgym.transfer.report import PARTIAL_DIR, ReportFiles, ReportSection, check_report_directory, write_report
 
 __all__ = ["BOUNDS_SEED_OFFSET", "FIDELITY_HORIZONS", "TransferConfig", "TransferReport", "evaluate_transfer"]
 
@@ -60,15 +53,17 @@ class TransferConfig:
             start from it too, so one seed reproduces the whole report.
         gaps: reality-gap rungs, by name (see :func:`~dreamgym.transfer.gaps.parse_gap`); empty for none.
         robustness: preset whose strength the robustness curve sweeps, or ``None`` to skip the curve.
-        strengths: robustness-curve strengths (multipliers of the preset; 0 is nominal).
-        robot: robot address (``tcp://host:port``), ``"loopback"``, or ``None`` (the rung says "not connected").
+        strengths: robustness-curve strengths (multipliers of the preset; 0 is nominal); each must give a valid gap.
+        robot: robot address (``tcp://host:port`` or ``host:port``), ``"loopback"``, or ``None`` (the rung says
+            "not connected").
         max_episode_steps: shorter episode limit on every rung, fidelity episode, audit trajectory and video,
             for quick runs; ``None`` keeps the task's.
         baseline: also run a uniform random policy on nominal PyBullet, the floor the ladder compares to.
         fidelity: measure open-loop error against horizon and dream vs PyBullet return.
         fidelity_episodes: held-out PyBullet episodes the fidelity is measured on (seeds ``seed, seed + 1, ...``).
         fidelity_horizon: open-loop steps measured.
-        fidelity_context: real observations the model filters before each open-loop prediction.
+        fidelity_context: real observations the model filters before each open-loop prediction; fewer than
+            ``max_episode_steps``, so an episode has a step left to predict.
         fidelity_stride: every ``fidelity_stride``-th step of an episode is an open-loop start (1: every step;
             larger is proportionally faster and, over long episodes, changes the averages little).
         audit: run the physics-consistency audit of dreams against a PyBullet control.
@@ -126,17 +121,53 @@ class TransferConfig:
                 f"Expected `robustness` (CLI: --robustness) to be one of {[*GAP_PRESETS, 'none']}, "
                 f"got {self.robustness!r}."
             )
+        # What the rungs would only find out after everything before them ran: checked here, before any work.
+        self._check_strengths()
+        self._check_robot()
+        if self.fidelity and self.max_episode_steps is not None and self.fidelity_context >= self.max_episode_steps:
+            raise ValueError(
+                f"Expected `fidelity_context` ({self.fidelity_context}) below `max_episode_steps` "
+                f"({self.max_episode_steps}): each open-loop prediction starts after that many real observations, "
+                "so an episode must run longer. Lower `fidelity_context`, raise `max_episode_steps` or turn "
+                "`fidelity` off."
+            )
 
-    def rungs(self, checkpoint: str | Path) -> list[Rung]:
-        """The ladder: the dream, nominal PyBullet, each gap, then the robot (present even when not connected)."""
-        steps = self.max_episode_steps
-        gaps: list[tuple[str, GapConfig | RandomGap]] = [(name, parse_gap(name)) for name in self.gaps]
-        return [
-            DreamRung(checkpoint, horizon=steps, name="dream-trained policy in the dream"),
-            PyBulletRung(None, "dream-trained policy in PyBullet", steps),
-            *(PyBulletRung(gap, f"PyBullet + {name} gap", steps) for name, gap in gaps),
-            RobotRung(self.robot, max_episode_steps=steps),
-        ]
+    def _check_strengths(self) -> None:
+        """Each strength must give a valid gap of the robustness preset (the curve runs after every rung)."""
+        if self.robustness is None:
+            return
+        for strength in self.strengths:
+            try:
+                GAP_PRESETS[self.robustness].scaled(strength)
+            except InvalidGapError as err:
+                raise InvalidGapError(
+                    f"Expected every `strengths` value (CLI: --strengths) to give a valid {self.robustness!r} gap; "
+                    f"strength {strength:g} does not: {err}"
+                ) from err
+
+    def _check_robot(self) -> None:
+        """A malformed robot address fails here rather than at the ladder's last rung."""
+        if self.robot is None or self.robot == "loopback":
+            return
+        from dreamgym.robots.remote import parse_address
+
+        try:
+            parse_address(self.robot)
+        except ValueError as err:
+            raise ValueError(f"Invalid `robot` (CLI: --robot): {err} Or pass 'loopback', or no robot at all.") from err
+
+    def rungs(self, checkpoint: str | Path, task: str | TaskSpec) -> list[Rung]:
+        """The ladder (:func:`~dreamgym.transfer.ladder.default_rungs`): the dream, nominal PyBullet, each gap,
+        then the robot (present even when not connected), the first two named for the dream-trained policy."""
+        return default_rungs(
+            task,
+            checkpoint,
+            self.gaps,
+            self.robot,
+            self.max_episode_steps,
+            dream_name="dream-trained policy in the dream",
+            nominal_name="dream-trained policy in PyBullet",
+        )
 
 
 @dataclass
@@ -228,12 +259,17 @@ class TransferReport:
     def write(
         self, out_dir: str | Path, extra_sections: Sequence[ReportSection] = (), tensorboard: bool = True
     ) -> ReportFiles:
-        """Writes the one report (ladder, baseline, fidelity, audit, video, then ``extra_sections``) to ``out_dir``."""
+        """Writes the one report (ladder, baseline, fidelity, audit, video, then ``extra_sections``) to ``out_dir``,
+        replacing the directory as a whole (see :func:`~dreamgym.transfer.report.write_report`)."""
         self.files = write_report(
             out_dir, self.ladder, sections=[*self.sections, *extra_sections], tensorboard=tensorboard
         )
-        if self.video is not None:  # the report's copy is the one that stays with it
-            self.video = _moved(self.video, self.files.directory / Path(self.video.path).name)
+        # The report's copies are the ones that stay with it: the originals may have been in the directory the
+        # report just replaced (``evaluate_transfer`` works in ``out/partial``), so point at the copies.
+        directory = self.files.directory
+        self.sections = [_section_in(section, directory) for section in self.sections]
+        if self.video is not None:
+            self.video = _moved(self.video, directory / Path(self.video.path).name)
         return self.files
 
 
@@ -243,6 +279,30 @@ def _num(value: float | None) -> str:
 
 def _moved(video: Any, path: Path) -> Any:
     return replace(video, path=path)
+
+
+def _section_in(section: ReportSection, directory: Path) -> ReportSection:
+    """``section`` with its figures and media at their copies in the report ``directory``."""
+    return replace(
+        section,
+        figures=[directory / Path(f).name for f in section.figures],
+        media=[directory / Path(m).name for m in section.media],
+    )
+
+
+def _work_directory(out: str | Path | None) -> Path:
+    """Where the stages put their figures, video and results until the report is written.
+
+    ``out/partial`` (emptied first) when there is a report directory: a crash in a later stage then leaves every
+    finished stage's JSON on disk, beside, never mixed into, an earlier report; writing the report replaces ``out``,
+    this folder with it. A fresh temporary directory when there is none.
+    """
+    if out is None:
+        return Path(tempfile.mkdtemp(prefix="dreamgym-transfer-"))
+    work = check_report_directory(out) / PARTIAL_DIR  # refused now, not after the whole evaluation
+    shutil.rmtree(work, ignore_errors=True)  # an earlier run's unfinished stages
+    work.mkdir(parents=True)
+    return work
 
 
 def _resolve_policy(policy: str | Path | Policy) -> tuple[Policy, str]:
@@ -385,18 +445,25 @@ def evaluate_transfer(
     video. Every part uses ``config.seed``: the ladder's episodes and the fidelity episodes share seeds, so the
     dream-vs-PyBullet returns of the fidelity section are the ladder's episodes seen from the model's side.
 
+    Each stage's result is saved as JSON (``ladder.json``, ``baseline.json``, ``fidelity.json``, ``audit.json``,
+    ``video.json``) in ``out/partial`` as soon as the stage finishes, so a crash in a later stage keeps the earlier
+    ones; the finished report then replaces ``out``, ``partial`` included.
+
     Args:
         checkpoint: world-model checkpoint directory.
         policy: SB3 policy path (acted deterministically) or a batched callable.
         config: what to run; :class:`TransferConfig` defaults if omitted.
-        out: report directory (``report.md``, ``report.html``, ``figures.json``, PNGs, the video, TensorBoard).
-            ``None`` writes no report; figures and the video then go to a fresh temporary directory.
+        out: report directory (``report.md``, ``report.html``, ``figures.json``, PNGs, the video, TensorBoard),
+            new or an earlier report's, which it replaces. ``None`` writes no report; figures, the video and the
+            stages' JSON then go to a fresh temporary directory.
         progress: show progress bars.
         task: the task the caller expects; refused if the checkpoint models another.
 
     Raises:
         CheckpointError: no checkpoint at ``checkpoint``, or it models another task than ``task``.
         InvalidGapError: an unknown gap or robustness preset in ``config``.
+        FileExistsError: ``out`` holds something other than a report (see
+            :func:`~dreamgym.transfer.report.check_report_directory`).
     """
     from dreamgym.world_model import read_config
 
@@ -408,28 +475,27 @@ def evaluate_transfer(
         )
     spec = get_task(trained_on)
     act, policy_name = _resolve_policy(policy)
-    directory = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="dreamgym-transfer-"))
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _work_directory(out)
     stages = 1 + sum((config.baseline, config.fidelity, config.audit, config.video))  # the ladder, then each part
     bar = tqdm(total=stages, desc=f"{spec.name} transfer", unit="part", disable=not progress)
 
-    def advance(stage: str) -> None:
+    def advance(stage: str, result: dict[str, Any]) -> None:
+        write_json_atomic(directory / f"{stage}.json", result, indent=1)
         bar.set_postfix_str(stage)
         bar.update(1)
 
     robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
-    ladder = run_ladder(
-        act, spec, config.rungs(checkpoint), config.episodes, config.seed, robustness, config.strengths, progress
-    )
+    rungs = config.rungs(checkpoint, spec)
+    ladder = run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
     report = TransferReport(config, str(checkpoint), policy_name, ladder)
-    advance("ladder")
+    advance("ladder", ladder.to_dict())
     if config.baseline:
         rung = PyBulletRung(None, "random policy in PyBullet", config.max_episode_steps)
         report.baseline = rung.run(
             random_policy(spec.action_dim, config.seed), spec, config.episodes, config.seed, False
         )
         report.sections.append(_baseline_section(report.baseline))
-        advance("baseline")
+        advance("baseline", report.baseline.to_dict())
     loaded = None
     if config.fidelity or config.audit or config.video:
         from dreamgym.transfer.recording import load_for_task
@@ -450,7 +516,7 @@ def evaluate_transfer(
             config.max_episode_steps,
         )
         report.sections.append(_fidelity_section(report.fidelity, directory))
-        advance("fidelity")
+        advance("fidelity", report.fidelity.to_dict())
     if config.audit:
         from dreamgym.transfer.audit import audit_dreams
 
@@ -460,7 +526,7 @@ def evaluate_transfer(
             loaded, spec, act, config.audit_dreams, horizon, config.seed, bounds, config.audit_real_episodes
         )
         report.sections.append(_audit_section(report.audit, report.bounds_sources, directory))
-        advance("audit")
+        advance("audit", {**report.audit.to_dict(), "bounds_sources": report.bounds_sources})
     if config.video:
         from dreamgym.transfer.video import side_by_side_video
 
@@ -468,7 +534,7 @@ def evaluate_transfer(
         path = directory / f"side_by_side.{config.video_format}"
         report.video = side_by_side_video(loaded, spec, act, config.seed, path, steps, config.video_fps)
         report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
-        advance("video")
+        advance("video", report.video.to_dict())
     bar.close()
     if out is not None:
         report.write(out)

@@ -170,9 +170,6 @@ class RandomGap:
             jitter=float(rng.uniform(0.0, b.jitter)),
         )
 
-    def scaled(self, strength: float) -> RandomGap:
-        return RandomGap(self.bound.scaled(strength))
-
     def to_dict(self) -> dict[str, Any]:
         return {"random": True, "bound": self.bound.to_dict()}
 
@@ -296,7 +293,6 @@ class FrictionGap(_PhysicsGap):
         p = self._bullet._p
         ground = getattr(self._bullet.scene, "ground_plane_mjcf", ())
         links = [(b, link) for b in ground for link in range(-1, p.getNumJoints(b))]
-        self.applicable = bool(links)
         if not links:
             warnings.warn(
                 f"{type(self._bullet).__name__} has no ground to change the friction of; the friction gap has no "

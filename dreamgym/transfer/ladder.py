@@ -274,9 +274,9 @@ class RobotRung:
         try:
             robot = connect_robot(address, timeout=self.connect_timeout)
         except RobotError as err:
-            if server:
-                server.shutdown()
-            return RungResult(self.name, self.kind, status="not connected", detail=str(err))
+            return self._not_run(server, "not connected", str(err))
+        except ValueError as err:  # a malformed address: on the rung, not raised, so the rungs measured are kept
+            return self._not_run(server, "error", f"robot address {address!r}: {err}")
         try:
             if robot.task != spec.name:
                 return RungResult(
@@ -304,6 +304,12 @@ class RobotRung:
             robot.close()
             if server:
                 server.shutdown()
+
+    def _not_run(self, server: Any, status: str, detail: str) -> RungResult:
+        """The result of a rung that never reached a robot; stops the loopback server if one was started."""
+        if server:
+            server.shutdown()
+        return RungResult(self.name, self.kind, status=status, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -348,42 +354,46 @@ class LadderResult:
                 return r
         raise KeyError(f"No rung named {name!r}; rungs are {[r.name for r in self.rungs]}.")
 
-    def ratios(self) -> list[dict[str, Any]]:
-        """Each measured rung's mean return over the previous measured rung's, and over PyBullet nominal.
+    @property
+    def nominal(self) -> RungResult | None:
+        """The first measured nominal-PyBullet rung, the reference of every ratio to nominal."""
+        return next((r for r in self.rungs if r.ok and r.kind == "pybullet"), None)
 
-        A ratio is ``None`` where the reference mean is not positive: a ratio of returns only reads as "kept
-        this fraction" when the reference is above zero.
+    def ratio_to_nominal(self, result: RungResult) -> float | None:
+        """``result``'s mean return over PyBullet nominal's: a rung of this ladder (the dream too) or a baseline.
+
+        The one definition behind the terminal table, the report's table and its ratio figure, so they agree.
+        ``None`` where ``result`` has no numbers or the nominal mean is not positive: a ratio of returns only
+        reads as "kept this fraction" when the reference is above zero.
         """
+        return _ratio(result.mean, self.nominal.mean if self.nominal else None)
 
-        def ratio(a: float | None, b: float | None) -> float | None:
-            return a / b if a is not None and b is not None and b > 0 else None
-
+    def ratios(self) -> list[dict[str, Any]]:
+        """Each measured rung after the first: its mean return over the previous measured rung's, and over
+        PyBullet nominal's (see :meth:`ratio_to_nominal`, which also covers the first rung)."""
         measured = [r for r in self.rungs if r.ok]
-        nominal = next((r for r in measured if r.kind == "pybullet"), None)
-        rows = []
-        for previous, current in itertools.pairwise(measured):
-            rows.append(
-                {
-                    "from": previous.name,
-                    "to": current.name,
-                    "ratio": ratio(current.mean, previous.mean),
-                    "difference": current.mean - previous.mean,
-                    "ratio_to_nominal": ratio(current.mean, nominal.mean) if nominal else None,
-                }
-            )
-        return rows
+        return [
+            {
+                "from": previous.name,
+                "to": current.name,
+                "ratio": _ratio(current.mean, previous.mean),
+                "difference": current.mean - previous.mean,
+                "ratio_to_nominal": self.ratio_to_nominal(current),
+            }
+            for previous, current in itertools.pairwise(measured)
+        ]
 
     def table(self, baselines: Sequence[RungResult] = ()) -> str:
         """The ladder as a plain-text table for the terminal, ``baselines`` (e.g. a random policy) first."""
         rows = [*baselines, *self.rungs]
         width = max(28, *(len(r.name) for r in rows))
         lines = [f"{'rung':<{width}} {'return (mean ± std)':>20} {'success':>8} {'vs nominal':>10}  detail"]
-        nominal = next((r for r in self.rungs if r.ok and r.kind == "pybullet"), None)
         for r in rows:
             if r.ok:
                 value = f"{r.mean:8.1f} ± {r.std:6.1f}"
                 success = f"{100 * r.success_rate:.0f}%" if r.success_rate is not None else "-"
-                vs = f"{r.mean / nominal.mean:.2f}" if nominal and nominal.mean > 0 else "-"
+                ratio = self.ratio_to_nominal(r)
+                vs = f"{ratio:.2f}" if ratio is not None else "-"
             else:
                 value, success, vs = r.status, "-", "-"
             lines.append(f"{r.name:<{width}} {value:>20} {success:>8} {vs:>10}  {r.detail}")
@@ -394,10 +404,14 @@ class LadderResult:
             "task": self.task,
             "episodes": self.episodes,
             "seed": self.seed,
-            "rungs": [r.to_dict() for r in self.rungs],
+            "rungs": [{**r.to_dict(), "ratio_to_nominal": self.ratio_to_nominal(r)} for r in self.rungs],
             "ratios": self.ratios(),
             "robustness": self.robustness.to_dict() if self.robustness else None,
         }
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return value / reference if value is not None and reference is not None and reference > 0 else None
 
 
 def default_rungs(
@@ -407,16 +421,19 @@ def default_rungs(
     robot: str | None = None,
     max_episode_steps: int | None = None,
     dream_horizon: int | None = None,
+    dream_name: str = "dream",
+    nominal_name: str = "PyBullet nominal",
 ) -> list[Rung]:
     """The ladder of the issue: dream (if a checkpoint is given), PyBullet nominal, each gap, then the robot.
 
     The robot rung is always present, so a ladder without a robot says "not connected" rather than
-    silently dropping the rung.
+    silently dropping the rung. ``dream_name`` and ``nominal_name`` label the first two rungs (a report may say
+    whose policy runs there).
     """
     rungs: list[Rung] = []
     if checkpoint is not None:
-        rungs.append(DreamRung(checkpoint, horizon=dream_horizon or max_episode_steps))
-    rungs.append(PyBulletRung(None, "PyBullet nominal", max_episode_steps))
+        rungs.append(DreamRung(checkpoint, horizon=dream_horizon or max_episode_steps, name=dream_name))
+    rungs.append(PyBulletRung(None, nominal_name, max_episode_steps))
     for gap in gaps:
         config = parse_gap(gap) if isinstance(gap, str) else gap
         label = gap if isinstance(gap, str) else config.describe()

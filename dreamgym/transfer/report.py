@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dreamgym.atomic import atomic_directory
 from dreamgym.transfer.ladder import LadderResult
 
-__all__ = ["EMBED_LIMIT", "ReportFiles", "ReportSection", "write_report"]
+__all__ = ["EMBED_LIMIT", "PARTIAL_DIR", "ReportFiles", "ReportSection", "check_report_directory", "write_report"]
 
 
 @dataclass
@@ -57,6 +58,10 @@ EMBED_LIMIT = 8 * 2**20
 
 _MEDIA_TYPES = {".webm": "video/webm", ".mp4": "video/mp4", ".gif": "image/gif"}
 
+PARTIAL_DIR = "partial"
+"""Subdirectory of a report directory where :func:`~dreamgym.transfer.evaluate.evaluate_transfer` keeps each
+finished stage (its JSON, figures and video) until the complete report replaces the directory."""
+
 
 @dataclass(frozen=True)
 class ReportFiles:
@@ -83,17 +88,16 @@ def _slug(text: str) -> str:
 
 
 def _ladder_table(ladder: LadderResult) -> list[dict[str, Any]]:
-    ratios = {row["to"]: row for row in ladder.ratios()}
+    to_previous = {row["to"]: row["ratio"] for row in ladder.ratios()}
     rows = []
     for r in ladder.rungs:
-        ratio = ratios.get(r.name, {})
         rows.append(
             {
                 "rung": r.name,
                 "return (mean ± std)": f"{r.mean:.1f} ± {r.std:.1f}" if r.ok else r.status,
                 "success": f"{100 * r.success_rate:.0f}%" if r.success_rate is not None else "-",
-                "ratio to previous": _fmt(ratio.get("ratio")),
-                "ratio to nominal": _fmt(ratio.get("ratio_to_nominal")),
+                "ratio to previous": _fmt(to_previous.get(r.name)),
+                "ratio to nominal": _fmt(ladder.ratio_to_nominal(r)),
                 "episodes": len(r.returns),
                 "detail": r.detail,
             }
@@ -101,12 +105,14 @@ def _ladder_table(ladder: LadderResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[str, Any]]:
-    """Return per rung, ratio to nominal, and the robustness curve, as PNGs and as data."""
+def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Return per rung, ratio to nominal, and the robustness curve, as PNGs and as data, both keyed by figure name
+    (``return_per_rung``, ``ratio_to_nominal``, ``robustness``); a figure without data is left out of both."""
     import numpy as np
     from matplotlib.figure import Figure  # object API: no pyplot global state, no display backend needed
 
-    paths, data = [], {}
+    paths: dict[str, Path] = {}
+    data: dict[str, Any] = {}
     names = [r.name for r in ladder.rungs]
     x = np.arange(len(names))
 
@@ -125,8 +131,8 @@ def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[s
     ax.set_xticks(x, names, rotation=25, ha="right")
     ax.set_ylabel("episode return")
     ax.set_title(f"{ladder.task}: return per rung ({ladder.episodes} episodes, seeds from {ladder.seed})")
-    paths.append(out / "return_per_rung.png")
-    fig.savefig(paths[-1], dpi=100)
+    paths["return_per_rung"] = out / "return_per_rung.png"
+    fig.savefig(paths["return_per_rung"], dpi=100)
     data["return_per_rung"] = {
         "kind": "bar",
         "x": names,
@@ -137,22 +143,19 @@ def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[s
         "success_return": success,
     }
 
-    ratio_rows = [row for row in ladder.ratios() if row["ratio_to_nominal"] is not None]
-    if ratio_rows:
-        fig = Figure(figsize=(max(6.0, 1.3 * len(ratio_rows)), 3.5), layout="constrained")
+    ratios = [(r.name, ladder.ratio_to_nominal(r)) for r in ladder.rungs]
+    labels, values = [name for name, x in ratios if x is not None], [x for _, x in ratios if x is not None]
+    if values:
+        fig = Figure(figsize=(max(6.0, 1.3 * len(values)), 3.5), layout="constrained")
         ax = fig.subplots()
-        ax.bar(range(len(ratio_rows)), [row["ratio_to_nominal"] for row in ratio_rows], color="C0", alpha=0.8)
+        ax.bar(range(len(values)), values, color="C0", alpha=0.8)
         ax.axhline(1.0, color="k", linewidth=0.8)
-        ax.set_xticks(range(len(ratio_rows)), [row["to"] for row in ratio_rows], rotation=25, ha="right")
+        ax.set_xticks(range(len(values)), labels, rotation=25, ha="right")
         ax.set_ylabel("return / PyBullet nominal return")
         ax.set_title(f"{ladder.task}: return relative to PyBullet nominal")
-        paths.append(out / "ratio_to_nominal.png")
-        fig.savefig(paths[-1], dpi=100)
-        data["ratio_to_nominal"] = {
-            "kind": "bar",
-            "x": [row["to"] for row in ratio_rows],
-            "y": [row["ratio_to_nominal"] for row in ratio_rows],
-        }
+        paths["ratio_to_nominal"] = out / "ratio_to_nominal.png"
+        fig.savefig(paths["ratio_to_nominal"], dpi=100)
+        data["ratio_to_nominal"] = {"kind": "bar", "x": labels, "y": values}
 
     curve = ladder.robustness
     if curve is not None:
@@ -167,8 +170,8 @@ def _ladder_figures(ladder: LadderResult, out: Path) -> tuple[list[Path], dict[s
         ax.set_ylabel("episode return")
         ax.set_title(f"{ladder.task}: robustness curve")
         ax.legend(loc="best")
-        paths.append(out / "robustness.png")
-        fig.savefig(paths[-1], dpi=100)
+        paths["robustness"] = out / "robustness.png"
+        fig.savefig(paths["robustness"], dpi=100)
         data["robustness"] = {"kind": "line", "x_label": "gap strength", **curve.to_dict()}
     return paths, data
 
@@ -210,30 +213,78 @@ def write_report(
 ) -> ReportFiles:
     """Writes ``report.md``, ``report.html`` (self-contained), ``figures.json``, PNGs and TensorBoard scalars.
 
+    The report is written into a staging directory next to ``out_dir`` that then replaces ``out_dir`` as a whole,
+    so a run killed while writing leaves the earlier report untouched, never a mix of old and new files, and no
+    earlier run's figures or TensorBoard events linger beside the new ones.
+
     Args:
-        out_dir: report directory (created; existing files of the same names are replaced).
+        out_dir: report directory: created, or replaced if it holds an earlier report (see
+            :func:`check_report_directory`).
         ladder: the ladder result; its table, ratios and figures open the report.
-        sections: further sections, in order, after the ladder's.
+        sections: further sections, in order, after the ladder's; their figures and media may live anywhere,
+            ``out_dir`` included (they are copied before the swap).
         title: report title; defaults to "<task> transfer report".
         tensorboard: also write scalars to ``out_dir/tensorboard`` (rung returns against rung index, the
             robustness curve against strength in percent, and every section's scalars).
+
+    Raises:
+        FileExistsError: ``out_dir`` holds something other than a report, which the swap would delete.
+    """
+    out = check_report_directory(out_dir)
+    title = title or (f"{ladder.task} transfer report" if ladder else "Transfer report")
+    with atomic_directory(out, overwrite=True) as staging:
+        figures = _write_files(staging, ladder, sections, title, tensorboard)
+    return ReportFiles(
+        out,
+        out / "report.md",
+        out / "report.html",
+        out / "figures.json",
+        tuple(out / figure.name for figure in figures),
+        out / "tensorboard" if tensorboard else None,
+    )
+
+
+def check_report_directory(out_dir: str | Path) -> Path:
+    """``out_dir`` as a path, if a report may replace it: it is missing or empty, or holds an earlier report
+    (``report.md``) or an unfinished one (:data:`PARTIAL_DIR`).
+
+    Why: :func:`write_report` replaces the whole directory, so anything else in it (``--out .``, a folder of
+    other results) would be deleted; this refuses that before any work is done.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, or a directory holding anything else.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    title = title or (f"{ladder.task} transfer report" if ladder else "Transfer report")
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise FileExistsError(f"Expected a report directory at {str(out)!r}; it is a file.")
+    if any(out.iterdir()) and not ((out / "report.md").is_file() or (out / PARTIAL_DIR).is_dir()):
+        raise FileExistsError(
+            f"Expected the report directory {str(out)!r} to be new, empty or an earlier report (with report.md); it "
+            "holds other files, which the report would delete, as it replaces the whole directory. Choose another "
+            "directory."
+        )
+    return out
 
+
+def _write_files(
+    out: Path, ladder: LadderResult | None, sections: Sequence[ReportSection], title: str, tensorboard: bool
+) -> list[Path]:
+    """Writes every file of the report into the (staging) directory ``out``; the figures written."""
     blocks: list[ReportSection] = []
     figure_data: dict[str, Any] = {}
     figures: list[Path] = []
     if ladder is not None:
         ladder_figures, figure_data = _ladder_figures(ladder, out)
-        figures += ladder_figures
+        figures += ladder_figures.values()
         intro = (
             f"The same policy on every rung, episodes seeded {ladder.seed}..{ladder.seed + ladder.episodes - 1}. "
             "Ratios are mean returns over the previous measured rung's and over PyBullet nominal's (undefined "
             "where that mean is not positive). A rung that could not run carries no numbers."
         )
-        blocks.append(ReportSection("Evaluation ladder", intro, _ladder_table(ladder), ladder_figures[:2]))
+        shown = [ladder_figures[name] for name in ("return_per_rung", "ratio_to_nominal") if name in ladder_figures]
+        blocks.append(ReportSection("Evaluation ladder", intro, _ladder_table(ladder), shown))
         if ladder.robustness is not None:
             curve = ladder.robustness
             rows = [
@@ -241,7 +292,7 @@ def write_report(
                 for s, m, d in zip(curve.strengths, curve.means, curve.stds, strict=True)
             ]
             text = f"Return against the strength of one composed gap; strength 1 is {curve.gap.describe()}."
-            blocks.append(ReportSection("Robustness curve", text, rows, [out / "robustness.png"]))
+            blocks.append(ReportSection("Robustness curve", text, rows, [ladder_figures["robustness"]]))
     for section in sections:
         copied = [_copy_into(Path(source), out) for source in section.figures]
         media = [_copy_into(Path(source), out) for source in section.media]
@@ -272,23 +323,17 @@ def write_report(
             md += [f"[{item.name}]({item.name})", ""]
             body.append(_html_media(Path(item)))
 
-    markdown = out / "report.md"
-    markdown.write_text("\n".join(md))
-    page = out / "report.html"
-    page.write_text(
+    (out / "report.md").write_text("\n".join(md))
+    (out / "report.html").write_text(
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
     )
-    figures_json = out / "figures.json"
-    figures_json.write_text(json.dumps({"title": title, "figures": figure_data}, indent=1))
+    (out / "figures.json").write_text(json.dumps({"title": title, "figures": figure_data}, indent=1))
     if ladder is not None:
         (out / "ladder.json").write_text(json.dumps(ladder.to_dict(), indent=1))
-
-    tb_dir = None
     if tensorboard:
-        tb_dir = out / "tensorboard"
-        _write_scalars(tb_dir, ladder, blocks)
-    return ReportFiles(out, markdown, page, figures_json, tuple(figures), tb_dir)
+        _write_scalars(out / "tensorboard", ladder, blocks)
+    return figures
 
 
 def _copy_into(source: Path, out: Path) -> Path:

@@ -55,6 +55,8 @@ def test_no_robot_is_a_clear_error() -> None:
 def test_bad_address_and_bad_action_are_clear_errors(server: LoopbackRobotServer) -> None:
     with pytest.raises(ValueError, match="Expected a robot address like"):
         parse_address("localhost")
+    with pytest.raises(ValueError, match="Expected a robot address like"):
+        parse_address("tcp://127.0.0.1:70000")  # no such port; socket would raise OverflowError
     robot = connect_robot(server.address)
     robot.reset(seed=0)
     with pytest.raises(RobotError, match=r"expected an action of shape \(1,\), got \(2,\)"):

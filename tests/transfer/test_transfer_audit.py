@@ -1,7 +1,13 @@
-"""Physics audit: the per-task table matches the simulator, real data passes, planted violations are counted."""
+"""Physics audit: the per-task table matches the simulator, held-out real data passes, planted violations are
+counted.
+
+Bounds are fitted on some episodes and checked on others: checked on their own data, the range, jump and energy
+checks would pass by construction.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,14 +17,27 @@ import pytest
 from agents.evaluation import random_policy
 from dreamgym.tasks import get_task
 from dreamgym.transfer.audit import TASK_PHYSICS, PhysicsBounds, audit_dreams, find_violations
-from dreamgym.transfer.recording import padded_episodes, record_pybullet
+from dreamgym.transfer.recording import episode_slices, padded_episodes, record_pybullet
 from dreamgym.world_model.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
 def hopper_real():
-    """Three short random Hopper episodes (a random hopper falls within a few dozen steps)."""
-    return record_pybullet("Hopper", random_policy(3, 0), episodes=3, seed=0, max_steps=100)
+    """Short random Hopper episodes (a random hopper falls within a few dozen steps): eight to fit bounds on, and
+    two held out, on other seeds."""
+    fit = record_pybullet("Hopper", random_policy(3, 0), episodes=8, seed=0, max_steps=100)
+    return fit, record_pybullet("Hopper", random_policy(3, 0), episodes=2, seed=8, max_steps=100)
+
+
+def _rows(data, start: int, stop: int):
+    """Rows ``start:stop`` of ``data`` (cut where episodes begin) as data of their own."""
+    arrays = {f.name: getattr(data, f.name)[start:stop] for f in dataclasses.fields(data) if f.name != "metadata"}
+    return dataclasses.replace(data, **arrays)
+
+
+def _new(found: dict, clean: dict, checks: tuple[str, ...]) -> dict[str, list[list[int]]]:
+    """(trajectory, step) of each violation in ``found`` that the clean data did not already have."""
+    return {name: np.argwhere(found[name] & ~clean[name]).tolist() for name in checks}
 
 
 @pytest.mark.parametrize("task", ["Hopper", "Walker2D", "HalfCheetah", "Ant"])
@@ -46,39 +65,56 @@ def test_pendulum_slider_limits_are_the_nominal_ones():
         env.close()
 
 
-def test_real_data_passes_and_planted_pendulum_violations_are_counted(wm_sequences):
-    bounds = PhysicsBounds.fit(wm_sequences, "InvertedPendulum")
-    obs, valid, terminated = padded_episodes(wm_sequences)
+def test_held_out_data_passes_and_planted_pendulum_violations_are_counted(wm_sequences):
+    episodes = episode_slices(wm_sequences)
+    cut = episodes[len(episodes) * 3 // 4].start  # fit on three quarters of the episodes, check the rest
+    bounds = PhysicsBounds.fit(_rows(wm_sequences, 0, cut), "InvertedPendulum")
+    obs, valid, terminated = padded_episodes(_rows(wm_sequences, cut, len(wm_sequences)))
     clean = find_violations(bounds, obs, valid, terminated)
     assert clean["ground"] is None and clean["contact"] is None
-    assert all(not mask.any() for mask in clean.values() if mask is not None)  # incl. the termination rule
+    assert not clean["joint_limit"].any() and not clean["termination"].any()  # the slider's limits, the env's rule
+    for check in ("out_of_range", "jump", "energy_jump"):  # from finite data: a held-out step may pass them, rarely
+        assert clean[check].sum() <= 0.05 * valid.sum(), check
 
     planted = obs.copy()
     planted[0, 3, 0] = 1.5  # slider beyond its 1 m limit: a limit violation and two jumps (in and out)
     planted[1, 2, 2:4] = np.cos(0.5), np.sin(0.5)  # the pole at 0.5 rad, yet the episode goes on
+    planted[2, 5, 4] = 5.0  # the pole spinning over three times faster than in any fitted row
     found = find_violations(bounds, planted, valid, terminated)
-    assert np.argwhere(found["joint_limit"]).tolist() == [[0, 2]]
-    assert np.argwhere(found["jump"][0]).ravel().tolist() == [2, 3]
-    assert [1, 1] in np.argwhere(found["termination"]).tolist()
-    assert not found["joint_limit"][1:].any()
+    new = _new(found, clean, ("joint_limit", "out_of_range", "energy_jump", "termination"))
+    assert new == {
+        "joint_limit": [[0, 2]],
+        "out_of_range": [[1, 1], [2, 4]],  # the tilted pole's cos and sin, and the pole's speed
+        "energy_jump": [[2, 4], [2, 5]],
+        "termination": [[1, 1]],
+    }
+    assert np.argwhere(found["jump"][0] & ~clean["jump"][0]).ravel().tolist() == [2, 3]
+    assert np.argwhere(found["jump"][2] & ~clean["jump"][2]).ravel().tolist() == [4, 5]
 
 
 def test_planted_hopper_violations_are_counted_and_real_termination_matches_the_rule(hopper_real):
-    bounds = PhysicsBounds.fit(hopper_real, "Hopper")
+    fit, held_out = hopper_real
+    bounds = PhysicsBounds.fit(fit, "Hopper")
     assert bounds.initial_z == pytest.approx(1.25)  # the torso height of hopper.xml, read from PyBullet
-    obs, valid, terminated = padded_episodes(hopper_real)
+    obs, valid, terminated = padded_episodes(held_out)
     assert terminated.any()  # random hoppers fall, so the rule is exercised on real terminations
-    assert all(not mask.any() for mask in find_violations(bounds, obs, valid, terminated).values())
+    clean = find_violations(bounds, obs, valid, terminated)
+    # Contact values (0 or 1) and the termination rule (the env's own) are not fitted, so held-out real episodes
+    # pass them exactly; the joint limits are the robot's, widened by the soft-limit overshoot seen in the fit
+    # episodes (three were too few: a held-out thigh resting past them was flagged). Speeds are not bounded yet.
+    assert not any(clean[check].any() for check in ("joint_limit", "contact", "termination"))
 
     planted = obs.copy()
     planted[0, 2, 8] = 1.5  # thigh beyond its limit (scaled position 1 is the limit)
     planted[0, 4, 0] = bounds.low[0] - 0.5  # torso under the lowest height PyBullet produced
     planted[1, 3, 14] = 0.5  # half a foot contact
     found = find_violations(bounds, planted, valid, terminated)
-    assert found["joint_limit"][0, 1] and found["joint_limit"].sum() == 1
-    assert found["ground"][0, 3] and found["ground"].sum() == 1
-    assert found["contact"][1, 2] and found["contact"].sum() == 1
-    assert found["termination"][0, 3]  # 0.5 below the lowest height is below 0.8 m: the rule says it fell
+    assert _new(found, clean, ("joint_limit", "ground", "contact", "termination")) == {
+        "joint_limit": [[0, 1]],
+        "ground": [[0, 3]],
+        "contact": [[1, 2]],
+        "termination": [[0, 3]],  # 0.5 below the lowest height is below 0.8 m: the rule says it fell
+    }
 
 
 def test_audit_dreams_is_reproducible_and_its_real_control_is_clean(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +117,57 @@ def test_training_windows_keep_episode_boundaries(trained_checkpoint: Path) -> N
         ({"video_format": "avi"}, ValueError, "Expected `video_format` 'webm', 'mp4' or 'gif', got 'avi'."),
         ({"gaps": ("moderat",)}, InvalidGapError, "Did you mean 'moderate'?"),
         ({"robustness": "random"}, InvalidGapError, "to be one of ['mild', 'moderate', 'harsh', 'none'], got 'random'"),
+        ({"robot": "robot.local"}, ValueError, "`robot` (CLI: --robot): Expected a robot address like 'tcp://"),
+        ({"strengths": (0.0, -0.5)}, InvalidGapError, "strength -0.5 does not: Gap strength must be >= 0, got -0.5."),
+        ({"strengths": (3.0,)}, InvalidGapError, "strength 3 does not: Invalid reality gap: friction multiplier"),
+        (
+            {"max_episode_steps": 3, "fidelity_context": 5},
+            ValueError,
+            "Expected `fidelity_context` (5) below `max_episode_steps` (3)",
+        ),
     ],
 )
 def test_config_mistakes_are_clear_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         TransferConfig(**kwargs)
+
+
+def test_settings_a_run_will_not_use_are_not_refused() -> None:
+    TransferConfig(robustness=None, strengths=(-0.5, 3.0))  # no robustness curve: the strengths are unused
+    TransferConfig(max_episode_steps=3, fidelity_context=5, fidelity=False)
+    for robot in ("loopback", "tcp://127.0.0.1:5555", "robot.local:5555", None):
+        assert TransferConfig(robot=robot).robot == robot
+
+
+def test_finished_stages_survive_a_crash_and_the_report_replaces_the_earlier_one(
+    trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("an earlier report")
+    (out / "stale.png").write_bytes(b"an earlier figure")
+    config = TransferConfig(
+        episodes=1, gaps=(), robustness=None, max_episode_steps=5, fidelity_context=2, audit=False, video=False
+    )
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("fidelity crashed")
+
+    monkeypatch.setattr("dreamgym.transfer.fidelity.measure_fidelity", crash)
+    with pytest.raises(RuntimeError, match="fidelity crashed"):
+        evaluate_transfer(trained_checkpoint, untrained_policy, config, out=out, progress=False)
+    assert (out / "report.md").read_text() == "an earlier report"  # untouched, and not mixed with the new run
+    assert sorted(p.name for p in (out / "partial").iterdir()) == ["baseline.json", "ladder.json"]
+    ladder = json.loads((out / "partial" / "ladder.json").read_text())
+    assert [r["name"] for r in ladder["rungs"]] == [
+        "dream-trained policy in the dream",
+        "dream-trained policy in PyBullet",
+        "robot",
+    ]
+
+    monkeypatch.undo()
+    config = replace(config, fidelity=False)
+    report = evaluate_transfer(trained_checkpoint, untrained_policy, config, out=out, progress=False)
+    assert not (out / "partial").exists() and not (out / "stale.png").exists()
+    assert (out / "report.md").read_text().startswith("# InvertedPendulum transfer report")
+    assert report.files.directory == out

@@ -16,6 +16,7 @@ from dreamgym.transfer.ladder import (
     LadderResult,
     PyBulletRung,
     RobotRung,
+    RobustnessCurve,
     RungResult,
     default_rungs,
     run_ladder,
@@ -161,3 +162,68 @@ def _tiny_png() -> bytes:
     buffer = BytesIO()
     Figure(figsize=(1, 1)).savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def test_malformed_robot_address_is_an_error_on_the_rung(pendulum_task) -> None:
+    result = RobotRung("no-port-here").run(pendulum_policy, pendulum_task, episodes=1, seed=0, progress=False)
+    assert result.status == "error" and not result.ok
+    assert "robot address 'no-port-here': Expected a robot address like 'tcp://127.0.0.1:5555'" in result.detail
+
+
+def _made_ladder(nominal: tuple[float, ...], robustness: bool = False) -> LadderResult:
+    """A ladder of given returns, no simulator needed: dream, PyBullet nominal (``nominal``), a gap, no robot."""
+    rungs = (
+        RungResult("dream", "dream", returns=(40.0, 60.0)),
+        RungResult("PyBullet nominal", "pybullet", returns=nominal),
+        RungResult("gap", "gap", returns=(30.0, 50.0)),
+        RungResult("robot", "robot", status="not connected"),
+    )
+    curve = RobustnessCurve(GAP_PRESETS["harsh"], (0.0, 1.0), (nominal, (1.0, 3.0))) if robustness else None
+    return LadderResult("InvertedPendulum", 2, 0, rungs, curve)
+
+
+def test_every_rung_has_one_ratio_to_nominal_in_the_terminal_and_the_report(tmp_path: Path) -> None:
+    ladder = _made_ladder(nominal=(100.0, 100.0))
+    assert [ladder.ratio_to_nominal(r) for r in ladder.rungs] == [0.5, 1.0, 0.4, None]
+    terminal = {line.split()[0]: line.split() for line in ladder.table().splitlines()[1:]}
+    assert terminal["dream"][5] == "0.50" and terminal["gap"][5] == "0.40"  # name, mean, ±, std, success, ratio
+
+    files = write_report(tmp_path / "report", ladder, tensorboard=False)
+    assert "| dream | 50.0 ± 10.0 | - | - | 0.50 | 2 |" in files.markdown.read_text()
+    figure = json.loads(files.figures_json.read_text())["figures"]["ratio_to_nominal"]
+    assert figure["x"] == ["dream", "PyBullet nominal", "gap"] and figure["y"] == [0.5, 1.0, 0.4]
+    rungs = json.loads((files.directory / "ladder.json").read_text())["rungs"]
+    assert [r["ratio_to_nominal"] for r in rungs] == [0.5, 1.0, 0.4, None]
+
+
+def test_ladder_figures_are_chosen_by_name_when_the_ratio_figure_is_skipped(tmp_path: Path) -> None:
+    ladder = _made_ladder(nominal=(-1.0, -3.0), robustness=True)  # no ratio to a non-positive nominal return
+    files = write_report(tmp_path / "report", ladder, tensorboard=False)
+    md = files.markdown.read_text()
+    assert md.count("![robustness](robustness.png)") == 1 and "ratio_to_nominal" not in md
+    ladder_section = md.split("## Robustness curve")[0]
+    assert "![return_per_rung](return_per_rung.png)" in ladder_section
+
+
+def test_the_report_replaces_an_earlier_one_whole_or_not_at_all(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    write_report(out, _made_ladder(nominal=(100.0, 100.0)))
+    (out / "stale.png").write_bytes(b"from an earlier run")
+    earlier = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    broken = ReportSection("Broken", figures=[tmp_path / "missing.png"])  # fails after the ladder's figures
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        write_report(out, _made_ladder(nominal=(10.0, 10.0)), sections=[broken])
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging directory left behind
+
+    files = write_report(out, _made_ladder(nominal=(10.0, 10.0)))
+    assert not (out / "stale.png").exists() and len(list(files.tensorboard.iterdir())) == 1
+    assert "| PyBullet nominal | 10.0 ± 0.0 |" in files.markdown.read_text()
+
+
+def test_the_report_refuses_to_replace_a_directory_of_other_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a report")
+    with pytest.raises(FileExistsError, match="holds other files, which the report would delete"):
+        write_report(tmp_path, _made_ladder(nominal=(100.0, 100.0)), tensorboard=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
