@@ -36,6 +36,7 @@ __all__ = [
     "STD_FLOOR",
     "FidelityResult",
     "dream_from_states",
+    "dream_seeds",
     "dream_vs_real_returns",
     "filter_episodes",
     "measure_fidelity",
@@ -206,12 +207,17 @@ def filter_episodes(model: WorldModel, data: SequenceData, seed: int) -> tuple[R
     return posts, slices
 
 
+def dream_seeds(seed: int, count: int) -> np.ndarray:
+    """One seed per dream, drawn from ``seed``: dream ``i`` gets the same seed however the dreams are batched."""
+    return np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64).astype(np.int64)
+
+
 def dream_from_states(
-    checkpoint: Checkpoint, state: RSSMState, obs: torch.Tensor, seed: int, horizon: int
+    checkpoint: Checkpoint, state: RSSMState, obs: torch.Tensor, seeds: np.ndarray, horizon: int
 ) -> DreamBatch:
     """A :class:`DreamBatch` whose dreams start from the given latent states instead of the checkpoint's starts.
 
-    Each dream gets its own seed drawn from ``seed``, so results do not depend on how dreams are batched.
+    ``seeds`` (one per dream, see :func:`dream_seeds`) seed each dream's own noise stream.
     """
     # DreamBatch filters its checkpoint's start windows on construction; one-step windows of the given
     # observations keep that cheap (the full set of stored windows takes seconds), and the states are then
@@ -222,7 +228,6 @@ def dream_from_states(
         "is_first": torch.ones(len(obs), 1, dtype=torch.bool),
     }
     batch = DreamBatch(replace(checkpoint, starts=one_step), num_envs=len(obs), horizon=horizon)
-    seeds = np.random.SeedSequence(seed).generate_state(len(obs), dtype=np.uint64).astype(np.int64)
     batch.set_seeds(torch.arange(len(obs)), torch.as_tensor(seeds))
     batch.reset(torch.ones(len(obs), dtype=torch.bool))  # episode and step counters of a fresh dream
     batch.state = RSSMState(state.deter.clone(), state.stoch.clone())
@@ -290,13 +295,14 @@ def open_loop_errors(
     valid = rows < lengths[episode][:, None]
     sq_obs = np.zeros((horizon, *data.obs_shape))
     sq_reward = np.zeros(horizon)
+    seeds = dream_seeds(seed, len(starts))  # drawn once, so chunking by max_batch changes no result
     for chunk in np.array_split(np.arange(len(starts)), -(-len(starts) // max_batch)):
         e, t = torch.as_tensor(episode[chunk]), torch.as_tensor(t0[chunk])
         dreams = dream_from_states(
             checkpoint,
             posts.index((e, t)),
             torch.as_tensor(obs[episode[chunk], t0[chunk]]),
-            seed + int(chunk[0]),
+            seeds[chunk],
             horizon,
         )
         for k in range(horizon):
@@ -344,7 +350,9 @@ def dream_vs_real_returns(
     index = torch.as_tensor(keep)
     start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in keep]))
     budget = max_steps - t0
-    dreams = dream_from_states(checkpoint, posts.index((index, torch.full_like(index, t0))), start_obs, seed, budget)
+    dreams = dream_from_states(
+        checkpoint, posts.index((index, torch.full_like(index, t0))), start_obs, dream_seeds(seed, len(index)), budget
+    )
     returns = np.zeros(len(keep))
     running = np.ones(len(keep), dtype=bool)
     obs = start_obs.numpy()

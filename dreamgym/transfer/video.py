@@ -19,7 +19,7 @@ import torch
 from dreamgym.envs.render import render_vector_state
 from dreamgym.tasks import TaskSpec
 from dreamgym.transfer.audit import TASK_PHYSICS
-from dreamgym.transfer.fidelity import dream_from_states, obs_scale
+from dreamgym.transfer.fidelity import dream_from_states, dream_seeds, obs_scale
 from dreamgym.transfer.recording import BatchPolicy, load_for_task
 from dreamgym.world_model.checkpoint import Checkpoint
 
@@ -218,7 +218,7 @@ def side_by_side_video(
         with torch.inference_mode(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             post = model.observe(first, torch.zeros(1, 1, spec.action_dim), torch.ones(1, 1, dtype=torch.bool))
-        dreams = dream_from_states(checkpoint, post.index((slice(None), -1)), first[:, 0], seed, steps)
+        dreams = dream_from_states(checkpoint, post.index((slice(None), -1)), first[:, 0], dream_seeds(seed, 1), steps)
         real_obs, dream_obs = [np.asarray(obs, dtype=np.float32)], [np.asarray(obs, dtype=np.float32)]
         real_frames, dream_frames = [real_env.render()], []
         real_end = dream_end = None

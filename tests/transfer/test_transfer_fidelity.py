@@ -28,6 +28,9 @@ def test_open_loop_errors_count_every_start_and_repeat_with_the_seed(trained_che
     assert np.isfinite(first["obs_error"]).all() and (first["obs_error"] > 0).all()
     for key in first:
         np.testing.assert_array_equal(first[key], again[key])
+    chunked = open_loop_errors(checkpoint, wm_sequences, horizon, context, seed=1, start_stride=stride, max_batch=7)
+    for key in first:  # each start keeps its dream's seed however the starts are batched
+        np.testing.assert_allclose(first[key], chunked[key], rtol=1e-6)
 
 
 def test_measure_fidelity_compares_returns_from_the_same_start(trained_checkpoint: Path, tmp_path: Path):
