@@ -55,7 +55,8 @@ CHECKS = ("joint_limit", "ground", "out_of_range", "jump", "energy_jump", "conta
   simulator's soft limits let through).
 - ``ground``: the body height below the lowest height the simulator produced.
 - ``out_of_range``: any other dimension outside its observed range (speeds, orientation, dimensions the
-  simulator holds constant).
+  simulator holds constant), and the body height above the highest the simulator produced (below the lowest is
+  ``ground``).
 - ``jump``: one step's change of any dimension larger than the largest change the simulator produced.
 - ``energy_jump``: one step's change of the kinetic-energy proxy (sum of squared velocity dimensions) larger than
   the simulator ever produced.
@@ -262,6 +263,11 @@ def outside_limits(bounds: PhysicsBounds, obs: np.ndarray) -> np.ndarray:
     return ~((after >= low) & (after <= high))
 
 
+def _floating(after: np.ndarray, height_dim: int | None, high: np.ndarray) -> np.ndarray | bool:
+    """The body higher than the simulator ever put it (False where the task reports no height)."""
+    return False if height_dim is None else after[..., height_dim] > high[height_dim]
+
+
 def find_violations(
     bounds: PhysicsBounds, obs: np.ndarray, valid: np.ndarray, terminated: np.ndarray
 ) -> dict[str, np.ndarray | None]:
@@ -283,7 +289,7 @@ def find_violations(
             f"{terminated.shape}."
         )
     physics = bounds.physics
-    low = bounds.limits()[0]
+    low, high = bounds.limits()
     after = obs[:, 1:].astype(np.float64)
     outside = outside_limits(bounds, obs)
     special = set(physics.joint_position_dims) | set(physics.contact_dims)
@@ -295,7 +301,7 @@ def find_violations(
     checks: dict[str, np.ndarray | None] = {
         "joint_limit": outside[..., list(physics.joint_position_dims)].any(-1),
         "ground": None if physics.height_dim is None else ~(after[..., physics.height_dim] >= low[physics.height_dim]),
-        "out_of_range": outside[..., others].any(-1),
+        "out_of_range": outside[..., others].any(-1) | _floating(after, physics.height_dim, high),
         "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1),
         "energy_jump": ~(np.abs(np.diff(energy, axis=1)) <= bounds.max_energy_delta * (1 + bounds.margin)),
         "contact": None,

@@ -108,10 +108,12 @@ def test_planted_hopper_violations_are_counted_and_real_termination_matches_the_
     planted[0, 2, 8] = 1.5  # thigh beyond its limit (scaled position 1 is the limit)
     planted[0, 4, 0] = bounds.low[0] - 0.5  # torso under the lowest height PyBullet produced
     planted[1, 3, 14] = 0.5  # half a foot contact
+    planted[1, 6, 0] = bounds.high[0] + 1.0  # torso a metre above the highest PyBullet put it
     found = find_violations(bounds, planted, valid, terminated)
-    assert _new(found, clean, ("joint_limit", "ground", "contact", "termination")) == {
+    assert _new(found, clean, ("joint_limit", "ground", "out_of_range", "contact", "termination")) == {
         "joint_limit": [[0, 1]],
         "ground": [[0, 3]],
+        "out_of_range": [[1, 5]],
         "contact": [[1, 2]],
         "termination": [[0, 3]],  # 0.5 below the lowest height is below 0.8 m: the rule says it fell
     }
