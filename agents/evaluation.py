@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamgym.envs.dream_vector_env import DreamVectorEnv
 from dreamgym.tasks import get_task
-from dreamgym.transfer.ladder import run_episodes
+from dreamgym.transfer.ladder import run_dreams, run_episodes
 from dreamgym.transfer.recording import random_policy  # re-exported: agents and evaluation share one
 
 __all__ = ["EvalResult", "Policy", "evaluate_in_dream", "evaluate_in_pybullet", "random_policy", "sb3_policy"]
@@ -70,13 +69,5 @@ def evaluate_in_dream(
     The horizon defaults to the real task's episode limit so dream and PyBullet returns compare directly.
     """
     spec = get_task(task)
-    env = DreamVectorEnv(task, num_envs=episodes, checkpoint=checkpoint, horizon=horizon or spec.max_episode_steps)
-    obs, _ = env.reset(seed=seed)
-    returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
-    running = np.ones(episodes, dtype=bool)
-    while running.any():
-        obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
-        returns += reward * running
-        lengths += running
-        running &= ~(terminated | truncated)
+    returns, lengths = run_dreams(policy, spec, checkpoint, episodes, seed, horizon or spec.max_episode_steps)
     return EvalResult(returns, lengths)

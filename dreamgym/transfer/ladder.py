@@ -37,6 +37,7 @@ __all__ = [
     "RungResult",
     "default_rungs",
     "robustness_curve",
+    "run_dreams",
     "run_episodes",
     "run_ladder",
 ]
@@ -168,6 +169,37 @@ def run_episodes(
     return returns, lengths
 
 
+def run_dreams(
+    policy: Policy,
+    spec: TaskSpec,
+    checkpoint: str | Path,
+    episodes: int,
+    seed: int,
+    horizon: int,
+    progress: bool = False,
+    desc: str = "dreams",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of ``episodes`` dreams stepped as one batch (dream ``i`` seeded ``seed + i``), each
+    until it ends or reaches ``horizon``: :func:`run_episodes` for the world model."""
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+    env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon)
+    try:
+        obs, _ = env.reset(seed=seed)
+        returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+        running = np.ones(episodes, dtype=bool)
+        with tqdm(total=horizon, desc=desc, unit="step", disable=not progress, leave=False) as bar:
+            while running.any():
+                obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
+                returns += reward * running
+                lengths += running
+                running &= ~(terminated | truncated)
+                bar.update(1)
+    finally:
+        env.close()
+    return returns, lengths
+
+
 @dataclass
 class DreamRung:
     """The world model's dreams, all episodes stepped as one batch; dream ``i`` is seeded ``seed + i``.
@@ -181,23 +213,10 @@ class DreamRung:
     kind: str = "dream"
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
-        from dreamgym.envs.dream_vector_env import DreamVectorEnv
-
         horizon = self.horizon or spec.max_episode_steps
-        env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=self.checkpoint, horizon=horizon)
-        obs, _ = env.reset(seed=seed)
-        returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
-        running = np.ones(episodes, dtype=bool)
-        with tqdm(
-            total=horizon, desc=f"{spec.name} {self.name}", unit="step", disable=not progress, leave=False
-        ) as bar:
-            while running.any():
-                obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
-                returns += reward * running
-                lengths += running
-                running &= ~(terminated | truncated)
-                bar.update(1)
-        env.close()
+        returns, lengths = run_dreams(
+            policy, spec, self.checkpoint, episodes, seed, horizon, progress, f"{spec.name} {self.name}"
+        )
         return RungResult.from_episodes(
             self.name,
             self.kind,
