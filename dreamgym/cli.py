@@ -227,11 +227,11 @@ def _train(args: TrainArgs) -> None:
 
     task_name = args.task or dataset_metadata(args.dataset[0]).get("task")
     if task_name is None:
-        raise SystemExit("The data set does not name its task; pass --task.")
+        raise ValueError(f"Data set {args.dataset[0]!r} does not name its task in its metadata; pass --task.")
     spec = get_task(task_name)
     data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
     overrides = {"seed": args.seed, "ensemble": args.ensemble, "ensemble_heads": args.ensemble_heads}
-    overrides |= {"steps": args.steps} if args.steps else {}
+    overrides |= {"steps": args.steps} if args.steps is not None else {}
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
     result = train_world_model(data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir)
     print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")
@@ -263,10 +263,7 @@ def _dream(args: DreamArgs) -> None:
         behaviour_penalty=args.behaviour_penalty,
         seed=args.seed,
     )
-    try:
-        model = train_in_dream(args.checkpoint, task, config, demonstrations=demonstrations, logdir=args.logdir)
-    except ValueError as err:  # settings the checkpoint cannot support (HALT without an ensemble, say)
-        raise SystemExit(f"dreamgym dream: error: {err}") from err
+    model = train_in_dream(args.checkpoint, task, config, demonstrations=demonstrations, logdir=args.logdir)
     model.save(args.out)
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
 

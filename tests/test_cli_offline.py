@@ -27,15 +27,18 @@ def test_train_an_ensemble_and_dream_with_halt(tmp_path: Path, capsys: pytest.Ca
     assert policy.exists()
 
 
-def test_halt_on_a_single_model_is_a_clear_error(tmp_path: Path) -> None:
+def test_halt_on_a_single_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, ckpt = tmp_path / "data", tmp_path / "ckpt"
     main(["collect", "--steps", "300", "--out", str(data)])
     main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"])
-    with pytest.raises(SystemExit, match=r"needs an ensemble world model"):
-        main(["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--halt", "0.5"])
+    assert main(["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "8", "--halt", "0.5"]) == 2
+    assert "dreamgym dream: error:" in (err := capsys.readouterr().err) and "needs an ensemble world model" in err
+    assert main(["train", "--dataset", str(data), "--out", str(tmp_path / "zero"), "--steps", "0"]) == 2
+    assert "Expected a positive `steps` for world-model training, got 0." in capsys.readouterr().err
+    assert not (tmp_path / "zero").exists()
 
 
-def test_dream_fine_tunes_an_actor_cloned_from_the_data_set(tmp_path: Path) -> None:
+def test_dream_fine_tunes_an_actor_cloned_from_the_data_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, ckpt, policy = tmp_path / "data", tmp_path / "ckpt", tmp_path / "policy.zip"
     assert main(["collect", "--steps", "300", "--out", str(data), "--seed", "3"]) == 0
     assert main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "5"]) == 0
@@ -43,7 +46,8 @@ def test_dream_fine_tunes_an_actor_cloned_from_the_data_set(tmp_path: Path) -> N
     warm = ["--warm-start", str(data), "--clone-updates", "20", "--critic-warmup", "32"]
     assert main([*dream, *warm, "--behaviour-penalty", "0.5", "--out", str(policy)]) == 0
     assert policy.exists()
-    with pytest.raises(SystemExit, match="critic_warmup_steps"):
-        main([*dream, *warm[:2], "--critic-warmup", "65", "--out", str(policy)])
-    with pytest.raises(SystemExit, match="behaviour_penalty needs `cloning`"):
-        main([*dream, "--behaviour-penalty", "0.5", "--out", str(policy)])
+    capsys.readouterr()
+    assert main([*dream, *warm[:2], "--critic-warmup", "65", "--out", str(policy)]) == 2
+    assert "critic_warmup_steps" in capsys.readouterr().err
+    assert main([*dream, "--behaviour-penalty", "0.5", "--out", str(policy)]) == 2
+    assert "behaviour_penalty needs `cloning`" in capsys.readouterr().err

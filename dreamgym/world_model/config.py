@@ -96,6 +96,14 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "seq_len", "steps", "log_every", "checkpoint_every"):
+            if not getattr(self, name) >= 1:  # 0 updates would "train" and save an untrained model
+                raise ValueError(f"Expected a positive `{name}` for world-model training, got {getattr(self, name)}.")
+        for name in ("lr", "eps", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Expected a positive `{name}` for world-model training, got {getattr(self, name)}.")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
