@@ -72,12 +72,14 @@ class EpisodeRecorder(gym.Wrapper):
     """Records every finished episode of a training env, tagged with the global step it ended at.
 
     ``clock`` is a one-element list shared by all recorders of a vector env and advanced by the training
-    callback, so episodes can be cut at the exact step a checkpoint was saved.
+    callback, so episodes can be cut at the exact step a checkpoint was saved. The callback runs after each
+    vector step, so an episode ending inside a step sees the clock of the step before: ``tick`` (the number of
+    envs) is added to tag it with the step count it really ended at.
     """
 
-    def __init__(self, env: gym.Env, sink: list[dict[str, Any]], clock: list[int]):
+    def __init__(self, env: gym.Env, sink: list[dict[str, Any]], clock: list[int], tick: int):
         super().__init__(env)
-        self.sink, self.clock = sink, clock
+        self.sink, self.clock, self.tick = sink, clock, tick
         self._episode: dict[str, list] | None = None
 
     def reset(self, **kwargs):
@@ -96,7 +98,8 @@ class EpisodeRecorder(gym.Wrapper):
         episode["terminations"].append(bool(terminated))
         episode["truncations"].append(bool(truncated))
         if terminated or truncated:
-            self.sink.append({**{k: np.asarray(v) for k, v in episode.items()}, "end_step": self.clock[0]})
+            end_step = self.clock[0] + self.tick
+            self.sink.append({**{k: np.asarray(v) for k, v in episode.items()}, "end_step": end_step})
             self._episode = None
         return obs, reward, terminated, truncated, info
 
@@ -131,7 +134,7 @@ def train_expert(cfg: TierConfig, run_dir: Path) -> dict[str, Any]:
 
     def make(i: int):
         def thunk() -> gym.Env:
-            return EpisodeRecorder(spec.make_env(), episodes, clock)
+            return EpisodeRecorder(spec.make_env(), episodes, clock, tick=cfg.num_envs)
 
         return thunk
 

@@ -39,3 +39,17 @@ def test_too_few_training_steps_for_one_checkpoint_are_refused(tmp_path: Path) -
     with pytest.raises(SystemExit, match=r"--train-steps 1000 is below --eval-every 25000"):
         datasets.train_expert(datasets.TierConfig(train_steps=1000), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recorded_episode_is_tagged_with_the_step_count_it_ended_at() -> None:
+    from dreamgym.tasks import get_task
+
+    sink: list[dict] = []
+    clock = [96]  # what the callback set after the last vector step; this one brings the count to 96 + 8
+    env = datasets.EpisodeRecorder(get_task("InvertedPendulum").make_env(), sink, clock, tick=8)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    while not sink:
+        env.step(env.action_space.sample())
+    env.close()
+    assert sink[0]["end_step"] == 104 and len(sink[0]["observations"]) == len(sink[0]["actions"]) + 1
