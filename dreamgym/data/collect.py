@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.atomic import atomic_directory
-from dreamgym.data.policies import Policy, resolve_policy
+from dreamgym.data.policies import Policy, resolve_policy, seeded_torch
 from dreamgym.errors import DatasetError, InvalidActionError
 from dreamgym.tasks.registry import TaskSpec, get_task
 
@@ -69,7 +70,8 @@ def collect(
             loadable by id.
         policy: ``None`` or ``"random"`` for uniform random actions, a path to a Stable-Baselines3 ``.zip``,
             or a callable mapping an observation to an action.
-        seed: seeds the env's first reset and the random policy.
+        seed: seeds the env's first reset and the policy: the random one, or torch's global RNG (restored after)
+            for a checkpoint or callable that samples from it.
         progress: show a tqdm bar with rate and time left.
         algorithm_name: Minari's ``algorithm_name`` field; defaults to a description of the policy.
         extra_metadata: JSON-serialisable fields added to the dreamgym metadata (for example a Dyna round).
@@ -110,9 +112,11 @@ def collect(
     env = task.make_env()
     if wrap_env is not None:
         env = wrap_env(env)
+    samples_uniformly = policy is None or (isinstance(policy, str) and policy == "random")
     try:
-        resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
-        episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
+        with contextlib.nullcontext() if samples_uniformly else seeded_torch(seed):
+            resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
+            episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
         metadata = {
             "dataset_id": dataset_id_for(task, name or resolved.kind),
             "algorithm_name": algorithm_name or resolved.description,

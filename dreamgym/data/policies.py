@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 
 from dreamgym.errors import CheckpointError
 
-__all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "resolve_policy"]
+__all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "preserved_global_rngs", "resolve_policy", "seeded_torch"]
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps one observation to one action; the form every collection policy is reduced to."""
@@ -80,13 +82,41 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
     name = (algorithm or _sb3_algorithm_for(path)).upper()
     if name not in ("PPO", "A2C", "SAC", "TD3"):
         raise CheckpointError(f"Unsupported SB3 algorithm {algorithm!r}; expected PPO, A2C, SAC or TD3.")
-    model = getattr(sb3, name).load(path, device="cpu")
+    with preserved_global_rngs():  # SB3's load reseeds every global RNG with the checkpoint's training seed
+        model = getattr(sb3, name).load(path, device="cpu")
 
     def act(observation: np.ndarray) -> np.ndarray:
         action, _ = model.predict(observation, deterministic=deterministic)
         return np.asarray(action)
 
     return act
+
+
+@contextlib.contextmanager
+def preserved_global_rngs() -> Iterator[None]:
+    """Restores Python's, NumPy's and torch's global RNG states on exit, whatever the body did to them."""
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Seeds torch's global RNG for the body and restores the caller's state after.
+
+    A policy that samples (an SB3 checkpoint with ``deterministic=False``, an agent's stochastic actor) draws from
+    torch's global RNG, so without this the same seed would give different data, and a resumed run different
+    data than an uninterrupted one.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def resolve_policy(

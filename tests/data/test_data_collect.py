@@ -129,6 +129,31 @@ def test_an_sb3_checkpoint_is_recognised_and_drives_collection(tmp_path: Path, a
     assert np.abs(data.action).max() <= 1.0
 
 
+def test_a_sampling_policy_gives_the_same_data_for_the_same_seed(tmp_path: Path) -> None:
+    """SB3 samples from torch's global RNG, which collect seeds (and restores) and loading must not reseed."""
+    import stable_baselines3 as sb3
+    import torch
+
+    sb3.PPO("MlpPolicy", PENDULUM.make_env(), n_steps=64, device="cpu", seed=7).save(tmp_path / "agent.zip")
+    caller_state = torch.get_rng_state()
+    runs = {
+        name: load_episodes(
+            collect(PENDULUM, 60, tmp_path / name, policy=str(tmp_path / "agent.zip"), seed=seed, progress=False)
+        )
+        for name, seed in (("a", 1), ("b", 1), ("c", 2))
+    }
+    assert runs["a"].fingerprint() == runs["b"].fingerprint()
+    assert not np.array_equal(runs["a"].action[1:4], runs["c"].action[1:4])  # the noise follows collect's seed
+    assert torch.equal(torch.get_rng_state(), caller_state)  # the caller's torch RNG is left as it was
+
+    def noisy(observation: np.ndarray) -> np.ndarray:  # a callable policy that samples from torch
+        return torch.rand(1).numpy() * 2 - 1
+
+    a = load_episodes(collect(PENDULUM, 30, tmp_path / "d", policy=noisy, seed=5, progress=False))
+    b = load_episodes(collect(PENDULUM, 30, tmp_path / "e", policy=noisy, seed=5, progress=False))
+    assert a.fingerprint() == b.fingerprint()
+
+
 def test_a_file_that_is_not_an_sb3_checkpoint_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "bogus.zip").write_text("not a zip")
     with pytest.raises(CheckpointError, match=r"Cannot read SB3 checkpoint .*bogus.zip"):
