@@ -6,6 +6,7 @@ envs, so their trajectories agree and their speed is the speed of one batched fo
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -64,8 +65,8 @@ def resolve_halt_threshold(checkpoint: Checkpoint, threshold: float | str | None
                 f"{threshold!r} has nothing to read. Checkpoints get one when training ends; calibrate an older one "
                 "with dreamgym.world_model.uncertainty.calibrate_checkpoint(path, data), or pass a number."
             )
-        if scale <= 0:
-            raise ValueError(f"Expected a positive `halt_scale`, got {scale!r}.")
+        if not 0 < scale < math.inf:  # NaN fails too: it would switch HALT off without a word
+            raise ValueError(f"Expected a positive, finite `halt_scale`, got {scale!r}.")
         return float(calibration[threshold]) * scale
     if not float(threshold) > 0:
         raise ValueError(f"Expected a positive halt_threshold (nats of disagreement), got {threshold!r}.")
@@ -108,6 +109,16 @@ class DreamBatch:
             raise ValueError(f"Expected `num_envs` to be a positive integer, got {num_envs!r}.")
         if horizon <= 0:
             raise ValueError(f"Expected a positive dream `horizon`, got {horizon!r}.")
+        # NaN passes every comparison-free path below and would surface thousands of steps later as a NaN reward.
+        if not math.isfinite(termination_threshold):  # above 1 always ends a dream, below 0 never: both allowed
+            raise ValueError(f"Expected a finite `termination_threshold`, got {termination_threshold!r}.")
+        if not 0.0 <= uncertainty_penalty < math.inf:
+            raise ValueError(f"Expected a finite `uncertainty_penalty` >= 0, got {uncertainty_penalty!r}.")
+        if not 0.0 <= halt_penalty < math.inf:
+            raise ValueError(
+                f"Expected a finite `halt_penalty` >= 0 (it is subtracted: a negative one pays the agent to leave the "
+                f"data), got {halt_penalty!r}."
+            )
         self.model = checkpoint.model.eval()
         self.cfg = self.model.cfg
         self.num_envs = int(num_envs)

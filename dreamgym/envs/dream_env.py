@@ -69,7 +69,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         self.dreams = DreamBatch(
             self.checkpoint,
             num_envs=1,
-            horizon=horizon or self.task.dream_horizon,
+            horizon=horizon if horizon is not None else self.task.dream_horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
             halt_threshold=halt_threshold,

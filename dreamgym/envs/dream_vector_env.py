@@ -69,7 +69,7 @@ class DreamVectorEnv(VectorEnv):
         self.dreams = DreamBatch(
             checkpoint_data,
             num_envs=num_envs,
-            horizon=horizon or self.task.dream_horizon,
+            horizon=horizon if horizon is not None else self.task.dream_horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
             halt_threshold=halt_threshold,

@@ -94,6 +94,26 @@ def test_halt_needs_an_ensemble(trained_checkpoint: Path) -> None:
         DreamEnv("InvertedPendulum", checkpoint=trained_checkpoint, halt_threshold="max")
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"uncertainty_penalty": float("nan")}, r"finite `uncertainty_penalty` >= 0, got nan"),
+        ({"uncertainty_penalty": -1.0}, r"finite `uncertainty_penalty` >= 0, got -1.0"),
+        ({"halt_threshold": "p99", "halt_scale": float("nan")}, r"positive, finite `halt_scale`, got nan"),
+        ({"halt_threshold": "max", "halt_penalty": -50.0}, r"`halt_penalty` >= 0 .* pays the agent"),
+        ({"termination_threshold": float("nan")}, r"finite `termination_threshold`, got nan"),
+        ({"horizon": 0}, r"positive dream `horizon`, got 0"),
+    ],
+)
+def test_bad_dream_settings_are_refused_at_construction(
+    trained_ensemble_checkpoint: Path, kwargs: dict, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        DreamEnv("InvertedPendulum", checkpoint=trained_ensemble_checkpoint, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        gym.make_vec(ENV_ID, num_envs=2, checkpoint=trained_ensemble_checkpoint, **kwargs)
+
+
 def test_unknown_threshold_name_lists_the_known_ones(trained_ensemble_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match=r"Unknown halt_threshold 'p95'.*\['p50', 'p90', 'p99', 'max'\]"):
         DreamEnv("InvertedPendulum", checkpoint=trained_ensemble_checkpoint, halt_threshold="p95")
