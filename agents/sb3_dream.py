@@ -162,6 +162,8 @@ def train_in_dream(
             clone_behaviour(model.policy, demonstrations, config.cloning, progress=progress)
         if config.behaviour_penalty:
             env = BehaviourPenalty(env, copy.deepcopy(model.policy), config.behaviour_penalty)
+    else:  # a new agent is seeded by its constructor; a continued one draws from the process's RNGs unless reseeded
+        model.set_random_seed(config.seed)
     # Wrapped after construction so the scale follows the algorithm's own discount.
     model.set_env(
         VecNormalize(env, norm_obs=False, norm_reward=True, gamma=model.gamma) if config.normalize_reward else env

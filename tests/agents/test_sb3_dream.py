@@ -36,3 +36,23 @@ def test_same_seed_same_agent(trained_checkpoint: Path) -> None:
     )
     np.testing.assert_array_equal(_weights(first), _weights(second))
     assert not np.array_equal(_weights(first), _weights(other))
+
+
+def test_a_continued_agent_trains_the_same_whatever_ran_before(trained_checkpoint: Path, tmp_path: Path) -> None:
+    """A Dyna run resumed after a kill continues the saved agent in a fresh process: same seed, same result."""
+    import torch
+    from stable_baselines3 import PPO
+
+    config = DreamAgentConfig(**TINY, seed=3)
+    train_in_dream(trained_checkpoint, "InvertedPendulum", config, progress=False).save(tmp_path / "agent.zip")
+    continued = []
+    for disturbance in (1, 2):  # what earlier work (a world model's training, say) left in the global RNGs
+        torch.manual_seed(disturbance)
+        np.random.seed(disturbance)
+        model = PPO.load(tmp_path / "agent.zip", device="cpu")
+        torch.manual_seed(disturbance)
+        np.random.seed(disturbance)
+        continued.append(
+            _weights(train_in_dream(trained_checkpoint, "InvertedPendulum", config, model=model, progress=False))
+        )
+    np.testing.assert_array_equal(*continued)
