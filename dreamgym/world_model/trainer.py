@@ -170,6 +170,14 @@ def train_world_model(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
+            bar.close()
+            writer.close()
+            raise FloatingPointError(
+                f"World-model training diverged at update {step + 1}: loss {float(loss):.4g}, gradient norm "
+                f"{float(grad_norm):.4g}. The checkpoint in {str(out)!r} still holds the last good update; resume "
+                "with a lower learning rate (TrainConfig.lr) or check the data."
+            )
         optimizer.step()
         step += 1
         if step % train_cfg.log_every == 0 or step == train_cfg.steps:

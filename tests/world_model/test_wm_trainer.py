@@ -37,6 +37,29 @@ def test_resume_matches_uninterrupted_run(wm_sequences: SequenceData, pendulum_t
         assert torch.equal(saved[key], b[key]), key
 
 
+def test_a_diverging_run_stops_before_saving_non_finite_weights(
+    wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dreamgym.world_model.model import WorldModel
+
+    out = tmp_path / "ckpt"
+    _train(wm_sequences, pendulum_task, out, 10)
+    good = load_checkpoint(out).model.state_dict()
+    calls, loss = [0], WorldModel.loss
+
+    def diverging(self, batch):
+        calls[0] += 1
+        total, parts = loss(self, batch)
+        return (total * float("nan"), parts) if calls[0] == 3 else (total, parts)
+
+    monkeypatch.setattr(WorldModel, "loss", diverging)
+    with pytest.raises(FloatingPointError, match=r"diverged at update 13: loss nan"):
+        _train(wm_sequences, pendulum_task, out, 20)
+    assert read_config(out)["step"] == 10
+    for key, value in load_checkpoint(out).model.state_dict().items():
+        assert torch.equal(value, good[key]), key
+
+
 def test_resume_at_target_step_does_nothing(
     trained_checkpoint: Path, wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
 ) -> None:
