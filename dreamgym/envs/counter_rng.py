@@ -33,7 +33,10 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
 def counter_uniform(
     seed: torch.Tensor, episode: torch.Tensor, step: torch.Tensor, stream: int, count: int
 ) -> torch.Tensor:
-    """Uniform floats in [0, 1) of shape (N, count), a pure function of each row's counters and the stream.
+    """Uniform floats in (0, 1] of shape (N, count), a pure function of each row's counters and the stream.
+
+    Each is the centre of one of 2**24 equal cells, so never 0 (safe for a logarithm); the top cell's centre
+    rounds to exactly 1.0 in float32 (probability 2**-24), so a caller turning ``u`` into an index clamps it.
 
     Args:
         seed: (N,) int64 seed of each dream.
