@@ -163,6 +163,11 @@ class RSSM(nn.Module):
         ``policy_or_actions`` is either a function of the latent state returning actions (B, A), or a
         tensor of actions (B, horizon, A) played open loop. Returns the imagined states (B, horizon) and the
         actions taken (B, horizon, A).
+
+        This is the differentiable path for agents that learn on latents (Dreamer's actor-critic): it follows
+        ensemble member 0 and draws from torch's global RNG. Dream environments step through
+        :class:`~dreamgym.envs.dream_batch.DreamBatch` instead, which picks members and noise per dream from
+        counter-based seeds.
         """
         state, deters, stochs, actions = start, [], [], []
         for t in range(horizon):

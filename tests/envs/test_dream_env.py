@@ -99,19 +99,7 @@ def test_separately_made_envs_dream_the_same(trained_checkpoint: Path, actions: 
     b = gym.make(ENV_ID, checkpoint=trained_checkpoint)
     obs_a, rew_a = _rollout(a, 3, actions)
     obs_b, rew_b = _rollout(b, 3, actions)
-    np.testing.assert_allclose(obs_a, obs_b, atol=1e-6)
-    np.testing.assert_allclose(rew_a, rew_b, atol=1e-6)
-
-
-def test_same_seed_same_dream_given_same_torch_seed(trained_checkpoint: Path, actions: np.ndarray) -> None:
-    """The counter-based noise of steps and resets is reproducible once the start states agree."""
-    torch.manual_seed(0)
-    a = gym.make(ENV_ID, checkpoint=trained_checkpoint)
-    torch.manual_seed(0)
-    b = gym.make(ENV_ID, checkpoint=trained_checkpoint)
-    obs_a, rew_a = _rollout(a, 3, actions)
-    obs_b, rew_b = _rollout(b, 3, actions)
-    np.testing.assert_array_equal(obs_a, obs_b)
+    np.testing.assert_array_equal(obs_a, obs_b)  # bit for bit: start states and noise use private seeds
     np.testing.assert_array_equal(rew_a, rew_b)
 
 
