@@ -245,6 +245,16 @@ def update_runs(runs_path: Path, change: Callable[[list[dict[str, Any]]], None])
     return runs
 
 
+DIAGNOSTIC_VERSION = 2
+"""Version 1 also counted, after each ended dream, the disagreement of the step the reset discarded (the vector
+env reported it until session 7); stored diagnostics of another version are recomputed from the saved policy."""
+
+
+def _needs_diagnosis(row: dict[str, Any]) -> bool:
+    """A dream-trained run whose stored diagnostic is missing or of an earlier :data:`DIAGNOSTIC_VERSION`."""
+    return row["method"] not in MODEL_FREE and row.get("dream_uncertainty", {}).get("version") != DIAGNOSTIC_VERSION
+
+
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
     """How far the policy takes the plain dream from the data: its disagreement against the calibration."""
     from dreamgym.envs import DreamVectorEnv
@@ -254,9 +264,10 @@ def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str
     values = []
     for _ in range(env.dreams.horizon):
         obs, _, _, _, info = env.step(np.asarray(policy(obs), dtype=np.float32))
-        values.append(info["uncertainty"])
+        values.append(info["uncertainty"][info["_uncertainty"]])  # dreamed steps only, not reset steps
     u = np.concatenate(values)
     return {
+        "version": DIAGNOSTIC_VERSION,
         "median": float(np.median(u)),
         "p99": float(np.quantile(u, 0.99)),
         "share_above_data_max": float((u > calibration["max"]).mean()),
@@ -338,9 +349,9 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
             flush=True,
         )
 
-    diagnosed = {}  # runs recorded before the diagnostic existed get it from their policy
+    diagnosed = {}  # runs recorded before the diagnostic existed, or under an earlier version, get it anew
     for row in [] if table_only else runs:
-        if row["method"] not in MODEL_FREE and "dream_uncertainty" not in row:
+        if _needs_diagnosis(row):
             key = _run_key(row, calibration)
             policy = sb3_policy(_policy_path(root, *key), deterministic=True)
             diagnosed[key] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
@@ -349,7 +360,7 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
         def fill(stored: list[dict[str, Any]]) -> None:
             for r in stored:
                 if (key := _run_key(r, calibration)) in diagnosed:
-                    r.setdefault("dream_uncertainty", diagnosed[key])
+                    r["dream_uncertainty"] = diagnosed[key]
 
         runs[:] = update_runs(runs_path, fill)
 

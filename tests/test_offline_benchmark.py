@@ -43,6 +43,17 @@ def test_runs_are_keyed_by_their_settings() -> None:
     assert offline._run_key(bc, CALIBRATION)[2] == offline._expected_variant("BC", base, CALIBRATION)
 
 
+def test_diagnostics_of_an_earlier_version_are_recomputed() -> None:
+    cfg = offline.OfflineConfig(datasets=["x"], agent_steps=1000)
+    row = _dream_row("dream+MOPO", 0, cfg, 1.0)
+    assert offline._needs_diagnosis(row)  # never diagnosed
+    row["dream_uncertainty"] = {"median": 0.1}  # version 1 counted the steps resets discard
+    assert offline._needs_diagnosis(row)
+    row["dream_uncertainty"]["version"] = offline.DIAGNOSTIC_VERSION
+    assert not offline._needs_diagnosis(row)
+    assert not offline._needs_diagnosis({"method": "IQL", "seed": 0})  # model-free: nothing dreamed
+
+
 def test_safeguard_settings_enter_the_key_only_when_changed() -> None:
     def key(method: str, **settings) -> str:
         cfg = offline.OfflineConfig(datasets=["x"], agent_steps=1000, **settings)

@@ -19,6 +19,13 @@ from dreamgym.tasks import get_task
 __all__ = ["DreamVectorEnv"]
 
 
+def _drop(info: dict[str, Any], envs: np.ndarray) -> None:
+    """Marks ``envs`` as not having the per-env entries of a vector ``info`` (value zeroed, ``_key`` mask off)."""
+    for key in [k for k in info if not k.startswith("_") and f"_{k}" in info]:
+        info[key][envs] = 0
+        info[f"_{key}"][envs] = False
+
+
 class DreamVectorEnv(VectorEnv):
     """``num_envs`` dreams of one world model, stepped together.
 
@@ -124,6 +131,7 @@ class DreamVectorEnv(VectorEnv):
             if resetting.any():
                 obs[resetting] = self.dreams.reset(torch.as_tensor(resetting))[resetting]
                 reward[resetting], terminated[resetting], truncated[resetting] = 0.0, False, False
+                _drop(info, resetting)  # a reset step reports a reset's info (none), not the discarded step's
             self._autoreset = terminated | truncated
         else:
             done = terminated | truncated
@@ -131,8 +139,11 @@ class DreamVectorEnv(VectorEnv):
                 final_obs = np.empty(self.num_envs, dtype=object)
                 for i in np.flatnonzero(done):  # object arrays take rows one by one; only ended envs
                     final_obs[i] = obs[i].copy()
+                final_info = {key: value.copy() for key, value in info.items()}
+                _drop(final_info, ~done)  # the ended envs' last step, as Gymnasium's vector envs report it
+                _drop(info, done)  # ... while the step's own info is the reset's, which has none
                 info["final_obs"], info["_final_obs"] = final_obs, done.copy()
-                info["final_info"], info["_final_info"] = {}, done.copy()
+                info["final_info"], info["_final_info"] = final_info, done.copy()
                 obs[done] = self.dreams.reset(torch.as_tensor(done))[done]
         self._last_reward = reward.astype(np.float32)
         return obs, reward, terminated, truncated, info

@@ -59,7 +59,7 @@ class DreamSB3VecEnv(VecEnv):
         for i in np.flatnonzero(dones):  # only envs that ended, a small share of the batch
             infos[i]["terminal_observation"] = info["final_obs"][i]
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-            infos[i]["halted"] = bool(info["halted"][i])
+            infos[i]["halted"] = bool(info["final_info"]["halted"][i])  # the ended step's, not the reset's
         return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:

@@ -89,6 +89,33 @@ def test_vector_and_sb3_envs_report_halts(trained_ensemble_checkpoint: Path) -> 
     assert dones.all() and all(i["halted"] and not i["TimeLimit.truncated"] for i in infos)
 
 
+def test_a_halt_is_reported_once_in_either_autoreset_mode(trained_ensemble_checkpoint: Path) -> None:
+    from gymnasium.vector import AutoresetMode
+
+    from dreamgym.envs import DreamVectorEnv
+
+    zeros = np.zeros((3, 1), np.float32)
+    venv = DreamVectorEnv("InvertedPendulum", 3, checkpoint=trained_ensemble_checkpoint, halt_threshold=1e-9)
+    venv.reset(seed=0)
+    assert venv.step(zeros)[4]["halted"].all()
+    _, reward, terminated, _, info = venv.step(zeros)  # NEXT_STEP: this step only resets
+    assert not terminated.any() and (reward == 0).all()
+    assert not info["_halted"].any() and not info["_uncertainty"].any()  # a reset has no step to report
+
+    venv = DreamVectorEnv(
+        "InvertedPendulum",
+        3,
+        checkpoint=trained_ensemble_checkpoint,
+        halt_threshold=1e-9,
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    venv.reset(seed=0)
+    _, _, terminated, _, info = venv.step(zeros)
+    final = info["final_info"]
+    assert terminated.all() and final["halted"].all() and final["_halted"].all() and (final["uncertainty"] > 0).all()
+    assert not info["_halted"].any()  # the returned observation is the reset's
+
+
 def test_halt_needs_an_ensemble(trained_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match=r"HALT \(halt_threshold='max'\) needs an ensemble world model"):
         DreamEnv("InvertedPendulum", checkpoint=trained_checkpoint, halt_threshold="max")
