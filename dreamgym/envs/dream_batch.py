@@ -21,7 +21,12 @@ __all__ = ["DreamBatch", "DreamStep", "resolve_halt_threshold"]
 
 
 class DreamStep(NamedTuple):
-    """One batched dream step; all arrays have the batch as their first axis."""
+    """One batched dream step; all arrays have the batch as their first axis.
+
+    The arrays are views of the batch's tensors, not copies (a copy per step is what the env adapters make once):
+    ``obs`` is the batch's current observation, which :meth:`DreamBatch.reset` overwrites in place, so copy what
+    must outlive a reset.
+    """
 
     obs: np.ndarray
     reward: np.ndarray
