@@ -24,10 +24,11 @@ adds its own under a lock. TensorBoard logs are under ``--out/<data set>/tensorb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,16 +234,23 @@ def update_runs(runs_path: Path, change: Callable[[list[dict[str, Any]]], None])
     each write back the list they read at start, and the later write would drop the other's runs. Under an
     exclusive lock the file is read again, changed in place and written atomically.
     """
-    import fcntl
-
     from dreamgym.atomic import write_json_atomic
 
-    with open(runs_path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with _exclusive(runs_path.with_suffix(".lock")):
         runs = _stored_runs(runs_path)
         change(runs)
         write_json_atomic(runs_path, runs)
     return runs
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Holds an exclusive advisory lock on ``lock_path`` (created if missing) for the body: one process at a time."""
+    import fcntl
+
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 DIAGNOSTIC_VERSION = 2
@@ -320,10 +328,11 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
     if table_only:
         if not timing_path.exists():
             raise SystemExit(f"No finished world model under {root}; run the benchmark on {path!r} first.")
-    else:
-        train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
-    if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
-        timing_path.write_text(json.dumps(time.perf_counter() - started))
+    else:  # one process trains; another on the same store waits, then reads the finished model back
+        with _exclusive(root / "world_model.lock"):
+            train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
+            if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
+                timing_path.write_text(json.dumps(time.perf_counter() - started))
     wm_seconds = json.loads(timing_path.read_text())
     stored = read_config(ckpt)
     stored_model = stored_model_config(stored, ckpt)
