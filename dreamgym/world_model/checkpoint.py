@@ -76,6 +76,15 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _sync_directory(directory: Path) -> None:
+    """Makes the renames done in ``directory`` durable: a rename is a change of the directory, not of the file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _recover_interrupted_write(directory: Path) -> None:
     """Finishes or discards a write that was killed half-way (see the module docstring)."""
     pending = directory / (CONFIG_FILE + ".tmp")
@@ -152,8 +161,11 @@ def save_checkpoint(
     for name, data in blobs.items():
         _write_synced(directory / (name + ".tmp"), data)
     _write_synced(directory / (CONFIG_FILE + ".tmp"), json.dumps(config, indent=2).encode())
-    for name in [*blobs, CONFIG_FILE]:
+    for name in blobs:
         os.replace(directory / (name + ".tmp"), directory / name)
+    _sync_directory(directory)  # the weights' renames reach the disk before the config that names them
+    os.replace(directory / (CONFIG_FILE + ".tmp"), directory / CONFIG_FILE)
+    _sync_directory(directory)
     for stale in {"trainer.safetensors", "trainer.json"} - set(blobs):
         (directory / stale).unlink(missing_ok=True)
     return directory
@@ -198,6 +210,7 @@ def update_config(directory: str | Path, fields: dict[str, Any]) -> dict[str, An
     config = {**config, **fields}
     _write_synced(directory / (CONFIG_FILE + ".tmp"), json.dumps(config, indent=2).encode())
     os.replace(directory / (CONFIG_FILE + ".tmp"), directory / CONFIG_FILE)
+    _sync_directory(directory)
     return config
 
 
