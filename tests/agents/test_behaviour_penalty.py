@@ -15,7 +15,7 @@ TINY = dict(num_envs=4, horizon=16, algo_kwargs=dict(n_steps=16, batch_size=32, 
 
 
 def _dreams(checkpoint: Path) -> DreamSB3VecEnv:
-    env = DreamSB3VecEnv("InvertedPendulum", num_envs=4, checkpoint=checkpoint, horizon=16)
+    env = DreamSB3VecEnv("InvertedPendulum", num_envs=4, checkpoint=checkpoint, horizon=3)  # steps cross resets
     env.seed(3)
     return env
 
@@ -27,15 +27,18 @@ def test_the_penalty_is_the_weighted_squared_distance_to_the_reference_action(tr
     plain, penalised = _dreams(trained_checkpoint), BehaviourPenalty(_dreams(trained_checkpoint), reference, 2.0)
     obs, same_obs = plain.reset(), penalised.reset()
     np.testing.assert_array_equal(obs, same_obs)
-    for offset in (0.0, 0.3):  # the reference's own action costs nothing; 0.3 away costs 2 * 0.09
+    ended = np.zeros(4, bool)
+    for offset in (0.0, 0.3, 0.0, 0.3, 0.3):  # the reference's own action costs nothing; 0.3 away, 2 * 0.09
         reference_actions = reference.predict(obs, deterministic=True)[0]  # already clipped to the action space
         actions = np.clip(reference_actions + offset, -1, 1)
         expected_gap = (actions - reference_actions) ** 2
-        obs, reward, *_ = plain.step(actions)
+        obs, reward, dones, _ = plain.step(actions)  # after a done, obs is the next dream's first observation
         same_obs, penalised_reward, *_ = penalised.step(actions)
+        ended |= dones
         np.testing.assert_array_equal(obs, same_obs)  # the dream itself is untouched
         np.testing.assert_allclose(penalised_reward, reward - 2.0 * expected_gap.mean(-1), atol=1e-6)
         assert (penalised_reward < reward).any() == (offset > 0)
+    assert ended.all()  # every dream was reset at least once: the reference then acted on the new dream's start
 
 
 def test_the_penalty_needs_a_freshly_cloned_actor(trained_checkpoint: Path) -> None:

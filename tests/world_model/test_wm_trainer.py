@@ -15,17 +15,20 @@ from dreamgym.world_model import load_checkpoint, make_config, read_config, save
 from dreamgym.world_model.trainer import train_world_model
 
 
-def _train(data: SequenceData, task: TaskSpec, out: Path, steps: int, **kwargs):
-    model_cfg, train_cfg = make_config("debug", 5, 1, steps=steps)
+def _train(data: SequenceData, task: TaskSpec, out: Path, steps: int, ensemble: int = 1, **kwargs):
+    model_cfg, train_cfg = make_config("debug", 5, 1, steps=steps, ensemble=ensemble)
     return train_world_model(data, out, task, model_cfg, train_cfg, logdir=out.parent / "tb", progress=False, **kwargs)
 
 
-def test_resume_matches_uninterrupted_run(wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path) -> None:
-    straight = _train(wm_sequences, pendulum_task, tmp_path / "straight" / "ckpt", 20)
-    _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 10)
+@pytest.mark.parametrize("ensemble", [1, 3])
+def test_resume_matches_uninterrupted_run(
+    wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path, ensemble: int
+) -> None:
+    straight = _train(wm_sequences, pendulum_task, tmp_path / "straight" / "ckpt", 20, ensemble)
+    _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 10, ensemble)
     assert read_config(tmp_path / "resumed" / "ckpt")["step"] == 10
     halfway = load_checkpoint(tmp_path / "resumed" / "ckpt").model.state_dict()
-    resumed = _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 20)
+    resumed = _train(wm_sequences, pendulum_task, tmp_path / "resumed" / "ckpt", 20, ensemble)
     assert straight.step == resumed.step == 20
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     for key in a:
