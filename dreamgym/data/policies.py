@@ -15,7 +15,7 @@ import numpy as np
 
 from dreamgym.errors import CheckpointError
 
-__all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "preserved_global_rngs", "resolve_policy", "seeded_torch"]
+__all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "resolve_policy"]
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps one observation to one action; the form every collection policy is reduced to."""
@@ -98,10 +98,12 @@ def preserved_global_rngs() -> Iterator[None]:
     import torch
 
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        yield
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 @contextlib.contextmanager
