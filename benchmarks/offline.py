@@ -124,6 +124,12 @@ class OfflineConfig:
             raise ValueError(f"Unknown methods {unknown}; expected any of {list(METHODS)}.")
         if self.behaviour_penalty and not self.warm_start:
             raise ValueError("behaviour_penalty needs warm_start: the cloned actor is the behaviour it charges for.")
+        if not 0 < self.mopo_reward_at_p99 < float("inf"):  # 0 would be dream+MOPO without a penalty
+            raise ValueError(f"Expected a positive, finite mopo_reward_at_p99, got {self.mopo_reward_at_p99}.")
+        if self.eval_episodes < 1 or self.wm_updates < 1:
+            raise ValueError(
+                f"Expected eval_episodes and wm_updates >= 1, got {self.eval_episodes}, {self.wm_updates}."
+            )
 
 
 def _dataset_name(path: str, metadata: dict[str, Any]) -> str:
@@ -263,6 +269,21 @@ def _needs_diagnosis(row: dict[str, Any]) -> bool:
     return row["method"] not in MODEL_FREE and row.get("dream_uncertainty", {}).get("version") != DIAGNOSTIC_VERSION
 
 
+def _require_matching_model(ckpt: Path, updates: int, has_runs: bool) -> None:
+    """A store's runs all dream in one model: one trained longer than asked, or trained further after runs were
+    made with it, would have them answer for a model they never saw (their keys do not name the model)."""
+    from dreamgym.world_model import read_config
+
+    if not (ckpt / "config.json").exists():
+        return
+    step = read_config(ckpt)["step"]
+    if step > updates or (step < updates and has_runs):
+        raise SystemExit(
+            f"{ckpt} holds a world model after {step} updates{' and runs made with it' if has_runs else ''}; this "
+            f"run asks for {updates} (--wm-updates). Pass another --out, or the matching --wm-updates."
+        )
+
+
 def _dream_uncertainty(policy: Any, task: str, ckpt: Path, calibration: dict[str, float], seed: int) -> dict:
     """How far the policy takes the plain dream from the data: its disagreement against the calibration."""
     from dreamgym.envs import DreamVectorEnv
@@ -330,6 +351,7 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
             raise SystemExit(f"No finished world model under {root}; run the benchmark on {path!r} first.")
     else:  # one process trains; another on the same store waits, then reads the finished model back
         with _exclusive(root / "world_model.lock"):
+            _require_matching_model(ckpt, cfg.wm_updates, has_runs=bool(runs))
             train_world_model(data, ckpt, spec, model_cfg, train_cfg, logdir=tb / "world_model", progress=cfg.progress)
             if not timing_path.exists():  # a finished model read back on resume keeps the time its training took
                 timing_path.write_text(json.dumps(time.perf_counter() - started))
@@ -360,7 +382,7 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
 
     diagnosed = {}  # runs recorded before the diagnostic existed, or under an earlier version, get it anew
     for row in [] if table_only else runs:
-        if _needs_diagnosis(row):
+        if _needs_diagnosis(row) and _run_key(row, calibration)[2] == variants[row["method"]]:
             key = _run_key(row, calibration)
             policy = sb3_policy(_policy_path(root, *key), deterministic=True)
             diagnosed[key] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
@@ -424,8 +446,19 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
             "seconds": wm_seconds,
         },
         "calibration": calibration,
-        "runs": [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]],
+        "runs": _table_runs(runs, calibration, variants, cfg.eval_episodes),
     }
+
+
+def _table_runs(
+    runs: list[dict[str, Any]], calibration: dict[str, float], variants: dict[str, str], episodes: int
+) -> list[dict[str, Any]]:
+    """The stored runs of the configured variants, each scored on the configured number of episodes."""
+    chosen = [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]]
+    other = sorted({(r["method"], r["seed"], len(r["returns"])) for r in chosen if len(r["returns"]) != episodes})
+    if other:
+        raise SystemExit(f"Runs {other} (method, seed, episodes) were scored on other than {episodes} episodes.")
+    return chosen
 
 
 def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -474,7 +507,7 @@ def summarise(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "method": method,
                     "seeds": [r["seed"] for r in runs],
                     "score_mean": float(np.mean(scores)),
-                    "score_std": float(np.std(scores)),
+                    "score_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,  # sample std
                     "scores": scores,
                     "return_mean": float(np.mean([r["return"] for r in runs])),
                     "dream_return_mean": float(np.mean([r["dream_return"] for r in runs]))
@@ -516,6 +549,11 @@ def safeguard_tests(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tests
 
 
+def _p_value(p: float) -> str:
+    """Three significant digits, so 0.0497 never prints as a 0.050 beside a 'yes'."""
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
 def _significance_lines(rows: list[dict[str, Any]]) -> list[str]:
     tests = safeguard_tests(rows)
     if not tests:
@@ -530,7 +568,7 @@ def _significance_lines(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for dataset, method in dict.fromkeys((t["dataset"], t["method"]) for t in tests):
         by_rival = {t["rival"]: t for t in tests if t["dataset"] == dataset and t["method"] == method}
-        cells = [f"{by_rival[r]['lead']:+.1f} ({by_rival[r]['p']:.3f})" if r in by_rival else "—" for r in RIVALS]
+        cells = [f"{by_rival[r]['lead']:+.1f} ({_p_value(by_rival[r]['p'])})" if r in by_rival else "—" for r in RIVALS]
         wins = len(by_rival) == len(RIVALS) and all(t["p"] < SIGNIFICANCE for t in by_rival.values())
         lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + f" | {'yes' if wins else 'no'} |")
     return lines
@@ -540,8 +578,8 @@ def write_markdown(path: Path, cfg: OfflineConfig, datasets: list[dict[str, Any]
     lines = [
         "# Offline RL: dream-trained PPO (none / MOPO / HALT) against BC and IQL",
         "",
-        f"Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± std over the agent seeds "
-        "each data set lists below (every seed run so far), each seed scored on "
+        "Normalised PyBullet return, 100 * (R - R_random) / (R_expert - R_random); mean ± sample std over the agent "
+        "seeds each data set lists below (every seed run so far), each seed scored on "
         f"{cfg.eval_episodes} PyBullet episodes with seeds "
         f"{cfg.eval_seed}..{cfg.eval_seed + cfg.eval_episodes - 1}. World model: `small`, {cfg.ensemble} prior heads "
         f"({cfg.ensemble_heads}), "

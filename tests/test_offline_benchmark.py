@@ -19,7 +19,8 @@ CALIBRATION = {"p99": 0.02, "max": 0.05}
 
 def _dream_row(method: str, seed: int, cfg, ret: float) -> dict:
     agent = offline._agent_config(method, seed, cfg, CALIBRATION).to_dict()
-    return {"method": method, "seed": seed, "agent": agent, "return": ret, "dream_return": 2 * ret}
+    row = {"method": method, "seed": seed, "agent": agent, "return": ret, "dream_return": 2 * ret}
+    return {**row, "returns": [ret] * cfg.eval_episodes}
 
 
 def test_runs_are_keyed_by_their_settings() -> None:
@@ -70,6 +71,32 @@ def test_safeguard_settings_enter_the_key_only_when_changed() -> None:
         offline.OfflineConfig(methods=["dream+CQL"])
     with pytest.raises(ValueError, match="behaviour_penalty needs warm_start"):
         offline.OfflineConfig(behaviour_penalty=1.0)
+    with pytest.raises(ValueError, match=r"positive, finite mopo_reward_at_p99, got 0\.0"):
+        offline.OfflineConfig(mopo_reward_at_p99=0.0)  # would share the key of scale 1
+
+
+def test_p_values_print_so_they_agree_with_the_verdict() -> None:
+    assert [offline._p_value(p) for p in (0.0497, 0.05, 0.128, 0.0004)] == ["0.0497", "0.05", "0.128", "< 0.001"]
+
+
+def test_the_table_refuses_runs_scored_on_other_episode_counts() -> None:
+    cfg = offline.OfflineConfig(datasets=["x"], agent_steps=1000)
+    runs = [{**_dream_row("dream", seed, cfg, 1.0), "returns": [1.0] * n} for seed, n in ((0, 20), (1, 10))]
+    variants = {m: offline._expected_variant(m, cfg, CALIBRATION) for m in offline.METHODS}
+    assert offline._table_runs(runs[:1], CALIBRATION, variants, 20) == runs[:1]
+    with pytest.raises(SystemExit, match=r"\('dream', 1, 10\).*other than 20 episodes"):
+        offline._table_runs(runs, CALIBRATION, variants, 20)
+
+
+def test_a_store_keeps_the_world_model_its_runs_dreamed_in(trained_ensemble_checkpoint: Path) -> None:
+    steps = json.loads((trained_ensemble_checkpoint / "config.json").read_text())["step"]
+    offline._require_matching_model(trained_ensemble_checkpoint, steps, has_runs=True)
+    offline._require_matching_model(trained_ensemble_checkpoint, steps + 10, has_runs=False)  # trains on: fine
+    asked = f"after {steps} updates and runs made with it; this run asks for {steps + 10}"
+    with pytest.raises(SystemExit, match=asked):
+        offline._require_matching_model(trained_ensemble_checkpoint, steps + 10, has_runs=True)
+    with pytest.raises(SystemExit, match=f"after {steps} updates; this run asks for {steps - 10}"):
+        offline._require_matching_model(trained_ensemble_checkpoint, steps - 10, has_runs=False)
 
 
 def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None:
@@ -85,13 +112,14 @@ def test_scores_are_normalised_between_random_and_expert(tmp_path: Path) -> None
     }
     rows = {r["method"]: r for r in offline.summarise([dataset])}
     assert rows["dream"]["scores"] == pytest.approx([0.0, 40.0])
-    assert rows["dream"]["score_mean"] == pytest.approx(20.0) and rows["dream"]["score_std"] == pytest.approx(20.0)
+    assert rows["dream"]["score_mean"] == pytest.approx(20.0)
+    assert rows["dream"]["score_std"] == pytest.approx(20.0 * 2**0.5)  # the sample std over seeds (ddof 1)
     assert rows["IQL"]["score_mean"] == pytest.approx(100.0) and rows["IQL"]["dream_return_mean"] is None
     path = tmp_path / "table.md"
     path.with_suffix(".notes.md").write_text("## Reading\nhand-written")
     offline.write_markdown(path, cfg, [dataset], list(rows.values()))
     text = path.read_text()
-    assert "| Task-tier | 100 | — | 20.0 ± 20.0 | — | — | 100.0 ± 0.0 |" in text
+    assert "| Task-tier | 100 | — | 20.0 ± 28.3 | — | — | 100.0 ± 0.0 |" in text
     assert "1k: 50.0, 2k: 100.0" in text and text.rstrip().endswith("hand-written")
     assert "seeds dream [0, 1], IQL [0]" in text  # the seeds each method was run with, whatever the config asked
     assert offline._seeds(runs[:2]) == "[0, 1]"
@@ -107,7 +135,7 @@ def test_a_safeguard_beats_a_rival_only_beyond_the_spread_of_seeds() -> None:
     # Welch: lead 10 over a standard error of sqrt(4/3 + 4/3); one-sided p with 4 degrees of freedom.
     assert tests["dream"]["lead"] == pytest.approx(10.0) and tests["dream"]["t"] == pytest.approx(10 / (8 / 3) ** 0.5)
     assert tests["dream"]["p"] < 0.01 < 0.3 < tests["IQL"]["p"]  # a 2-point lead over a 20-point spread is noise
-    assert "| Task-tier | dream+MOPO | +10.0 (0.002) | +2.0 (0.439) | no |" in offline._significance_lines(
+    assert "| Task-tier | dream+MOPO | +10.0 (0.0018) | +2.0 (0.439) | no |" in offline._significance_lines(
         [mopo, dream, noisy_iql]
     )
     assert offline._significance_lines([mopo, dream, tight_iql])[-1].endswith("| yes |")
