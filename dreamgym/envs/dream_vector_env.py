@@ -50,6 +50,8 @@ class DreamVectorEnv(VectorEnv):
         halt_penalty: MOReL's kappa, the penalty of the halting step.
         autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
+        max_episode_steps: what ``gymnasium.make_vec(..., max_episode_steps=N)`` passes; as the ``TimeLimit`` that
+            ``gymnasium.make`` adds for it, it can only shorten a dream (to dream longer, raise ``horizon``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -67,16 +69,22 @@ class DreamVectorEnv(VectorEnv):
         halt_penalty: float = 100.0,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        max_episode_steps: int | None = None,
     ):
         self.task = get_task(task)
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("DreamVectorEnv supports autoreset modes NEXT_STEP and SAME_STEP, not DISABLED.")
         checkpoint_data = load_task_checkpoint(self.task, checkpoint)
+        horizon = horizon if horizon is not None else self.task.dream_horizon
+        if max_episode_steps is not None:
+            if max_episode_steps < 1:
+                raise ValueError(f"Expected a positive `max_episode_steps`, got {max_episode_steps!r}.")
+            horizon = min(horizon, max_episode_steps)
         self.dreams = DreamBatch(
             checkpoint_data,
             num_envs=num_envs,
-            horizon=horizon if horizon is not None else self.task.dream_horizon,
+            horizon=horizon,
             termination_threshold=termination_threshold,
             uncertainty_penalty=uncertainty_penalty,
             halt_threshold=halt_threshold,

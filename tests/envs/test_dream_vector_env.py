@@ -141,6 +141,21 @@ def test_inf_actions_in_several_envs(venv) -> None:
         venv.step(actions)
 
 
+def test_max_episode_steps_shortens_dreams_in_make_and_make_vec_alike(trained_checkpoint: Path) -> None:
+    venv = gym.make_vec(
+        ENV_ID, num_envs=N, checkpoint=trained_checkpoint, termination_threshold=0.0, max_episode_steps=3
+    )
+    env = gym.make(ENV_ID, checkpoint=trained_checkpoint, termination_threshold=0.0, max_episode_steps=3)
+    venv.reset(seed=0)
+    env.reset(seed=0)
+    zeros = np.zeros((N, 1), np.float32)
+    for _ in range(2):
+        assert not venv.step(zeros)[3].any() and not env.step(zeros[0])[3]
+    assert venv.step(zeros)[3].all() and env.step(zeros[0])[3]  # truncated at step 3 in both
+    longer = gym.make_vec(ENV_ID, num_envs=N, checkpoint=trained_checkpoint, horizon=5, max_episode_steps=10)
+    assert longer.unwrapped.dreams.horizon == 5  # it only shortens: dream longer with `horizon`
+
+
 def test_nan_action_of_env_being_reset_is_ignored(trained_checkpoint: Path) -> None:
     venv = gym.make_vec(ENV_ID, num_envs=N, checkpoint=trained_checkpoint, horizon=2, termination_threshold=0.0)
     venv.reset(seed=0)
