@@ -33,8 +33,9 @@ ENSEMBLE_DESIGNS = ((1, "linear"), (1, "mlp"), (5, "linear"), (5, "mlp"))
 def pybullet_steps_per_second(seconds: float) -> float:
     """Random single-env steps per second of ``env.step`` alone, after a warm-up.
 
-    Resets are left out of the time: a random Hopper falls every dozen steps and a reset costs about a step, while
-    the dreams measured against this run without ending, so counting them would flatter the dreams by some 8 %.
+    Resets and action sampling are left out of the time, as the dreams measured against this step fixed actions
+    and never end: a random Hopper falls every dozen steps, and counting both made PyBullet look 1.2-1.4 times
+    slower in side-by-side trials.
     """
     from dreamgym.tasks import get_task
 
