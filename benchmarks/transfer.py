@@ -158,7 +158,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="episodes per rung and per curve point")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--gaps", nargs="+", default=["mild", "moderate", "harsh", "random"], help="gap rungs")
-    parser.add_argument("--factor-preset", default="harsh", help="preset whose factors are tried one at a time")
+    parser.add_argument(  # checked here: the factors are tried only after the whole evaluation ran
+        "--factor-preset",
+        default="harsh",
+        choices=sorted(GAP_PRESETS),
+        help="preset whose factors are tried one at a time",
+    )
     parser.add_argument("--robot", default=None, help="robot address (none here: the rung reports not connected)")
     parser.add_argument("--video-steps", type=int, default=200, help="most steps in the side-by-side video")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
