@@ -8,6 +8,7 @@ base is not recoverable from its observation) fall back to bar frames of the dre
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,14 +160,16 @@ def _write(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     import cv2
 
     height, width = frames[0].shape[:2]
+    path.parent.mkdir(parents=True, exist_ok=True)  # else OpenCV fails to open and looks like a missing codec
     if path.suffix.lower() != ".gif":
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, (width, height))
-        if writer.isOpened():
-            for frame in frames:
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        try:
+            if writer.isOpened():
+                for frame in frames:
+                    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                return path
+        finally:
             writer.release()
-            return path
-        writer.release()
         path = path.with_suffix(".gif")
     from PIL import Image
 
@@ -207,9 +210,11 @@ def side_by_side_video(
         raise ValueError(f"Expected a video path ending in .mp4, .webm or .gif, got {str(path)!r}.")
     checkpoint, spec = load_for_task(checkpoint, task)
     scale = obs_scale(checkpoint)
-    real_env = spec.make_env(render_mode="rgb_array")
-    puppet_env = spec.make_env(render_mode="rgb_array")
-    try:
+    with contextlib.ExitStack() as closing:  # both PyBullet connections close, however the recording ends
+        real_env = spec.make_env(render_mode="rgb_array")
+        closing.callback(real_env.close)
+        puppet_env = spec.make_env(render_mode="rgb_array")
+        closing.callback(puppet_env.close)
         obs, _ = real_env.reset(seed=seed)
         puppet_env.reset(seed=seed)
         pose = _pose_function(spec.name, puppet_env)
@@ -247,9 +252,6 @@ def side_by_side_video(
             if terminated or truncated:
                 real_end = t if terminated else None
                 break
-    finally:
-        real_env.close()
-        puppet_env.close()
     divergence = np.sqrt((((np.array(dream_obs) - np.array(real_obs)) / scale) ** 2).mean(1))
     ceiling = max(float(divergence.max()), 1e-6)
     frames = []
