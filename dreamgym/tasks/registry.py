@@ -33,7 +33,7 @@ class TaskSpec:
         dream_horizon: default length of one dream before it is truncated. Shorter than the real limit
             because open-loop model error grows with the horizon; long enough to see the task's failure modes.
         obs_kind: ``"vector"`` (state) or ``"pixels"`` (64x64 images).
-        success_return: return at which an episode counts as solved, where the task defines one.
+        success_return: return at which an episode counts as solved: the PyBullet env's ``reward_threshold``.
         mirror: sign flips (observation signs, action signs) of a reflection the task's physics is invariant
             under, used to augment world-model data; ``None`` where there is none (legged robots moving
             forward are not mirror-symmetric).
@@ -83,11 +83,14 @@ TASKS: dict[str, TaskSpec] = {
             # obs = (x, vx, cos(theta), sin(theta), theta_dot); reflecting the track flips all but cos(theta).
             mirror=((-1.0, -1.0, 1.0, -1.0, -1.0), (-1.0,)),
         ),
-        TaskSpec("InvertedDoublePendulum", "InvertedDoublePendulumBulletEnv-v0", (9,), 1, 1000, 500),
-        TaskSpec("Hopper", "HopperBulletEnv-v0", (15,), 3, 1000, 300),
-        TaskSpec("HalfCheetah", "HalfCheetahBulletEnv-v0", (26,), 6, 1000, 300),
-        TaskSpec("Walker2D", "Walker2DBulletEnv-v0", (22,), 6, 1000, 300),
-        TaskSpec("Ant", "AntBulletEnv-v0", (28,), 8, 1000, 300),
+        # Success returns are the PyBullet envs' own reward thresholds (their gymnasium specs).
+        TaskSpec(
+            "InvertedDoublePendulum", "InvertedDoublePendulumBulletEnv-v0", (9,), 1, 1000, 500, success_return=9100.0
+        ),
+        TaskSpec("Hopper", "HopperBulletEnv-v0", (15,), 3, 1000, 300, success_return=2500.0),
+        TaskSpec("HalfCheetah", "HalfCheetahBulletEnv-v0", (26,), 6, 1000, 300, success_return=3000.0),
+        TaskSpec("Walker2D", "Walker2DBulletEnv-v0", (22,), 6, 1000, 300, success_return=2500.0),
+        TaskSpec("Ant", "AntBulletEnv-v0", (28,), 8, 1000, 300, success_return=2500.0),
     )
 }
 
