@@ -40,27 +40,6 @@ CONTEXT, HORIZON = 8, 10
 DESIGNS = ("linear heads", "mlp heads", "independent")
 
 
-def _vmap_safe_ops() -> None:
-    """``torch.func.vmap`` cannot batch ``one_hot`` or the in-place scatters of the two-hot encoder; swap in
-    equivalent out-of-place forms in this process only (the library keeps the faster originals)."""
-    import dreamgym.world_model.model as model_module
-    from dreamgym.world_model.functional import symlog
-
-    def one_hot(index: torch.Tensor, classes: int) -> torch.Tensor:
-        return (index.unsqueeze(-1) == torch.arange(classes)).long()
-
-    def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
-        y = symlog(x).clamp(bins[0], bins[-1])
-        upper = torch.searchsorted(bins, y.contiguous(), right=False).clamp(1, len(bins) - 1)
-        lower = upper - 1
-        weight = (y - bins[lower]) / (bins[upper] - bins[lower])
-        arange = torch.arange(len(bins))
-        return (arange == lower[..., None]) * (1 - weight)[..., None] + (arange == upper[..., None]) * weight[..., None]
-
-    nn.functional.one_hot = one_hot
-    model_module.twohot_encode = twohot_encode
-
-
 class _Loss(nn.Module):
     """A world model whose ``forward`` is its loss, so ``functional_call`` can drive it."""
 
@@ -238,7 +217,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results-name", default="ensemble_choice")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    _vmap_safe_ops()
     from dreamgym.data import load_episodes
     from dreamgym.world_model import make_config
 

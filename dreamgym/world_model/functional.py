@@ -33,9 +33,9 @@ def twohot_encode(x: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     lo_val, hi_val = bins[lower], bins[upper]
     weight_hi = (y - lo_val) / (hi_val - lo_val)
     out = torch.zeros(*x.shape, len(bins), dtype=x.dtype, device=x.device)
-    out.scatter_(-1, lower.unsqueeze(-1), (1 - weight_hi).unsqueeze(-1))
-    out.scatter_add_(-1, upper.unsqueeze(-1), weight_hi.unsqueeze(-1))
-    return out
+    # Out of place, so an ensemble trained under torch.func.vmap (benchmarks/ensemble_choice.py) can encode too.
+    out = out.scatter(-1, lower.unsqueeze(-1), (1 - weight_hi).unsqueeze(-1))
+    return out.scatter_add(-1, upper.unsqueeze(-1), weight_hi.unsqueeze(-1))
 
 
 def twohot_decode(logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:

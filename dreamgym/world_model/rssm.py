@@ -88,7 +88,9 @@ class RSSM(nn.Module):
             uniform = torch.rand(probs.shape[:-1], device=probs.device)
         cdf = probs.cumsum(-1)
         index = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1).clamp(max=probs.shape[-1] - 1)
-        onehot = nn.functional.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        # scatter, not F.one_hot: the same exact 0/1 tensor without one_hot's data-dependent range check, which
+        # syncs on every call (3-4x slower on a dream batch) and fails under vmap-of-grad (ensemble_choice's designs)
+        onehot = torch.zeros_like(probs).scatter(-1, index.unsqueeze(-1), 1.0)
         return onehot + probs - probs.detach()
 
     def advance(self, state: RSSMState, action: torch.Tensor) -> torch.Tensor:

@@ -196,6 +196,35 @@ def test_sample_with_uniform_is_reproducible_one_hot() -> None:
     torch.testing.assert_close(a.detach(), a.detach().round(), rtol=0, atol=1e-6)
 
 
+def test_sample_draws_the_inverse_cdf_class() -> None:
+    probs = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
+    uniform = torch.tensor([0.05, 0.25, 0.55, 0.95])  # below the cdf steps 0.1, 0.3, 0.6, 1.0
+    drawn = RSSM.sample(probs.log().expand(4, 4), uniform)
+    torch.testing.assert_close(drawn.detach(), torch.eye(4))
+
+
+def test_the_loss_runs_under_vmap_of_grad(wm_sequences: SequenceData) -> None:
+    """Independent ensemble members trained in one torch.func call (benchmarks/ensemble_choice.py) need it."""
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    class Loss(torch.nn.Module):
+        def __init__(self, model: WorldModel):
+            super().__init__()
+            self.m = model
+
+        def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return self.m.loss(batch)[0]
+
+    members = [Loss(_model()) for _ in range(2)]
+    params, buffers = stack_module_state(members)
+    batch = {k: torch.as_tensor(v) for k, v in SequenceSampler(wm_sequences, 8, seed=0).sample(2).items()}
+    stacked = {k: torch.stack([v, v]) for k, v in batch.items()}
+    step = vmap(grad_and_value(lambda p, b, x: functional_call(members[0], (p, b), (x,))), randomness="different")
+    grads, losses = step(params, buffers, stacked)
+    assert losses.shape == (2,) and torch.isfinite(losses).all()
+    assert all(torch.isfinite(g).all() for g in grads.values())
+
+
 def test_loss_parts_and_gradients(wm_sequences: SequenceData) -> None:
     model = _model()
     batch = {k: torch.as_tensor(v) for k, v in SequenceSampler(wm_sequences, 16, seed=0).sample(4).items()}
