@@ -47,7 +47,6 @@ def one_factor_gaps(preset: str) -> dict[str, GapConfig]:
 
 
 def factor_rows(ladder: LadderResult, factors: dict[str, PyBulletRung], results: dict) -> list[dict]:
-    nominal = next(r for r in ladder.rungs if r.kind == "pybullet")
     rows = []
     for name, rung in factors.items():
         r = results[name]
@@ -56,7 +55,7 @@ def factor_rows(ladder: LadderResult, factors: dict[str, PyBulletRung], results:
                 "factor": name,
                 "gap": rung.gap.describe(),
                 "return (mean ± std)": f"{r.mean:.1f} ± {r.std:.1f}",
-                "ratio to nominal": r.mean / nominal.mean if nominal.mean > 0 else None,
+                "ratio to nominal": ladder.ratio_to_nominal(r),
             }
         )
     return rows

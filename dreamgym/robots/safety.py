@@ -88,7 +88,8 @@ class SafetyLayer:
 
     def _at_rest(self) -> np.ndarray:
         """The command assumed after a reset: zero effort, so the first step is slew-limited too."""
-        return np.zeros(self.action_space.shape, dtype=np.float32)
+        rest = np.zeros(self.action_space.shape, dtype=np.float32)
+        return np.clip(rest, self.config.action_low, self.config.action_high)  # a range may exclude zero
 
     @property
     def connected(self) -> bool:

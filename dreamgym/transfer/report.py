@@ -337,12 +337,11 @@ def _write_files(
 
 
 def _copy_into(source: Path, out: Path) -> Path:
-    """``source`` copied into ``out`` (left alone if it is already there); the copy's path."""
+    """``source`` copied into ``out`` (the report's fresh staging directory); the copy's path."""
     if not source.exists():
         raise FileNotFoundError(f"Expected a report file at {str(source)!r}; it does not exist.")
     target = out / source.name
-    if source.resolve() != target.resolve():
-        shutil.copyfile(source, target)
+    shutil.copyfile(source, target)
     return target
 
 

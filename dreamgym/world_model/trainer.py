@@ -165,33 +165,33 @@ def train_world_model(
     metrics: dict[str, float] = {}
     started = time.perf_counter()
     bar = tqdm(total=train_cfg.steps, initial=step, desc="world model", unit="upd", disable=not progress)
-    while step < train_cfg.steps:
-        loss, parts = model.loss(_to_torch(sampler.sample(train_cfg.batch_size)))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-        if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
-            bar.close()
-            writer.close()
-            raise FloatingPointError(
-                f"World-model training diverged at update {step + 1}: loss {float(loss):.4g}, gradient norm "
-                f"{float(grad_norm):.4g}. The checkpoint in {str(out)!r} still holds the last good update; resume "
-                "with a lower learning rate (TrainConfig.lr) or check the data."
-            )
-        optimizer.step()
-        step += 1
-        if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-            metrics = {k: float(v) for k, v in parts.items()} | {"stats/grad_norm": float(grad_norm)}
-            for key, value in metrics.items():
-                writer.add_scalar(key, value, step)
-            bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
-        if step % train_cfg.checkpoint_every == 0 and step < train_cfg.steps:
-            checkpoint()
-        bar.update(1)
-    bar.close()
-    # HALT thresholds are set relative to the disagreement the finished model shows on its own training data;
-    # only the final checkpoint carries it, since an intermediate model's disagreement is not the final one's.
-    checkpoint(calibrate_disagreement(model, data, seed=train_cfg.seed) if model.cfg.ensemble > 1 else None)
-    writer.close()
+    try:  # the bar and the event file close however training ends (divergence, Ctrl-C, a failing sampler)
+        while step < train_cfg.steps:
+            loss, parts = model.loss(_to_torch(sampler.sample(train_cfg.batch_size)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
+                raise FloatingPointError(
+                    f"World-model training diverged at update {step + 1}: loss {float(loss):.4g}, gradient norm "
+                    f"{float(grad_norm):.4g}. The checkpoint in {str(out)!r} still holds the last good update; "
+                    "resume with a lower learning rate (TrainConfig.lr) or check the data."
+                )
+            optimizer.step()
+            step += 1
+            if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+                metrics = {k: float(v) for k, v in parts.items()} | {"stats/grad_norm": float(grad_norm)}
+                for key, value in metrics.items():
+                    writer.add_scalar(key, value, step)
+                bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
+            if step % train_cfg.checkpoint_every == 0 and step < train_cfg.steps:
+                checkpoint()
+            bar.update(1)
+        # HALT thresholds are set relative to the disagreement the finished model shows on its own training data;
+        # only the final checkpoint carries it, since an intermediate model's disagreement is not the final one's.
+        checkpoint(calibrate_disagreement(model, data, seed=train_cfg.seed) if model.cfg.ensemble > 1 else None)
+    finally:
+        bar.close()
+        writer.close()
     model.eval()
     return TrainResult(model=model, path=out, step=step, metrics=metrics, seconds=time.perf_counter() - started)

@@ -75,6 +75,10 @@ def test_safety_layer_clips_and_rate_limits(server: LoopbackRobotServer) -> None
     assert robot.step(np.ones(1, np.float32))[4]["safe_action"][0] == pytest.approx(0.2)  # again from rest
     robot.close()
     assert server.stopped  # closing stops the robot: it never keeps running its last command
+    robot = SafetyLayer(connect_robot(server.address), SafetyConfig(0.3, 0.8, max_action_change=0.1))
+    robot.reset(seed=0)  # a range without zero: rest is its nearest command, so the first one stays inside it
+    assert robot.step(np.full(1, 0.6, np.float32))[4]["safe_action"][0] == pytest.approx(0.4)
+    robot.close()
 
 
 def test_joint_limit_stops_the_robot_until_reset(server: LoopbackRobotServer) -> None:
