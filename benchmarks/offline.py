@@ -381,8 +381,8 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
         )
 
     diagnosed = {}  # runs recorded before the diagnostic existed, or under an earlier version, get it anew
-    for row in [] if table_only else runs:
-        if _needs_diagnosis(row) and _run_key(row, calibration)[2] == variants[row["method"]]:
+    for row in [] if table_only else _configured(runs, calibration, variants):
+        if _needs_diagnosis(row):
             key = _run_key(row, calibration)
             policy = sb3_policy(_policy_path(root, *key), deterministic=True)
             diagnosed[key] = _dream_uncertainty(policy, task, ckpt, calibration, cfg.eval_seed)
@@ -450,11 +450,18 @@ def run_dataset(path: str, cfg: OfflineConfig, *, table_only: bool = False) -> d
     }
 
 
+def _configured(
+    runs: list[dict[str, Any]], calibration: dict[str, float], variants: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The stored runs of the configured variant of each method."""
+    return [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]]
+
+
 def _table_runs(
     runs: list[dict[str, Any]], calibration: dict[str, float], variants: dict[str, str], episodes: int
 ) -> list[dict[str, Any]]:
     """The stored runs of the configured variants, each scored on the configured number of episodes."""
-    chosen = [r for r in runs if _run_key(r, calibration)[2] == variants[r["method"]]]
+    chosen = _configured(runs, calibration, variants)
     other = sorted({(r["method"], r["seed"], len(r["returns"])) for r in chosen if len(r["returns"]) != episodes})
     if other:
         raise SystemExit(f"Runs {other} (method, seed, episodes) were scored on other than {episodes} episodes.")
@@ -462,7 +469,10 @@ def _table_runs(
 
 
 def _uncertainty_summary(runs: list[dict[str, Any]]) -> dict[str, float]:
-    measured = [r["dream_uncertainty"] for r in runs if "dream_uncertainty" in r]
+    # Only the current definition: a --table-only read of a store not rerun since it changed has the older one.
+    measured = [
+        r["dream_uncertainty"] for r in runs if r.get("dream_uncertainty", {}).get("version") == DIAGNOSTIC_VERSION
+    ]
 
     def mean(key: str) -> float:  # runs recorded before a statistic was measured are left out of its mean
         values = [m[key] for m in measured if key in m]

@@ -112,10 +112,9 @@ def collect(
     env = task.make_env()
     if wrap_env is not None:
         env = wrap_env(env)
-    samples_uniformly = policy is None or (isinstance(policy, str) and policy == "random")
     try:
-        with contextlib.nullcontext() if samples_uniformly else seeded_torch(seed):
-            resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
+        resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
+        with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):
             episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
         metadata = {
             "dataset_id": dataset_id_for(task, name or resolved.kind),

@@ -278,11 +278,16 @@ class RobotRung:
     kind: str = "robot"
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
-        from dreamgym.robots.remote import connect_robot
+        from dreamgym.robots.remote import connect_robot, parse_address
         from dreamgym.robots.safety import SafetyConfig, SafetyLayer
 
         if self.address is None:
             return RungResult(self.name, self.kind, status="not connected", detail="no robot address given")
+        if self.address != "loopback":
+            try:
+                parse_address(self.address)
+            except ValueError as err:  # on the rung, not raised, so the rungs already measured are kept
+                return self._not_run(None, "error", f"robot address {self.address!r}: {err}")
         server = None
         if self.address == "loopback":
             from dreamgym.robots.loopback import LoopbackRobotServer
@@ -294,8 +299,6 @@ class RobotRung:
             robot = connect_robot(address, timeout=self.connect_timeout)
         except RobotError as err:
             return self._not_run(server, "not connected", str(err))
-        except ValueError as err:  # a malformed address: on the rung, not raised, so the rungs measured are kept
-            return self._not_run(server, "error", f"robot address {address!r}: {err}")
         try:
             if robot.task != spec.name:
                 return RungResult(
