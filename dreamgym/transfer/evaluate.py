@@ -156,11 +156,10 @@ class TransferConfig:
         except ValueError as err:
             raise ValueError(f"Invalid `robot` (CLI: --robot): {err} Or pass 'loopback', or no robot at all.") from err
 
-    def rungs(self, checkpoint: str | Path, task: str | TaskSpec) -> list[Rung]:
+    def rungs(self, checkpoint: str | Path) -> list[Rung]:
         """The ladder (:func:`~dreamgym.transfer.ladder.default_rungs`): the dream, nominal PyBullet, each gap,
         then the robot (present even when not connected), the first two named for the dream-trained policy."""
         return default_rungs(
-            task,
             checkpoint,
             self.gaps,
             self.robot,
@@ -485,7 +484,7 @@ def evaluate_transfer(
         bar.update(1)
 
     robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
-    rungs = config.rungs(checkpoint, spec)
+    rungs = config.rungs(checkpoint)
     ladder = run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
     report = TransferReport(config, str(checkpoint), policy_name, ladder)
     advance("ladder", ladder.to_dict())

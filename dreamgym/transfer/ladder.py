@@ -6,7 +6,7 @@ its result and carries no numbers.
 
 Example:
     >>> from dreamgym.transfer.ladder import default_rungs, run_ladder
-    >>> rungs = default_rungs("Hopper", checkpoint="ckpt", gaps=("mild", "harsh"))  # doctest: +SKIP
+    >>> rungs = default_rungs(checkpoint="ckpt", gaps=("mild", "harsh"))  # doctest: +SKIP
     >>> result = run_ladder(policy, "Hopper", rungs, episodes=20, seed=0)  # doctest: +SKIP
     >>> print(result.table())  # doctest: +SKIP
 """
@@ -437,7 +437,6 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
 
 
 def default_rungs(
-    task: str | TaskSpec,
     checkpoint: str | Path | None = None,
     gaps: Sequence[str | GapConfig | RandomGap] = ("mild", "moderate", "harsh"),
     robot: str | None = None,

@@ -34,9 +34,7 @@ def pendulum_policy(obs: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ladder(trained_checkpoint: Path) -> LadderResult:
-    rungs = default_rungs(
-        "InvertedPendulum", trained_checkpoint, gaps=("mild", "harsh"), robot="loopback", max_episode_steps=STEPS
-    )
+    rungs = default_rungs(trained_checkpoint, gaps=("mild", "harsh"), robot="loopback", max_episode_steps=STEPS)
     return run_ladder(
         pendulum_policy, "InvertedPendulum", rungs, episodes=3, seed=5, robustness_strengths=(0, 0.5, 1), progress=False
     )
