@@ -20,8 +20,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.atomic import atomic_directory
-from dreamgym.data.policies import Policy, resolve_policy, seeded_torch
+from dreamgym.data.policies import Policy, resolve_policy
 from dreamgym.errors import DatasetError, InvalidActionError
+from dreamgym.seeding import seeded_torch
 from dreamgym.tasks.registry import TaskSpec, get_task
 
 __all__ = ["METADATA_KEY", "collect", "dataset_id_for", "write_episodes"]

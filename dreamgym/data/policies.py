@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from dreamgym.errors import CheckpointError
+from dreamgym.seeding import preserved_global_rngs
 
 __all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "resolve_policy"]
 
@@ -90,35 +89,6 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
         return np.asarray(action)
 
     return act
-
-
-@contextlib.contextmanager
-def preserved_global_rngs() -> Iterator[None]:
-    """Restores Python's, NumPy's and torch's global RNG states on exit, whatever the body did to them."""
-    import torch
-
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
-
-
-@contextlib.contextmanager
-def seeded_torch(seed: int) -> Iterator[None]:
-    """Seeds torch's global RNG for the body and restores the caller's state after.
-
-    A policy that samples (an SB3 checkpoint with ``deterministic=False``, an agent's stochastic actor) draws from
-    torch's global RNG, so without this the same seed would give different data, and a resumed run different
-    data than an uninterrupted one.
-    """
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def resolve_policy(

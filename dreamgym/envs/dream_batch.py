@@ -14,6 +14,7 @@ import torch
 
 from dreamgym.envs.counter_rng import STREAM_MEMBER, STREAM_RESET, STREAM_STOCH, counter_uniform
 from dreamgym.errors import CheckpointError
+from dreamgym.seeding import seeded_torch
 from dreamgym.world_model.checkpoint import Checkpoint
 from dreamgym.world_model.uncertainty import CALIBRATION_KEY, CALIBRATION_KEYS, ensemble_disagreement
 
@@ -139,8 +140,7 @@ class DreamBatch:
         self.halt_penalty = float(halt_penalty)
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with torch.inference_mode(), seeded_torch(0):
             starts = checkpoint.starts
             posts = self.model.observe(starts["obs"], starts["prev_action"], starts["is_first"].bool())
             self.start_states = posts.index((slice(None), -1))

@@ -26,6 +26,7 @@ import torch
 
 from dreamgym.data import SequenceData
 from dreamgym.envs.dream_batch import DreamBatch
+from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TaskSpec
 from dreamgym.transfer.recording import BatchPolicy, episode_slices, load_for_task, record_pybullet
 from dreamgym.world_model.checkpoint import Checkpoint
@@ -201,8 +202,7 @@ def filter_episodes(model: WorldModel, data: SequenceData, seed: int) -> tuple[R
     is_first[:, 0] = True
     # Filtering samples posterior latents: a private seeded stream keeps the result reproducible and leaves
     # the caller's torch RNG untouched.
-    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.inference_mode(), seeded_torch(seed):
         posts = model.observe(obs, prev_action, is_first)
     return posts, slices
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from dreamgym.envs.render import render_vector_state
+from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TaskSpec
 from dreamgym.transfer.audit import TASK_PHYSICS
 from dreamgym.transfer.fidelity import dream_from_states, dream_seeds, obs_scale
@@ -220,8 +221,7 @@ def side_by_side_video(
         pose = _pose_function(spec.name, puppet_env)
         model = checkpoint.model
         first = torch.as_tensor(obs, dtype=torch.float32)[None, None]
-        with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch.inference_mode(), seeded_torch(seed):
             post = model.observe(first, torch.zeros(1, 1, spec.action_dim), torch.ones(1, 1, dtype=torch.bool))
         dreams = dream_from_states(checkpoint, post.index((slice(None), -1)), first[:, 0], dream_seeds(seed, 1), steps)
         real_obs, dream_obs = [np.asarray(obs, dtype=np.float32)], [np.asarray(obs, dtype=np.float32)]

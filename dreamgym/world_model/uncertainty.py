@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dreamgym.data import SequenceData
+from dreamgym.seeding import seeded_torch
 from dreamgym.world_model.checkpoint import load_checkpoint, update_config
 from dreamgym.world_model.model import WorldModel
 
@@ -91,8 +92,7 @@ def calibrate_disagreement(
     is_first[:, 0] = True
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.inference_mode(), seeded_torch(seed):
         embed = model.embed(torch.as_tensor(data.obs[rows]))
         _, _, prior_logp = model.rssm.observe(embed, torch.as_tensor(data.prev_action[rows]), torch.as_tensor(is_first))
         u = ensemble_disagreement(prior_logp)[torch.as_tensor(keep)].numpy()
