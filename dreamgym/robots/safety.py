@@ -27,8 +27,8 @@ class SafetyConfig:
         action_low: lowest command per dimension; lower ones are clipped.
         action_high: highest command per dimension.
         max_action_change: largest change of a command between consecutive steps, per dimension (a slew-rate
-            limit that spares gearboxes from bang-bang policies), counted from zero effort after a reset;
-            ``None`` disables it.
+            limit that spares gearboxes from bang-bang policies), counted after a reset from rest: zero effort,
+            or the action range's command nearest to it; ``None`` disables it.
         observation_limits: observation index -> (low, high); leaving the range is an emergency stop. Used for
             joint positions, which the tasks report scaled so that +-1 are the joint's limits.
     """
@@ -87,7 +87,7 @@ class SafetyLayer:
         self._stopped = False
 
     def _at_rest(self) -> np.ndarray:
-        """The command assumed after a reset: zero effort, so the first step is slew-limited too."""
+        """The command assumed after a reset, so the first step is slew-limited too: zero effort, within range."""
         rest = np.zeros(self.action_space.shape, dtype=np.float32)
         return np.clip(rest, self.config.action_low, self.config.action_high)  # a range may exclude zero
 
