@@ -114,6 +114,9 @@ class EvaluateArgs:
     no_video: bool = _opt(False, "skip the side-by-side video of PyBullet and the dream")
     video_steps: int = _opt(200, "most steps in the side-by-side video")
     video_format: str = _opt("webm", "video container: webm (plays in the HTML report), mp4 or gif")
+    fresh: bool = _opt(
+        False, "run every stage again; by default a killed run of the same evaluation resumes from OUT/partial"
+    )
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -294,7 +297,9 @@ def _evaluate(args: EvaluateArgs) -> None:
     from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
 
     config = _transfer_config(args, TransferConfig)
-    report = evaluate_transfer(args.checkpoint, args.policy, config, args.out, not args.no_progress, args.task)
+    report = evaluate_transfer(
+        args.checkpoint, args.policy, config, args.out, not args.no_progress, args.task, resume=not args.fresh
+    )
     result = report.ladder
     print(f"{result.task}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
     print(result.table(baselines=[report.baseline] if report.baseline else []))

@@ -255,6 +255,20 @@ class PhysicsBounds:
             "initial_z": self.initial_z,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PhysicsBounds:
+        """The bounds :meth:`to_dict` wrote (the limits it also wrote are derived, so recomputed)."""
+        return cls(
+            task=data["task"],
+            low=np.asarray(data["observed_low"], dtype=np.float32),
+            high=np.asarray(data["observed_high"], dtype=np.float32),
+            max_delta=np.asarray(data["max_delta"], dtype=np.float32),
+            max_energy_delta=data["max_energy_delta"],
+            initial_z=data["initial_z"],
+            rows=data["rows"],
+            margin=data["margin_fraction"],
+        )
+
 
 def outside_limits(bounds: PhysicsBounds, obs: np.ndarray) -> np.ndarray:
     """(N, T, d) bool: each dimension of ``obs[:, 1:]`` outside :meth:`PhysicsBounds.limits` (NaN is outside)."""
@@ -351,6 +365,10 @@ class ViolationRates:
             "dim_outside_rate": self.dim_outside_rate,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViolationRates:
+        return cls(**data)
+
 
 @dataclass(frozen=True)
 class AuditResult:
@@ -383,6 +401,19 @@ class AuditResult:
             "real": self.real.to_dict(),
             "bounds": self.bounds.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        """The result :meth:`to_dict` wrote; how a resumed evaluation reads it back."""
+        return cls(
+            task=data["task"],
+            dream=ViolationRates.from_dict(data["dream"]),
+            real=ViolationRates.from_dict(data["real"]),
+            bounds=PhysicsBounds.from_dict(data["bounds"]),
+            horizon=data["horizon"],
+            seed=data["seed"],
+            checks=tuple(check for check in data["checks"] if check != "any"),
+        )
 
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)

@@ -13,13 +13,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
 import shutil
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -34,6 +38,8 @@ from dreamgym.transfer.recording import random_policy
 from dreamgym.transfer.report import PARTIAL_DIR, ReportFiles, ReportSection, check_report_directory, write_report
 
 __all__ = ["BOUNDS_SEED_OFFSET", "FIDELITY_HORIZONS", "TransferConfig", "TransferReport", "evaluate_transfer"]
+
+T = TypeVar("T")
 
 BOUNDS_SEED_OFFSET = 1_000_000
 """Episodes recorded to fit the audit's physics bounds are seeded from ``seed + BOUNDS_SEED_OFFSET``, so they never
@@ -289,19 +295,84 @@ def _section_in(section: ReportSection, directory: Path) -> ReportSection:
     )
 
 
-def _work_directory(out: str | Path | None) -> Path:
-    """Where the stages put their figures, video and results until the report is written.
+RUN_FILE = "run.json"
+"""What an unfinished evaluation in ``out/partial`` was run on and with; a rerun resumes it only if it matches."""
 
-    ``out/partial`` (emptied first) when there is a report directory: a crash in a later stage then leaves every
-    finished stage's JSON on disk, beside, never mixed into, an earlier report; writing the report replaces ``out``,
-    this folder with it. A fresh temporary directory when there is none.
+
+def _run_identity(checkpoint: str | Path, policy: str | Path | Policy, config: TransferConfig) -> dict | None:
+    """Everything a stage's result depends on: the settings, the checkpoint's files and the policy file, by
+    content (sha256), so a retrained model or policy saved over the same path is never mistaken for the one the
+    stored stages measured. ``None`` for a policy given as a callable, whose behaviour has no fingerprint: such a
+    run never resumes."""
+    from dreamgym.world_model import read_config
+
+    if not isinstance(policy, str | Path):
+        return None
+    identity = {
+        "config": asdict(config),
+        "checkpoint_files": read_config(checkpoint)["files"],
+        "policy_sha256": hashlib.sha256(Path(policy).read_bytes()).hexdigest(),
+    }
+    return json.loads(json.dumps(identity))  # tuples as lists, as the stored copy reads back
+
+
+def _work_directory(out: str | Path | None, identity: dict | None, resume: bool) -> tuple[Path, bool]:
+    """Where the stages put their figures, video and results until the report is written, and whether it holds
+    finished stages of this same run (``identity``) to resume from.
+
+    ``out/partial`` when there is a report directory: a crash in a later stage then leaves every finished stage's
+    JSON (and its video) on disk, beside, never mixed into, an earlier report; writing the report replaces
+    ``out``, this folder with it. It is emptied first unless ``resume`` is set and it was left by a run with the
+    same identity. A fresh temporary directory when there is no report directory.
     """
     if out is None:
-        return Path(tempfile.mkdtemp(prefix="dreamgym-transfer-"))
+        return Path(tempfile.mkdtemp(prefix="dreamgym-transfer-")), False
     work = check_report_directory(out) / PARTIAL_DIR  # refused now, not after the whole evaluation
-    shutil.rmtree(work, ignore_errors=True)  # an earlier run's unfinished stages
+    run_file = work / RUN_FILE
+    if resume and identity is not None and run_file.is_file():
+        with contextlib.suppress(ValueError):  # unreadable: start afresh below
+            if json.loads(run_file.read_text()) == identity:
+                return work, True
+    shutil.rmtree(work, ignore_errors=True)  # another run's unfinished stages
     work.mkdir(parents=True)
-    return work
+    if identity is not None:
+        write_json_atomic(run_file, identity, indent=1)
+    return work, False
+
+
+class _Stages:
+    """Runs the evaluation's stages in order, saving each result as ``<stage>.json`` in the work directory as it
+    finishes; on a resumed run, a stage found there is read back instead of run again.
+
+    Every stage seeds itself from the config (none draws from a stream an earlier stage advanced), so a resumed
+    report is the one an uninterrupted run writes.
+    """
+
+    def __init__(self, directory: Path, resumed: bool, bar: Any) -> None:
+        self.directory, self.resumed, self.bar = directory, resumed, bar
+
+    def run(
+        self, stage: str, compute: Callable[[], T], to_dict: Callable[[T], dict], from_dict: Callable[[dict], T]
+    ) -> T:
+        path = self.directory / f"{stage}.json"
+        result = self._stored(stage, path, from_dict) if self.resumed and path.is_file() else None
+        if result is None:
+            result = compute()
+            write_json_atomic(path, to_dict(result), indent=1)
+        self.bar.set_postfix_str(stage)
+        self.bar.update(1)
+        return result
+
+    @staticmethod
+    def _stored(stage: str, path: Path, from_dict: Callable[[dict], T]) -> T | None:
+        try:
+            return from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as err:  # damaged, or its video is gone
+            warnings.warn(
+                f"Running the {stage!r} stage again: its stored result {str(path)!r} is unusable ({err!r}).",
+                stacklevel=3,
+            )
+            return None
 
 
 def _resolve_policy(policy: str | Path | Policy) -> tuple[Policy, str]:
@@ -364,6 +435,16 @@ def fit_audit_bounds(checkpoint: Any, spec: TaskSpec, policy: Policy, config: Tr
     }
     data = SequenceData.concatenate(list(parts.values()))
     return PhysicsBounds.fit(data, spec), {name: len(part) for name, part in parts.items()}
+
+
+def _stored_video(data: dict[str, Any]) -> Any:
+    """The stored video record, if its file is still there (else the stage runs again)."""
+    from dreamgym.transfer.video import SideBySideVideo
+
+    video = SideBySideVideo.from_dict(data)
+    if not Path(video.path).is_file():
+        raise FileNotFoundError(f"the video {str(video.path)!r} is missing")
+    return video
 
 
 def _baseline_section(baseline: RungResult) -> ReportSection:
@@ -436,6 +517,7 @@ def evaluate_transfer(
     out: str | Path | None = None,
     progress: bool = True,
     task: str | None = None,
+    resume: bool = True,
 ) -> TransferReport:
     """Evaluates a dream-trained policy from the dream to PyBullet (and a robot) and writes one report.
 
@@ -445,8 +527,10 @@ def evaluate_transfer(
     dream-vs-PyBullet returns of the fidelity section are the ladder's episodes seen from the model's side.
 
     Each stage's result is saved as JSON (``ladder.json``, ``baseline.json``, ``fidelity.json``, ``audit.json``,
-    ``video.json``) in ``out/partial`` as soon as the stage finishes, so a crash in a later stage keeps the earlier
-    ones; the finished report then replaces ``out``, ``partial`` included.
+    ``video.json``) in ``out/partial`` as soon as the stage finishes, so a crash or a kill in a later stage keeps
+    the earlier ones, and the same evaluation run again (same settings, checkpoint and policy file contents:
+    ``partial/run.json``) resumes after them, writing the report an uninterrupted run writes. The finished report
+    then replaces ``out``, ``partial`` included.
 
     Args:
         checkpoint: world-model checkpoint directory.
@@ -457,6 +541,8 @@ def evaluate_transfer(
             stages' JSON then go to a fresh temporary directory.
         progress: show progress bars.
         task: the task the caller expects; refused if the checkpoint models another.
+        resume: reuse the finished stages an interrupted run of this same evaluation left in ``out/partial``;
+            ``False`` runs every stage again. A policy given as a callable never resumes (nothing identifies it).
 
     Raises:
         CheckpointError: no checkpoint at ``checkpoint``, or it models another task than ``task``.
@@ -474,66 +560,83 @@ def evaluate_transfer(
         )
     spec = get_task(trained_on)
     act, policy_name = _resolve_policy(policy)
-    directory = _work_directory(out)
+    directory, resumed = _work_directory(out, _run_identity(checkpoint, policy, config), resume)
     stages = 1 + sum((config.baseline, config.fidelity, config.audit, config.video))  # the ladder, then each part
     bar = tqdm(total=stages, desc=f"{spec.name} transfer", unit="part", disable=not progress)
+    run = _Stages(directory, resumed, bar).run
 
-    def advance(stage: str, result: dict[str, Any]) -> None:
-        write_json_atomic(directory / f"{stage}.json", result, indent=1)
-        bar.set_postfix_str(stage)
-        bar.update(1)
+    def ladder() -> LadderResult:
+        robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
+        rungs = config.rungs(checkpoint)
+        return run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
 
-    robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
-    rungs = config.rungs(checkpoint)
-    ladder = run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
-    report = TransferReport(config, str(checkpoint), policy_name, ladder)
-    advance("ladder", ladder.to_dict())
+    report = TransferReport(
+        config, str(checkpoint), policy_name, run("ladder", ladder, LadderResult.to_dict, LadderResult.from_dict)
+    )
     if config.baseline:
-        rung = PyBulletRung(None, "random policy in PyBullet", config.max_episode_steps)
-        report.baseline = rung.run(
-            random_policy(spec.action_dim, config.seed), spec, config.episodes, config.seed, False
-        )
+
+        def baseline() -> RungResult:
+            rung = PyBulletRung(None, "random policy in PyBullet", config.max_episode_steps)
+            return rung.run(random_policy(spec.action_dim, config.seed), spec, config.episodes, config.seed, False)
+
+        report.baseline = run("baseline", baseline, RungResult.to_dict, RungResult.from_dict)
         report.sections.append(_baseline_section(report.baseline))
-        advance("baseline", report.baseline.to_dict())
     loaded = None
-    if config.fidelity or config.audit or config.video:
-        from dreamgym.transfer.recording import load_for_task
 
-        loaded, _ = load_for_task(checkpoint, spec)
+    def model() -> Any:  # loaded on first use: a resumed run with every model stage stored never loads it
+        nonlocal loaded
+        if loaded is None:
+            from dreamgym.transfer.recording import load_for_task
+
+            loaded, _ = load_for_task(checkpoint, spec)
+        return loaded
+
     if config.fidelity:
-        from dreamgym.transfer.fidelity import measure_fidelity
+        from dreamgym.transfer.fidelity import FidelityResult, measure_fidelity
 
-        report.fidelity = measure_fidelity(
-            loaded,
-            spec,
-            act,
-            config.fidelity_episodes,
-            config.seed,
-            config.fidelity_horizon,
-            config.fidelity_context,
-            config.fidelity_stride,
-            config.max_episode_steps,
-        )
+        def fidelity() -> FidelityResult:
+            return measure_fidelity(
+                model(),
+                spec,
+                act,
+                config.fidelity_episodes,
+                config.seed,
+                config.fidelity_horizon,
+                config.fidelity_context,
+                config.fidelity_stride,
+                config.max_episode_steps,
+            )
+
+        report.fidelity = run("fidelity", fidelity, FidelityResult.to_dict, FidelityResult.from_dict)
         report.sections.append(_fidelity_section(report.fidelity, directory))
-        advance("fidelity", report.fidelity.to_dict())
     if config.audit:
-        from dreamgym.transfer.audit import audit_dreams
+        from dreamgym.transfer.audit import AuditResult, audit_dreams
 
-        bounds, report.bounds_sources = fit_audit_bounds(loaded, spec, act, config)
-        horizon = min(config.audit_horizon, config.max_episode_steps or spec.max_episode_steps)
-        report.audit = audit_dreams(
-            loaded, spec, act, config.audit_dreams, horizon, config.seed, bounds, config.audit_real_episodes
+        def audit() -> tuple[AuditResult, dict[str, int]]:
+            bounds, sources = fit_audit_bounds(model(), spec, act, config)
+            horizon = min(config.audit_horizon, config.max_episode_steps or spec.max_episode_steps)
+            result = audit_dreams(
+                model(), spec, act, config.audit_dreams, horizon, config.seed, bounds, config.audit_real_episodes
+            )
+            return result, sources
+
+        report.audit, report.bounds_sources = run(
+            "audit",
+            audit,
+            lambda result: {**result[0].to_dict(), "bounds_sources": result[1]},
+            lambda data: (AuditResult.from_dict(data), data["bounds_sources"]),
         )
         report.sections.append(_audit_section(report.audit, report.bounds_sources, directory))
-        advance("audit", {**report.audit.to_dict(), "bounds_sources": report.bounds_sources})
     if config.video:
-        from dreamgym.transfer.video import side_by_side_video
+        from dreamgym.transfer.video import SideBySideVideo, side_by_side_video
 
-        steps = min(config.video_steps, config.max_episode_steps or spec.max_episode_steps)
-        path = directory / f"side_by_side.{config.video_format}"
-        report.video = side_by_side_video(loaded, spec, act, config.seed, path, steps, config.video_fps)
+        def video() -> SideBySideVideo:
+            steps = min(config.video_steps, config.max_episode_steps or spec.max_episode_steps)
+            path = directory / f"side_by_side.{config.video_format}"
+            return side_by_side_video(model(), spec, act, config.seed, path, steps, config.video_fps)
+
+        report.video = run("video", video, SideBySideVideo.to_dict, _stored_video)
         report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
-        advance("video", report.video.to_dict())
     bar.close()
     if out is not None:
         report.write(out)

@@ -114,6 +114,28 @@ class FidelityResult:
             "real_return_mean": float(np.mean(self.real_returns)),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FidelityResult:
+        """The result :meth:`to_dict` wrote (``null`` back to NaN); how a resumed evaluation reads it back.
+
+        Arrays come back in the dtypes :func:`measure_fidelity` makes them (float32 where they are observations
+        or PyBullet rewards), so a mean of the read-back result is the same number as the original's.
+        """
+        return cls(
+            task=data["task"],
+            horizon=data["horizon"],
+            context=data["context"],
+            obs_scale=_array(data["obs_scale"], np.float32),
+            obs_error=_array(data["obs_error"]),
+            total_error=_array(data["total_error"]),
+            reward_rmse=_array(data["reward_rmse"]),
+            pairs=np.asarray(data["pairs"], dtype=np.int64),
+            dream_returns=_array(data["dream_returns"]),
+            real_returns=_array(data["real_returns"], np.float32),
+            seed=data["seed"],
+            metric=data["metric"],
+        )
+
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=2))
@@ -177,6 +199,11 @@ class FidelityResult:
 
 def _json_list(array: np.ndarray) -> list:
     return np.where(np.isfinite(array), array, None).tolist()
+
+
+def _array(values: list, dtype: type = np.float64) -> np.ndarray:
+    """The inverse of :func:`_json_list`: ``None`` (a NaN written as JSON null) back to NaN."""
+    return np.asarray(values, dtype=dtype)
 
 
 def obs_scale(checkpoint: Checkpoint) -> np.ndarray:

@@ -130,6 +130,21 @@ class RungResult:
             "extra": self.extra,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RungResult:
+        """The result :meth:`to_dict` wrote (its derived numbers, such as the mean, are recomputed)."""
+        return cls(
+            data["name"],
+            data["kind"],
+            status=data["status"],
+            returns=tuple(data["returns"]),
+            lengths=tuple(data["lengths"]),
+            seeds=tuple(data["seeds"]),
+            success_return=data["success_return"],
+            detail=data["detail"],
+            extra=data["extra"],
+        )
+
 
 class Rung(Protocol):
     """One rung of the ladder. ``run`` evaluates ``policy`` on episodes seeded ``seed, seed + 1, ...``."""
@@ -359,6 +374,14 @@ class RobustnessCurve:
             "returns": [list(r) for r in self.returns],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RobustnessCurve:
+        return cls(
+            GapConfig(**data["gap"]),
+            tuple(data["strengths"]),
+            tuple(tuple(returns) for returns in data["returns"]),
+        )
+
 
 @dataclass(frozen=True)
 class LadderResult:
@@ -430,6 +453,17 @@ class LadderResult:
             "ratios": self.ratios(),
             "robustness": self.robustness.to_dict() if self.robustness else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LadderResult:
+        """The result :meth:`to_dict` wrote; how a resumed evaluation reads back a finished ladder."""
+        return cls(
+            data["task"],
+            data["episodes"],
+            data["seed"],
+            tuple(RungResult.from_dict(rung) for rung in data["rungs"]),
+            RobustnessCurve.from_dict(data["robustness"]) if data["robustness"] else None,
+        )
 
 
 def _ratio(value: float | None, reference: float | None) -> float | None:

@@ -63,6 +63,19 @@ class SideBySideVideo:
             "dream_frames": self.dream_frames,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SideBySideVideo:
+        """The record :meth:`to_dict` wrote (the video file itself stays where ``path`` says)."""
+        return cls(
+            path=Path(data["path"]),
+            frames=data["frames"],
+            size=tuple(data["size"]),
+            divergence=np.asarray(data["divergence"], dtype=np.float32),  # as side_by_side_video measures it
+            real_terminated_at=data["real_terminated_at"],
+            dream_terminated_at=data["dream_terminated_at"],
+            dream_frames=data["dream_frames"],
+        )
+
 
 def _pendulum_pose(env, obs: np.ndarray) -> None:
     robot = env.unwrapped.robot

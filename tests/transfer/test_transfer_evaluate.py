@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from dreamgym.errors import InvalidGapError
 from dreamgym.transfer.audit import PhysicsBounds
-from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer, training_windows
+from dreamgym.transfer.evaluate import TransferConfig, TransferReport, evaluate_transfer, training_windows
 from dreamgym.world_model.checkpoint import load_checkpoint
 
 TINY = TransferConfig(
@@ -31,9 +32,17 @@ TINY = TransferConfig(
 )
 
 
-def test_one_report_holds_every_part(trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    report = evaluate_transfer(trained_checkpoint, untrained_policy, TINY, out=out, progress=False)
+@pytest.fixture(scope="module")
+def tiny_report(
+    trained_checkpoint: Path, untrained_policy: Path, tmp_path_factory: pytest.TempPathFactory
+) -> TransferReport:
+    """One uninterrupted evaluation with every part, at TINY settings."""
+    out = tmp_path_factory.mktemp("transfer") / "report"
+    return evaluate_transfer(trained_checkpoint, untrained_policy, TINY, out=out, progress=False)
+
+
+def test_one_report_holds_every_part(tiny_report: TransferReport, trained_checkpoint: Path) -> None:
+    report, out = tiny_report, tiny_report.files.directory
 
     markdown = (out / "report.md").read_text()
     headings = [line[3:] for line in markdown.splitlines() if line.startswith("## ")]
@@ -157,7 +166,7 @@ def test_finished_stages_survive_a_crash_and_the_report_replaces_the_earlier_one
     with pytest.raises(RuntimeError, match="fidelity crashed"):
         evaluate_transfer(trained_checkpoint, untrained_policy, config, out=out, progress=False)
     assert (out / "report.md").read_text() == "an earlier report"  # untouched, and not mixed with the new run
-    assert sorted(p.name for p in (out / "partial").iterdir()) == ["baseline.json", "ladder.json"]
+    assert sorted(p.name for p in (out / "partial").iterdir()) == ["baseline.json", "ladder.json", "run.json"]
     ladder = json.loads((out / "partial" / "ladder.json").read_text())
     assert [r["name"] for r in ladder["rungs"]] == [
         "dream-trained policy in the dream",
@@ -171,3 +180,96 @@ def test_finished_stages_survive_a_crash_and_the_report_replaces_the_earlier_one
     assert not (out / "partial").exists() and not (out / "stale.png").exists()
     assert (out / "report.md").read_text().startswith("# InvertedPendulum transfer report")
     assert report.files.directory == out
+
+
+def _raiser(message: str):
+    def crash(*args, **kwargs):
+        raise RuntimeError(message)
+
+    return crash
+
+
+def _killed_in_video(checkpoint: Path, policy: Path, config: TransferConfig, out: Path) -> None:
+    """Runs the evaluation until its last stage, the video, and kills it there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("dreamgym.transfer.video.side_by_side_video", _raiser("killed"))
+        with pytest.raises(RuntimeError, match="killed"):
+            evaluate_transfer(checkpoint, policy, config, out=out, progress=False)
+
+
+def _ladder_runs_again(checkpoint: Path, policy: Path, config: TransferConfig, out: Path, **kwargs: Any) -> bool:
+    """Whether evaluating again runs the ladder rather than reading it from ``out/partial``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("dreamgym.transfer.evaluate.run_ladder", _raiser("ladder ran"))
+        patch.setattr("dreamgym.transfer.video.side_by_side_video", _raiser("killed"))
+        with pytest.raises(RuntimeError) as raised:
+            evaluate_transfer(checkpoint, policy, config, out=out, progress=False, **kwargs)
+    return str(raised.value) == "ladder ran"
+
+
+def test_a_killed_evaluation_resumes_after_its_finished_stages_and_writes_the_same_report(
+    tiny_report: TransferReport,
+    trained_checkpoint: Path,
+    untrained_policy: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "report"
+    _killed_in_video(trained_checkpoint, untrained_policy, TINY, out)
+    stored = {p.name for p in (out / "partial").iterdir()}
+    assert stored == {
+        "run.json",
+        "ladder.json",
+        "baseline.json",
+        "fidelity.json",
+        "fidelity_InvertedPendulum.png",
+        "audit.json",
+        "audit_InvertedPendulum.png",
+    }
+
+    for finished in (
+        "evaluate.run_ladder",
+        "evaluate.fit_audit_bounds",
+        "fidelity.measure_fidelity",
+        "audit.audit_dreams",
+    ):
+        monkeypatch.setattr(f"dreamgym.transfer.{finished}", _raiser(f"{finished} ran again"))
+    resumed = evaluate_transfer(trained_checkpoint, untrained_policy, TINY, out=out, progress=False)
+
+    expected = tiny_report.files.directory
+    assert (out / "report.md").read_text() == (expected / "report.md").read_text()
+    assert json.loads((out / "figures.json").read_text()) == json.loads((expected / "figures.json").read_text())
+    assert resumed.summary_lines() == [line.replace(str(expected), str(out)) for line in tiny_report.summary_lines()]
+    assert not (out / "partial").exists()
+
+
+def test_another_evaluation_or_a_damaged_stage_is_run_again(
+    trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path
+) -> None:
+    from stable_baselines3 import PPO
+
+    from dreamgym.tasks import get_task
+
+    out, policy = tmp_path / "report", tmp_path / "policy.zip"
+    policy.write_bytes(untrained_policy.read_bytes())
+    config = TransferConfig(episodes=1, gaps=(), robustness=None, max_episode_steps=5, fidelity=False, audit=False)
+    _killed_in_video(trained_checkpoint, policy, config, out)
+    stored = json.loads((out / "partial" / "ladder.json").read_text())
+    assert not _ladder_runs_again(trained_checkpoint, policy, config, out)  # the same evaluation resumes
+    assert _ladder_runs_again(trained_checkpoint, policy, config, out, resume=False)
+
+    _killed_in_video(trained_checkpoint, policy, config, out)
+    assert _ladder_runs_again(trained_checkpoint, policy, replace(config, episodes=2), out)  # other settings
+
+    _killed_in_video(trained_checkpoint, policy, config, out)
+    env = get_task("InvertedPendulum").make_env()
+    PPO("MlpPolicy", env, n_steps=64, batch_size=64, seed=1, device="cpu").save(policy)  # another, same path
+    env.close()
+    assert _ladder_runs_again(trained_checkpoint, policy, config, out)
+
+    policy.write_bytes(untrained_policy.read_bytes())
+    _killed_in_video(trained_checkpoint, policy, config, out)
+    (out / "partial" / "ladder.json").write_text('{"task": "InvertedPendulum"}')  # damaged
+    with pytest.warns(UserWarning, match="Running the 'ladder' stage again"):
+        report = evaluate_transfer(trained_checkpoint, policy, config, out=out, progress=False)
+    assert report.ladder.to_dict() == stored
