@@ -9,7 +9,8 @@ base is not recoverable from its observation) fall back to bar frames of the dre
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,27 +170,33 @@ _FOURCC = {".mp4": "mp4v", ".webm": "VP80"}
 desktop players but not in browsers, and the pip builds of OpenCV have no H.264 encoder."""
 
 
-def _write(frames: list[np.ndarray], path: Path, fps: int) -> Path:
-    """Writes RGB frames as mp4 (mp4v) or WebM (VP8); falls back to a gif next to it where OpenCV has no encoder."""
+def _write(frames: Iterator[np.ndarray], path: Path, fps: int) -> tuple[Path, int, tuple[int, int]]:
+    """Writes RGB frames as mp4 (mp4v) or WebM (VP8), one at a time as they come, so a long video is never held
+    in memory whole; falls back to a gif next to it where OpenCV has no encoder. Returns the file written, the
+    number of frames and their (height, width)."""
     import cv2
 
-    height, width = frames[0].shape[:2]
+    first = next(frames)
+    height, width = first.shape[:2]
+    frames = itertools.chain([first], frames)
     path.parent.mkdir(parents=True, exist_ok=True)  # else OpenCV fails to open and looks like a missing codec
+    count = 0
     if path.suffix.lower() != ".gif":
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, (width, height))
         try:
             if writer.isOpened():
                 for frame in frames:
                     writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                return path
+                    count += 1
+                return path, count, (height, width)
         finally:
             writer.release()
         path = path.with_suffix(".gif")
     from PIL import Image
 
-    images = [Image.fromarray(frame) for frame in frames]
+    images = [Image.fromarray(frame) for frame in frames]  # a gif encoder needs them all (palette)
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return path
+    return path, len(images), (height, width)
 
 
 def side_by_side_video(
@@ -267,17 +274,19 @@ def side_by_side_video(
                 break
     divergence = np.sqrt((((np.array(dream_obs) - np.array(real_obs)) / scale) ** 2).mean(1))
     ceiling = max(float(divergence.max()), 1e-6)
-    frames = []
-    for t, (real_frame, dream_frame) in enumerate(zip(real_frames, dream_frames, strict=True)):
-        dream_text = "dream" + (f" (ended t={dream_end})" if dream_end is not None and t >= dream_end else "")
-        top = np.concatenate([_label(real_frame, f"PyBullet t={t}"), _label(dream_frame, dream_text)], 1)
-        strip = _divergence_strip(divergence, t, len(real_frames), top.shape[1], ceiling)
-        frames.append(np.concatenate([top, strip], 0))
-    written = _write(frames, Path(path), fps)
+
+    def composed() -> Iterator[np.ndarray]:  # the strip's scale needs the whole curve, so frames are built last
+        for t, (real_frame, dream_frame) in enumerate(zip(real_frames, dream_frames, strict=True)):
+            dream_text = "dream" + (f" (ended t={dream_end})" if dream_end is not None and t >= dream_end else "")
+            top = np.concatenate([_label(real_frame, f"PyBullet t={t}"), _label(dream_frame, dream_text)], 1)
+            strip = _divergence_strip(divergence, t, len(real_frames), top.shape[1], ceiling)
+            yield np.concatenate([top, strip], 0)
+
+    written, frames, size = _write(composed(), Path(path), fps)
     return SideBySideVideo(
         path=written,
-        frames=len(frames),
-        size=frames[0].shape[:2],
+        frames=frames,
+        size=size,
         divergence=divergence,
         real_terminated_at=real_end,
         dream_terminated_at=dream_end,
