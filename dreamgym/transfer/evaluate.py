@@ -114,8 +114,16 @@ class TransferConfig:
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value <= 0:
                 raise ValueError(f"Expected a positive integer `{name}`, got {value!r}.")
-        if self.max_episode_steps is not None and self.max_episode_steps <= 0:
-            raise ValueError(f"Expected a positive `max_episode_steps` or None, got {self.max_episode_steps!r}.")
+            setattr(self, name, int(value))  # a NumPy integer as a plain one, as the stored run identity has it
+        if self.max_episode_steps is not None:
+            if not isinstance(self.max_episode_steps, int | np.integer) or self.max_episode_steps <= 0:
+                raise ValueError(
+                    f"Expected a positive integer `max_episode_steps` or None, got {self.max_episode_steps!r}."
+                )
+            self.max_episode_steps = int(self.max_episode_steps)
+        if not isinstance(self.seed, int | np.integer):
+            raise ValueError(f"Expected an integer `seed`, got {self.seed!r}.")
+        self.seed = int(self.seed)
         if self.video_format not in ("webm", "mp4", "gif"):
             raise ValueError(f"Expected `video_format` 'webm', 'mp4' or 'gif', got {self.video_format!r}.")
         self.gaps = tuple(self.gaps)
@@ -298,19 +306,32 @@ def _section_in(section: ReportSection, directory: Path) -> ReportSection:
 RUN_FILE = "run.json"
 """What an unfinished evaluation in ``out/partial`` was run on and with; a rerun resumes it only if it matches."""
 
+STAGE_FORMAT = 1
+"""Version of what the stored stages mean; raise it when a stage's result or its JSON changes, so a partial run
+left by older code is run again rather than read back."""
+
+_MEASURING_PACKAGES = ("dreamgym", "gymnasium", "numpy", "pybullet", "stable-baselines3", "torch")
+"""Packages whose versions a stored stage's numbers depend on."""
+
 
 def _run_identity(checkpoint: str | Path, policy: str | Path | Policy, config: TransferConfig) -> dict | None:
-    """Everything a stage's result depends on: the settings, the checkpoint's files and the policy file, by
-    content (sha256), so a retrained model or policy saved over the same path is never mistaken for the one the
-    stored stages measured. ``None`` for a policy given as a callable, whose behaviour has no fingerprint: such a
-    run never resumes."""
+    """Everything a stage's result depends on: the settings, the checkpoint and the policy (their paths, which
+    the report quotes, and their contents by sha256, so a model or policy saved over the same path is never
+    mistaken for the one the stored stages measured) and the code that measured them. ``None`` for a policy given
+    as a callable, whose behaviour has no fingerprint: such a run never resumes."""
+    from importlib.metadata import version
+
     from dreamgym.world_model import read_config
 
     if not isinstance(policy, str | Path):
         return None
     identity = {
+        "stage_format": STAGE_FORMAT,
+        "packages": {package: version(package) for package in _MEASURING_PACKAGES},
         "config": asdict(config),
+        "checkpoint": str(checkpoint),
         "checkpoint_files": read_config(checkpoint)["files"],
+        "policy": str(policy),
         "policy_sha256": hashlib.sha256(Path(policy).read_bytes()).hexdigest(),
     }
     return json.loads(json.dumps(identity))  # tuples as lists, as the stored copy reads back
@@ -355,7 +376,7 @@ class _Stages:
         self, stage: str, compute: Callable[[], T], to_dict: Callable[[T], dict], from_dict: Callable[[dict], T]
     ) -> T:
         path = self.directory / f"{stage}.json"
-        result = self._stored(stage, path, from_dict) if self.resumed and path.is_file() else None
+        result = self._stored(stage, path, to_dict, from_dict) if self.resumed and path.is_file() else None
         if result is None:
             result = compute()
             write_json_atomic(path, to_dict(result), indent=1)
@@ -364,12 +385,18 @@ class _Stages:
         return result
 
     @staticmethod
-    def _stored(stage: str, path: Path, from_dict: Callable[[dict], T]) -> T | None:
+    def _stored(stage: str, path: Path, to_dict: Callable[[T], dict], from_dict: Callable[[dict], T]) -> T | None:
+        """The stored result, if it reads back to exactly what was stored (a damaged or edited file, or one whose
+        robot rung could not run, is not)."""
         try:
-            return from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError, FileNotFoundError) as err:  # damaged, or its video is gone
+            data = json.loads(path.read_text())
+            result = from_dict(data)
+            if json.loads(json.dumps(to_dict(result))) != data:
+                raise ValueError("it does not read back to what it holds")
+            return result
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as err:
             warnings.warn(
-                f"Running the {stage!r} stage again: its stored result {str(path)!r} is unusable ({err!r}).",
+                f"Running the {stage!r} stage again: its stored result {str(path)!r} is unusable ({type(err).__name__}: {err}).",
                 stacklevel=3,
             )
             return None
@@ -437,14 +464,22 @@ def fit_audit_bounds(checkpoint: Any, spec: TaskSpec, policy: Policy, config: Tr
     return PhysicsBounds.fit(data, spec), {name: len(part) for name, part in parts.items()}
 
 
-def _stored_video(data: dict[str, Any]) -> Any:
-    """The stored video record, if its file is still there (else the stage runs again)."""
+def _stored_ladder(data: dict[str, Any], config: TransferConfig) -> LadderResult:
+    """The stored ladder, unless a robot was asked for and its rung did not run: the robot may be back now."""
+    ladder = LadderResult.from_dict(data)
+    if config.robot is not None and any(r.kind == "robot" and r.status != "ok" for r in ladder.rungs):
+        raise ValueError("its robot rung did not run; trying the robot again")
+    return ladder
+
+
+def _stored_video(data: dict[str, Any], directory: Path) -> Any:
+    """The stored video record, pointing at its file in ``directory``, if the file is still there."""
     from dreamgym.transfer.video import SideBySideVideo
 
     video = SideBySideVideo.from_dict(data)
-    if not Path(video.path).is_file():
-        raise FileNotFoundError(f"the video {str(video.path)!r} is missing")
-    return video
+    if not (directory / Path(video.path).name).is_file():
+        raise FileNotFoundError(f"the video {Path(video.path).name!r} is missing")
+    return replace(video, path=directory / Path(video.path).name)
 
 
 def _baseline_section(baseline: RungResult) -> ReportSection:
@@ -571,7 +606,10 @@ def evaluate_transfer(
         return run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
 
     report = TransferReport(
-        config, str(checkpoint), policy_name, run("ladder", ladder, LadderResult.to_dict, LadderResult.from_dict)
+        config,
+        str(checkpoint),
+        policy_name,
+        run("ladder", ladder, LadderResult.to_dict, lambda data: _stored_ladder(data, config)),
     )
     if config.baseline:
 
@@ -635,7 +673,12 @@ def evaluate_transfer(
             path = directory / f"side_by_side.{config.video_format}"
             return side_by_side_video(model(), spec, act, config.seed, path, steps, config.video_fps)
 
-        report.video = run("video", video, SideBySideVideo.to_dict, _stored_video)
+        report.video = run(
+            "video",
+            video,
+            lambda record: {**record.to_dict(), "path": Path(record.path).name},  # the folder may be moved
+            lambda data: _stored_video(data, directory),
+        )
         report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
     bar.close()
     if out is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +174,11 @@ desktop players but not in browsers, and the pip builds of OpenCV have no H.264 
 def _write(frames: Iterator[np.ndarray], path: Path, fps: int) -> tuple[Path, int, tuple[int, int]]:
     """Writes RGB frames as mp4 (mp4v) or WebM (VP8), one at a time as they come, so a long video is never held
     in memory whole; falls back to a gif next to it where OpenCV has no encoder. Returns the file written, the
-    number of frames and their (height, width)."""
+    number of frames and their (height, width).
+
+    The file is written beside ``path`` and moved into place when complete, so a failure part way leaves an
+    earlier video at ``path`` as it was, not truncated.
+    """
     import cv2
 
     first = next(frames)
@@ -182,21 +187,37 @@ def _write(frames: Iterator[np.ndarray], path: Path, fps: int) -> tuple[Path, in
     path.parent.mkdir(parents=True, exist_ok=True)  # else OpenCV fails to open and looks like a missing codec
     count = 0
     if path.suffix.lower() != ".gif":
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, (width, height))
+        staging = _staging(path)
+        writer = cv2.VideoWriter(
+            str(staging), cv2.VideoWriter_fourcc(*_FOURCC[path.suffix.lower()]), fps, (width, height)
+        )
         try:
             if writer.isOpened():
                 for frame in frames:
                     writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
                     count += 1
+                writer.release()
+                os.replace(staging, path)
                 return path, count, (height, width)
         finally:
             writer.release()
+            staging.unlink(missing_ok=True)
         path = path.with_suffix(".gif")
     from PIL import Image
 
     images = [Image.fromarray(frame) for frame in frames]  # a gif encoder needs them all (palette)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    staging = _staging(path)
+    try:
+        images[0].save(staging, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path, len(images), (height, width)
+
+
+def _staging(path: Path) -> Path:
+    """A hidden sibling of ``path`` with its suffix, which tells the encoders the container."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
 def side_by_side_video(
