@@ -35,6 +35,7 @@ class CollectArgs:
         "collect under a reality gap: mild, moderate, harsh, or random / random:<preset> for a new gap per episode",
     )
     overwrite: bool = _opt(False, "replace an existing data set at --out")
+    no_progress: bool = _opt(False, "hide progress bars")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrainArgs:
     ensemble_heads: str = _opt("mlp", "dynamics heads: an MLP each (mlp) or output layers of one MLP (linear)")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
+    no_progress: bool = _opt(False, "hide progress bars")
 
 
 @dataclass
@@ -78,6 +80,7 @@ class DreamArgs:
     seed: int = _opt(0, "random seed")
     out: str = _opt("policy.zip", "where to save the SB3 policy")
     logdir: str | None = _opt("runs", "TensorBoard directory")
+    no_progress: bool = _opt(False, "hide progress bars")
 
 
 @dataclass
@@ -216,7 +219,14 @@ def _collect(args: CollectArgs) -> None:
         gap = parse_gap(args.gap)
         gap_kwargs = {"gap": gap.to_dict(), "wrap_env": lambda env: wrap_gap(env, gap, seed=args.seed)}
     path = collect(
-        args.task, args.steps, args.out, policy=policy, seed=args.seed, overwrite=args.overwrite, **gap_kwargs
+        args.task,
+        args.steps,
+        args.out,
+        policy=policy,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        **gap_kwargs,
     )
     under = f" under the {args.gap} gap" if args.gap is not None else ""
     print(f"wrote {args.steps} steps of {args.task}{under} to {path}")
@@ -236,7 +246,9 @@ def _train(args: TrainArgs) -> None:
     overrides = {"seed": args.seed, "ensemble": args.ensemble, "ensemble_heads": args.ensemble_heads}
     overrides |= {"steps": args.steps} if args.steps is not None else {}
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
-    result = train_world_model(data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir)
+    result = train_world_model(
+        data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir, progress=not args.no_progress
+    )
     print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")
     print("final losses: " + ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()))
 
@@ -266,7 +278,9 @@ def _dream(args: DreamArgs) -> None:
         behaviour_penalty=args.behaviour_penalty,
         seed=args.seed,
     )
-    model = train_in_dream(args.checkpoint, task, config, demonstrations=demonstrations, logdir=args.logdir)
+    model = train_in_dream(
+        args.checkpoint, task, config, demonstrations=demonstrations, logdir=args.logdir, progress=not args.no_progress
+    )
     model.save(args.out)
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
 

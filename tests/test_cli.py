@@ -42,12 +42,20 @@ def test_collect_train_dream_evaluate(tmp_path: Path, capsys: pytest.CaptureFixt
         assert row in table
 
 
-def test_train_resumes_to_more_steps(tmp_path: Path) -> None:
+def test_train_resumes_to_more_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dreamgym.world_model.model import WorldModel
+
     data, ckpt = tmp_path / "data", tmp_path / "ckpt"
-    main(["collect", "--steps", "300", "--out", str(data)])
-    main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "10"])
-    main(["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--steps", "15"])
+    train = ["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--no-progress", "--steps"]
+    assert main(["collect", "--steps", "300", "--out", str(data), "--no-progress"]) == 0
+    assert main([*train, "10"]) == 0
+    updates, loss = [], WorldModel.loss
+    monkeypatch.setattr(
+        WorldModel, "loss", lambda self, *args, **kwargs: updates.append(1) or loss(self, *args, **kwargs)
+    )
+    assert main([*train, "15"]) == 0
     assert json.loads((ckpt / "config.json").read_text())["step"] == 15
+    assert len(updates) == 5  # five more updates from the checkpoint, not fifteen from scratch
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,29 +102,41 @@ def test_demo_tiny_runs_rounds_and_resumes(tmp_path: Path, capsys: pytest.Captur
     assert results["rounds"][1]["real_steps"] == 500
     assert [r["agent_steps"] for r in results["rounds"]] == [256, 512]  # the last round gets the budget
     assert results["config"]["agent"]["normalize_reward"] is False
-    assert (tmp_path / "demo" / "agent" / "policy_round1.zip").exists()
+    policy = tmp_path / "demo" / "agent" / "policy_round1.zip"
+    trained = policy.read_bytes()
     capsys.readouterr()
     assert main([*args[:4], "3", *args[5:]]) == 0  # one more round: the first two are read back, not rerun
     out = capsys.readouterr().out
-    assert json.loads((tmp_path / "demo" / "results.json").read_text())["rounds"][2]["round"] == 2
+    resumed = json.loads((tmp_path / "demo" / "results.json").read_text())["rounds"]
+    assert resumed[:2] == results["rounds"]  # their wall-clock seconds too: a rerun round would have new ones
+    assert policy.read_bytes() == trained and resumed[2]["round"] == 2
     assert out.count("\n    0 ") == 1
 
 
 def test_export_recalibrates_on_the_given_data(
-    trained_ensemble_checkpoint: Path, wm_dataset_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trained_ensemble_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from dreamgym.data import load_episodes
+
+    other = tmp_path / "other"  # not the data the checkpoint was calibrated on, so a copied calibration shows
+    assert main(["collect", "--steps", "300", "--out", str(other), "--seed", "9", "--no-progress"]) == 0
     out = tmp_path / "export"
     args = ["export", "--checkpoint", str(trained_ensemble_checkpoint), "--out", str(out)]
-    assert main([*args, "--calibrate", str(wm_dataset_path)]) == 0
+    assert main([*args, "--calibrate", str(other)]) == 0
     assert "disagreement calibration on" in capsys.readouterr().out
     stored = json.loads((trained_ensemble_checkpoint / "config.json").read_text())["uncertainty_calibration"]
     exported = json.loads((out / "config.json").read_text())
-    assert exported["uncertainty_calibration"]["p99"] == pytest.approx(stored["p99"])  # same model, same data
+    calibration = exported["uncertainty_calibration"]
+    assert calibration["fingerprint"] == load_episodes(other).fingerprint() != stored["fingerprint"]
+    assert calibration["p99"] != stored["p99"]
     assert "trainer.json" not in exported["files"]
 
 
-def test_export_with_a_bad_calibration_path_writes_nothing(trained_ensemble_checkpoint: Path, tmp_path: Path) -> None:
+def test_export_with_a_bad_calibration_path_writes_nothing(
+    trained_ensemble_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "export"
     args = ["export", "--checkpoint", str(trained_ensemble_checkpoint), "--out", str(out)]
     assert main([*args, "--calibrate", str(tmp_path / "absent")]) == 2
+    assert str(tmp_path / "absent") in capsys.readouterr().err
     assert not out.exists()  # no export left behind with a calibration that was never made

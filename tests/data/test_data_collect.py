@@ -128,6 +128,15 @@ def test_an_sb3_checkpoint_is_recognised_and_drives_collection(tmp_path: Path, a
     assert data.metadata["policy"] == "SB3 checkpoint agent.zip (deterministic=False)"
     assert np.abs(data.action).max() <= 1.0
 
+    greedy = collect(
+        PENDULUM, 40, tmp_path / "greedy", policy=str(tmp_path / "agent.zip"), deterministic=True, progress=False
+    )
+    data = load_episodes(greedy, task=PENDULUM)
+    acted = np.append(~data.is_first[1:], False)  # every row but an episode's last took an action
+    agent = getattr(sb3, algorithm).load(tmp_path / "agent.zip", device="cpu")
+    expected, _ = agent.predict(data.obs[acted], deterministic=True)
+    np.testing.assert_allclose(data.action[acted], expected, atol=1e-6)  # the agent's own actions were recorded
+
 
 def test_a_sampling_policy_gives_the_same_data_for_the_same_seed(tmp_path: Path) -> None:
     """SB3 samples from torch's global RNG, which collect seeds (and restores) and loading must not reseed."""
