@@ -1,11 +1,12 @@
 """The behaviour penalty: a dream reward charged for leaving the cloned actor's actions."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agents.behaviour_cloning import CloningConfig
+from agents.behaviour_cloning import CloningConfig, actor_parameters
 from agents.behaviour_penalty import BehaviourPenalty
 from agents.sb3_dream import DreamAgentConfig, train_in_dream
 from dreamgym.data import SequenceData
@@ -61,5 +62,16 @@ def test_a_warm_started_agent_fine_tunes_under_the_penalty(
     model = train_in_dream(trained_checkpoint, "InvertedPendulum", config, demonstrations=wm_sequences, progress=False)
     penalty = model.get_env().venv  # reward normalisation wraps the penalty, which wraps the dreams
     assert isinstance(penalty, BehaviourPenalty) and penalty.weight == 1.0
-    assert not any(p.requires_grad for p in penalty.reference.parameters())  # the reference stays as cloned
+    assert not any(p.requires_grad for p in penalty.reference.parameters())
     assert model.num_timesteps == 64
+
+    only_cloned = replace(config, steps=0, behaviour_penalty=0.0)  # the same agent, cloned and not trained on
+    cloned = train_in_dream(
+        trained_checkpoint, "InvertedPendulum", only_cloned, demonstrations=wm_sequences, progress=False
+    ).policy
+    np.testing.assert_array_equal(_flat(penalty.reference.parameters()), _flat(cloned.parameters()))  # as cloned
+    assert not np.array_equal(_flat(actor_parameters(model.policy)), _flat(actor_parameters(cloned)))  # fine-tuned
+
+
+def _flat(parameters) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in parameters])

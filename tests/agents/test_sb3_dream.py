@@ -56,3 +56,4 @@ def test_a_continued_agent_trains_the_same_whatever_ran_before(trained_checkpoin
             _weights(train_in_dream(trained_checkpoint, "InvertedPendulum", config, model=model, progress=False))
         )
     np.testing.assert_array_equal(*continued)
+    assert not np.array_equal(continued[0], _weights(PPO.load(tmp_path / "agent.zip", device="cpu")))  # it trained on

@@ -69,13 +69,16 @@ def test_action_shape_must_match_the_task(write_minari: Callable[..., str], make
         load_episodes(dataset_id, task=get_task("InvertedPendulum"))
 
 
-@pytest.mark.parametrize("field", ["observations", "actions", "rewards"])
+@pytest.mark.parametrize(
+    ("field", "bad_value"),
+    [("observations", np.nan), ("actions", np.nan), ("rewards", np.nan), ("rewards", np.inf), ("actions", -np.inf)],
+)
 def test_non_finite_values_name_the_episode_and_field(
-    write_minari: Callable[..., str], make_episode: Callable[..., dict], field: str
+    write_minari: Callable[..., str], make_episode: Callable[..., dict], field: str, bad_value: float
 ) -> None:
     bad = make_episode(4)
     value = bad[field][2]
-    bad[field][2] = np.full_like(value, np.nan) if isinstance(value, np.ndarray) else float("inf")
+    bad[field][2] = np.full_like(value, bad_value) if isinstance(value, np.ndarray) else bad_value
     dataset_id = write_minari([make_episode(2), bad])
     with pytest.raises(DatasetError, match=rf"Episode 1 has non-finite values .* in `{field}`, first at step 2"):
         load_episodes(dataset_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from dreamgym.data import collect, load_episodes, write_episodes
-from dreamgym.errors import DatasetError
 from dreamgym.tasks.registry import get_task
 
 PENDULUM = get_task("InvertedPendulum")
@@ -88,15 +86,3 @@ def test_write_episodes_round_trips_with_metadata(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=message):
             write_episodes(PENDULUM, [episodes[0], bad], tmp_path / "bad", name="x", policy="p", seed=0)
     assert not (tmp_path / "bad").exists()
-
-
-def test_nan_reward_names_the_episode_and_field(
-    write_minari: Callable[..., str], make_episode: Callable[..., dict]
-) -> None:
-    bad = make_episode(5)
-    bad["rewards"][3] = float("nan")
-    dataset_id = write_minari([make_episode(2), make_episode(2), bad])
-    with pytest.raises(
-        DatasetError, match=r"Episode 2 has non-finite values \(NaN or inf\) in `rewards`, first at step 3"
-    ):
-        load_episodes(dataset_id, PENDULUM)

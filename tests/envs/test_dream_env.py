@@ -166,7 +166,11 @@ def test_out_of_bounds_actions_are_clipped(env: gym.Env) -> None:
 
 def test_integer_actions_are_accepted(env: gym.Env) -> None:
     env.reset(seed=1)
-    env.unwrapped.step(np.array([1]))
+    integer = env.unwrapped.step(np.array([1]))
+    env.reset(seed=1)
+    real = env.unwrapped.step(np.array([1.0], np.float32))
+    np.testing.assert_array_equal(integer[0], real[0])  # the same step as the same value in floating point
+    assert integer[1] == real[1]
 
 
 def test_truncated_at_horizon(trained_checkpoint: Path) -> None:

@@ -176,8 +176,10 @@ def test_update_config_refuses_to_touch_what_defines_the_checkpoint(
     ckpt = Path(
         shutil.copytree(trained_ensemble_checkpoint, tmp_path / "c", ignore=shutil.ignore_patterns("tensorboard"))
     )
+    before = (ckpt / "config.json").read_bytes()
     with pytest.raises(ValueError, match=r"\['files'\]"):
         update_config(ckpt, {"files": {}})
+    assert (ckpt / "config.json").read_bytes() == before
 
 
 def test_planted_disagreement_in_one_head_halts_at_the_calibrated_threshold(trained_ensemble_checkpoint: Path) -> None:

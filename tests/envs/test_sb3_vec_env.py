@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from dreamgym.envs import DreamSB3VecEnv
 
@@ -19,13 +20,15 @@ def sb3_env(trained_checkpoint: Path):
     env.close()
 
 
-def test_ppo_learns_without_error(trained_checkpoint: Path) -> None:
+def test_ppo_learns_in_the_dreams(trained_checkpoint: Path) -> None:
     from stable_baselines3 import PPO
 
     env = DreamSB3VecEnv("InvertedPendulum", num_envs=8, checkpoint=trained_checkpoint, horizon=20)
     model = PPO("MlpPolicy", env, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    before = [p.detach().clone() for p in model.policy.parameters()]
     model.learn(128)
-    assert model.num_timesteps >= 128
+    assert model.num_timesteps == 128  # one rollout of 16 steps in each of the 8 dreams
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.policy.parameters(), strict=True))  # it updated
     env.close()
 
 

@@ -118,7 +118,7 @@ def test_emergency_stop_that_cannot_reach_the_robot_still_latches(server: Loopba
         raise RobotNotConnectedError("connection lost")
 
     remote.stop = lost
-    with pytest.raises(RobotNotConnectedError):
+    with pytest.raises(RobotNotConnectedError, match="connection lost"):  # the stop was tried, and failed
         robot.step(np.array([np.nan], np.float32))
     with pytest.raises(EmergencyStopError, match=r"emergency-stopped \(non-finite action\)"):
         robot.step(np.zeros(1, np.float32))

@@ -79,7 +79,7 @@ def test_one_report_holds_every_part(tiny_report: TransferReport, trained_checkp
 
     errors = report.fidelity_errors()
     assert list(errors) == [1, 10] and errors[1] == pytest.approx(fidelity["total_error"][0])
-    assert 0.0 <= report.audit_rates()["dream_step_rate"] <= 1.0
+    assert report.audit_rates()["dream_step_rate"] == audit["audit"]["dream"]["step_rate"]["any"]
     lines = report.summary_lines()
     assert [line.split(" ")[0] for line in lines] == ["fidelity", "audit", "video:"]
     assert f"video: {out / 'side_by_side.webm'}" in lines[2]
@@ -141,6 +141,12 @@ def test_config_mistakes_are_clear_errors(kwargs: dict, error: type, message: st
         TransferConfig(**kwargs)
 
 
+def test_numpy_integers_are_plain_integers_in_the_settings() -> None:
+    config = TransferConfig(episodes=np.int64(2), seed=np.int64(3), max_episode_steps=np.int32(9))
+    assert (config.episodes, config.seed, config.max_episode_steps) == (2, 3, 9)
+    assert all(type(v) is int for v in (config.episodes, config.seed, config.max_episode_steps))
+
+
 def test_settings_a_run_will_not_use_are_not_refused() -> None:
     TransferConfig(robustness=None, strengths=(-0.5, 3.0))  # no robustness curve: the strengths are unused
     TransferConfig(max_episode_steps=3, fidelity_context=5, fidelity=False)
@@ -189,10 +195,12 @@ def _raiser(message: str):
     return crash
 
 
-def _killed_in_video(checkpoint: Path, policy: Path, config: TransferConfig, out: Path) -> None:
-    """Runs the evaluation until its last stage, the video, and kills it there."""
+def _killed_in_video(
+    checkpoint: Path, policy: Path, config: TransferConfig, out: Path, where: str = "video.side_by_side_video"
+) -> None:
+    """Runs the evaluation until its last stage, the video (or another step: ``where``), and kills it there."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("dreamgym.transfer.video.side_by_side_video", _raiser("killed"))
+        patch.setattr(f"dreamgym.transfer.{where}", _raiser("killed"))
         with pytest.raises(RuntimeError, match="killed"):
             evaluate_transfer(checkpoint, policy, config, out=out, progress=False)
 
@@ -260,6 +268,16 @@ def test_another_evaluation_or_a_damaged_stage_is_run_again(
 
     _killed_in_video(trained_checkpoint, policy, config, out)
     assert _ladder_runs_again(trained_checkpoint, policy, replace(config, episodes=2), out)  # other settings
+    _killed_in_video(trained_checkpoint, policy, config, out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("dreamgym.transfer.evaluate.STAGE_FORMAT", 2)  # stages stored by older code
+        assert _ladder_runs_again(trained_checkpoint, policy, config, out)
+
+    unreachable = replace(config, robot="tcp://127.0.0.1:1")  # not connected: try the robot again next time
+    _killed_in_video(trained_checkpoint, policy, unreachable, out)
+    assert json.loads((out / "partial" / "ladder.json").read_text())["rungs"][-1]["status"] == "not connected"
+    with pytest.warns(UserWarning, match="robot rung did not run"):
+        assert _ladder_runs_again(trained_checkpoint, policy, unreachable, out)
 
     _killed_in_video(trained_checkpoint, policy, config, out)
     env = get_task("InvertedPendulum").make_env()
@@ -268,8 +286,17 @@ def test_another_evaluation_or_a_damaged_stage_is_run_again(
     assert _ladder_runs_again(trained_checkpoint, policy, config, out)
 
     policy.write_bytes(untrained_policy.read_bytes())
-    _killed_in_video(trained_checkpoint, policy, config, out)
-    (out / "partial" / "ladder.json").write_text('{"task": "InvertedPendulum"}')  # damaged
-    with pytest.warns(UserWarning, match="Running the 'ladder' stage again"):
-        report = evaluate_transfer(trained_checkpoint, policy, config, out=out, progress=False)
-    assert report.ladder.to_dict() == stored
+    edited = {**stored, "rungs": [{**stored["rungs"][0], "returns": "12"}, *stored["rungs"][1:]]}
+    for damage in ('{"task": "InvertedPendulum"}', json.dumps(edited)):  # cut, or edited
+        _killed_in_video(trained_checkpoint, policy, config, out)
+        (out / "partial" / "ladder.json").write_text(damage)
+        with pytest.warns(UserWarning, match="Running the 'ladder' stage again"):
+            assert _ladder_runs_again(trained_checkpoint, policy, config, out)
+
+    _killed_in_video(trained_checkpoint, policy, config, out, where="evaluate.write_report")  # every stage stored
+    moved = tmp_path / "moved"
+    out.rename(moved)  # the stored video is found in the folder's new place
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("dreamgym.transfer.video.side_by_side_video", _raiser("video ran"))
+        report = evaluate_transfer(trained_checkpoint, policy, config, out=moved, progress=False)
+    assert report.ladder.to_dict() == stored and report.video.path == moved / "side_by_side.webm"

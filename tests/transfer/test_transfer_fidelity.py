@@ -60,7 +60,7 @@ def test_measure_fidelity_compares_returns_from_the_same_start(trained_checkpoin
     real = record_pybullet("InvertedPendulum", random_policy(1, 0), episodes=2, seed=7, max_steps=20)
     steps_after_start = [s.stop - s.start - 2 for s in episode_slices(real)]
     assert result.real_returns.tolist() == steps_after_start
-    assert result.dream_returns.shape == (2,)
+    assert result.dream_returns.shape == (2,) and np.isfinite(result.dream_returns).all()
     assert result.error_at(1) == result.total_error[0]
     assert result.plot(tmp_path / "fidelity.png").stat().st_size > 0
     section = result.report_section(tmp_path)
