@@ -395,8 +395,9 @@ class _Stages:
                 raise ValueError("it does not read back to what it holds")
             return result
         except (ValueError, KeyError, TypeError, FileNotFoundError) as err:
+            cause = f"{type(err).__name__}: {err}"
             warnings.warn(
-                f"Running the {stage!r} stage again: its stored result {str(path)!r} is unusable ({type(err).__name__}: {err}).",
+                f"Running the {stage!r} stage again: its stored result {str(path)!r} is unusable ({cause}).",
                 stacklevel=3,
             )
             return None

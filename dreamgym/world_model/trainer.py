@@ -173,7 +173,7 @@ def train_world_model(
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
             if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
                 raise FloatingPointError(
-                    f"World-model training diverged at update {step + 1}: loss {float(loss):.4g}, gradient norm "
+                    f"World-model training diverged at update {step + 1}: loss {loss.item():.4g}, gradient norm "
                     f"{float(grad_norm):.4g}. The checkpoint in {str(out)!r} still holds the last good update; "
                     "resume with a lower learning rate (TrainConfig.lr) or check the data."
                 )
