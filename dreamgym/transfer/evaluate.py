@@ -111,19 +111,10 @@ class TransferConfig:
         counts = ("episodes", "fidelity_episodes", "fidelity_horizon", "fidelity_context", "fidelity_stride")
         counts += ("audit_dreams", "audit_horizon", "audit_real_episodes", "bounds_episodes", "video_steps")
         for name in (*counts, "video_fps"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value <= 0:
-                raise ValueError(f"Expected a positive integer `{name}`, got {value!r}.")
-            setattr(self, name, int(value))  # a NumPy integer as a plain one, as the stored run identity has it
+            self._integer(name, "a positive integer")
         if self.max_episode_steps is not None:
-            if not isinstance(self.max_episode_steps, int | np.integer) or self.max_episode_steps <= 0:
-                raise ValueError(
-                    f"Expected a positive integer `max_episode_steps` or None, got {self.max_episode_steps!r}."
-                )
-            self.max_episode_steps = int(self.max_episode_steps)
-        if not isinstance(self.seed, int | np.integer):
-            raise ValueError(f"Expected an integer `seed`, got {self.seed!r}.")
-        self.seed = int(self.seed)
+            self._integer("max_episode_steps", "a positive integer", " or None")
+        self._integer("seed", "an integer", positive=False)
         if self.video_format not in ("webm", "mp4", "gif"):
             raise ValueError(f"Expected `video_format` 'webm', 'mp4' or 'gif', got {self.video_format!r}.")
         self.gaps = tuple(self.gaps)
@@ -145,6 +136,14 @@ class TransferConfig:
                 "so an episode must run longer. Lower `fidelity_context`, raise `max_episode_steps` or turn "
                 "`fidelity` off."
             )
+
+    def _integer(self, name: str, expected: str, alternative: str = "", positive: bool = True) -> None:
+        """Checks field ``name`` is an integer (positive unless told) and stores it as a plain ``int``: a NumPy
+        integer would not serialise into the stored run identity."""
+        value = getattr(self, name)
+        if not isinstance(value, int | np.integer) or (positive and value <= 0):
+            raise ValueError(f"Expected {expected} `{name}`{alternative}, got {value!r}.")
+        setattr(self, name, int(value))
 
     def _check_strengths(self) -> None:
         """Each strength must give a valid gap of the robustness preset (the curve runs after every rung)."""
@@ -473,14 +472,20 @@ def _stored_ladder(data: dict[str, Any], config: TransferConfig) -> LadderResult
     return ladder
 
 
+def _video_record(video: Any) -> dict[str, Any]:
+    """The video's record with its file named relative to the report folder (which may be moved or renamed)."""
+    return {**video.to_dict(), "path": Path(video.path).name}
+
+
 def _stored_video(data: dict[str, Any], directory: Path) -> Any:
     """The stored video record, pointing at its file in ``directory``, if the file is still there."""
     from dreamgym.transfer.video import SideBySideVideo
 
     video = SideBySideVideo.from_dict(data)
-    if not (directory / Path(video.path).name).is_file():
-        raise FileNotFoundError(f"the video {Path(video.path).name!r} is missing")
-    return replace(video, path=directory / Path(video.path).name)
+    path = directory / Path(video.path).name
+    if not path.is_file():
+        raise FileNotFoundError(f"the video {path.name!r} is missing")
+    return replace(video, path=path)
 
 
 def _baseline_section(baseline: RungResult) -> ReportSection:
@@ -540,7 +545,7 @@ def _video_section(video: Any, directory: Path, task: str, seed: int) -> ReportS
         f"same start (seed {seed}) under the same actions, chosen by the policy from the PyBullet observation, so the "
         f"dream is open loop; the divergence is plotted below the frames. {video.frames} frames; {ends}.",
         figures=[plot],
-        data={"video": {**video.to_dict(), "path": Path(video.path).name}},
+        data={"video": _video_record(video)},
         scalars={"video/divergence": [(t, float(d)) for t, d in enumerate(video.divergence)]},
         media=[video.path],
     )
@@ -677,7 +682,7 @@ def evaluate_transfer(
         report.video = run(
             "video",
             video,
-            lambda record: {**record.to_dict(), "path": Path(record.path).name},  # the folder may be moved
+            _video_record,
             lambda data: _stored_video(data, directory),
         )
         report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
