@@ -25,7 +25,7 @@ import platform
 import time
 from pathlib import Path
 
-from dreamgym.data import load_sb3_policy
+from dreamgym.data import load_policy
 from dreamgym.tasks import get_task
 from dreamgym.transfer.evaluate import TransferConfig, evaluate_transfer
 from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig
@@ -175,7 +175,7 @@ def main() -> None:
     )
     start = time.perf_counter()
     report = evaluate_transfer(args.checkpoint, args.policy, config, progress=not args.no_progress, task=spec.name)
-    policy = load_sb3_policy(args.policy, deterministic=True)
+    policy = load_policy(args.policy, deterministic=True)
     factors = {name: PyBulletRung(gap, f"{name} only") for name, gap in one_factor_gaps(args.factor_preset).items()}
     factor_results = {
         name: rung.run(policy, spec, args.episodes, args.seed, not args.no_progress) for name, rung in factors.items()

@@ -1,4 +1,4 @@
-"""Command line: ``dreamgym collect | train | dream | evaluate | export | demo``.
+"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | export | demo``.
 
 Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
 as CleanRL does; nothing imports this module.
@@ -84,11 +84,34 @@ class DreamArgs:
 
 
 @dataclass
+class TrainOnlineArgs:
+    """Train DreamerV3's world model and latent actor-critic online: act in PyBullet, learn on replay."""
+
+    task: str = _opt("Hopper", "dreamgym task name")
+    steps: int = _opt(100_000, "real environment steps in all (summed over --num-envs)")
+    out: str = _opt("runs/online", "run directory (resumes from it if present); the policy lands in OUT/policy")
+    num_envs: int = _opt(4, "PyBullet envs acting together")
+    preset: str = _opt("small", "world-model and actor-critic size preset: debug, small or default (the paper's S)")
+    train_ratio: float = _opt(512.0, "replayed steps per real step (one update every batch*seq_len/ratio steps)")
+    prefill: int = _opt(5000, "real steps of random actions before the first update")
+    batch_size: int | None = _opt(None, "sequences per update (preset default if omitted)")
+    seq_len: int | None = _opt(None, "steps per sequence (preset default if omitted)")
+    actor_gradient: str = _opt("reinforce", "actor gradient: reinforce, or dynamics (backprop through imagination)")
+    horizon: int = _opt(15, "imagination horizon of the actor-critic")
+    eval_every: int = _opt(10_000, "real steps between PyBullet evaluations (0: only at the end)")
+    eval_episodes: int = _opt(5, "episodes per evaluation, on the same seeds every time")
+    checkpoint_every: int = _opt(10_000, "real steps between checkpoints (a killed run resumes from the last)")
+    seed: int = _opt(0, "random seed")
+    logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
+    no_progress: bool = _opt(False, "hide progress bars")
+
+
+@dataclass
 class EvaluateArgs:
     """Run a policy up the evaluation ladder (dream, PyBullet, reality gaps, robot) next to a random policy."""
 
     checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
-    policy: str = _opt("policy.zip", "SB3 policy to evaluate")
+    policy: str = _opt("policy.zip", "SB3 policy (.zip) or Dreamer policy directory (train-online's OUT/policy)")
     episodes: int = _opt(20, "episodes per setting")
     seed: int = _opt(0, "seed of the first episode (episode i uses seed + i)")
     task: str | None = _opt(None, "task name; read from the checkpoint if omitted, and must match it")
@@ -171,6 +194,7 @@ COMMANDS: dict[str, type] = {
     "collect": CollectArgs,
     "train": TrainArgs,
     "dream": DreamArgs,
+    "train-online": TrainOnlineArgs,
     "evaluate": EvaluateArgs,
     "export": ExportArgs,
     "demo": DemoArgs,
@@ -285,6 +309,20 @@ def _dream(args: DreamArgs) -> None:
     print(f"saved {args.algo.upper()} policy trained on {args.steps} dream steps to {args.out}")
 
 
+def _train_online(args: TrainOnlineArgs) -> None:
+    from agents.dreamer import OnlineConfig, train_online
+
+    fields = {f.name for f in dataclasses.fields(OnlineConfig)}
+    config = OnlineConfig(**{k: v for k, v in dataclasses.asdict(args).items() if k in fields})
+    result = train_online(config, args.out, logdir=args.logdir, progress=not args.no_progress)
+    last = result.evaluations[-1]
+    stages = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in result.seconds.items())
+    print(
+        f"{config.task}: PyBullet return {last['mean']:.1f} ± {last['std']:.1f} after {result.steps} real steps and "
+        f"{result.updates} updates ({stages}); policy in {result.policy_path}"
+    )
+
+
 def _transfer_config(args: EvaluateArgs, cls: type) -> Any:
     """The evaluation's settings from the command line (``cls`` is TransferConfig, imported lazily)."""
     return cls(
@@ -396,6 +434,7 @@ HANDLERS = {
     "collect": _collect,
     "train": _train,
     "dream": _dream,
+    "train-online": _train_online,
     "evaluate": _evaluate,
     "export": _export,
     "demo": _demo,

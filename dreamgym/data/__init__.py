@@ -2,7 +2,7 @@
 
 from dreamgym.data.collect import collect, dataset_id_for, write_episodes
 from dreamgym.data.minari_io import dataset_metadata, load_episodes
-from dreamgym.data.policies import load_sb3_policy
+from dreamgym.data.policies import load_policy, load_sb3_policy, policy_digest, reset_policy
 from dreamgym.data.sequence_data import SequenceData
 from dreamgym.data.sequences import SequenceSampler
 
@@ -13,6 +13,9 @@ __all__ = [
     "dataset_id_for",
     "dataset_metadata",
     "load_episodes",
+    "load_policy",
     "load_sb3_policy",
+    "policy_digest",
+    "reset_policy",
     "write_episodes",
 ]

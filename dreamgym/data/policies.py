@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from collections.abc import Callable
@@ -14,7 +15,23 @@ import numpy as np
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import preserved_global_rngs
 
-__all__ = ["Policy", "ResolvedPolicy", "load_sb3_policy", "resolve_policy"]
+__all__ = [
+    "POLICY_FORMATS_GROUP",
+    "Policy",
+    "ResolvedPolicy",
+    "load_policy",
+    "load_sb3_policy",
+    "policy_digest",
+    "reset_policy",
+    "resolve_policy",
+]
+
+POLICY_FORMATS_GROUP = "dreamgym.policy_formats"
+"""Entry-point group of the loaders of policy directories, by the ``format`` their ``policy.json`` names.
+
+Agents that live above this package (``agents.dreamer``'s latent policy) register their loader here from
+``pyproject.toml``, so evaluation and collection load them without importing upwards."""
+_POLICY_MANIFEST = "policy.json"
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps one observation to one action; the form every collection policy is reduced to."""
@@ -121,3 +138,54 @@ def resolve_policy(
         f"Expected `policy` to be None, 'random', a path to an SB3 checkpoint or a callable, "
         f"got {type(policy).__name__}."
     )
+
+
+def load_policy(path: str | Path, deterministic: bool = True) -> Policy:
+    """Loads a saved policy: an SB3 ``.zip``, or a policy directory whose ``policy.json`` names its format.
+
+    Directory formats are looked up among the installed :data:`POLICY_FORMATS_GROUP` entry points (dreamgym
+    installs ``dreamgym-dreamer-policy``, the Dreamer agent's latent policy). Returned policies are batched:
+    (N, obs_dim) observations to (N, action_dim) actions; a recurrent one has a ``reset()`` that
+    :func:`reset_policy` calls at the start of episodes.
+
+    Raises:
+        CheckpointError: the path holds neither, or a format no installed package loads.
+    """
+    from importlib.metadata import entry_points
+
+    path = Path(path)
+    if not path.is_dir():
+        return load_sb3_policy(path, deterministic=deterministic)
+    try:
+        kind = json.loads((path / _POLICY_MANIFEST).read_text()).get("format")
+    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        raise CheckpointError(
+            f"Policy directory {str(path)!r} has no readable {_POLICY_MANIFEST}; expected an SB3 .zip or a directory "
+            f"saved by a dreamgym agent ({err})."
+        ) from err
+    loaders = {ep.name: ep for ep in entry_points(group=POLICY_FORMATS_GROUP)}
+    if kind not in loaders:
+        raise CheckpointError(
+            f"Policy {str(path)!r} has format {kind!r}, which no installed package loads; expected one of "
+            f"{sorted(loaders)}."
+        )
+    return loaders[kind].load()(path, deterministic=deterministic)
+
+
+def policy_digest(path: str | Path) -> str:
+    """sha256 that changes whenever a saved policy does: of the file, or of a directory's manifests (which hold
+    the sha256 of every weight file, checked when it loads)."""
+    path = Path(path)
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for part in sorted(path.glob("*.json")):
+        digest.update(part.name.encode() + b"\0" + part.read_bytes())
+    return digest.hexdigest()
+
+
+def reset_policy(policy: Policy) -> None:
+    """Tells a recurrent policy that new episodes start (its ``reset()``); stateless policies have none."""
+    reset = getattr(policy, "reset", None)
+    if callable(reset):
+        reset()

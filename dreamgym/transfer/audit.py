@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from dreamgym.data import SequenceData
+from dreamgym.data.policies import reset_policy
 from dreamgym.envs.dream_batch import DreamBatch
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.recording import BatchPolicy, load_for_task, padded_episodes, record_pybullet
@@ -486,6 +487,7 @@ def _dream_rollouts(
     valid = np.zeros((num_dreams, horizon), dtype=bool)
     terminated = np.zeros((num_dreams, horizon), dtype=bool)
     running = np.ones(num_dreams, dtype=bool)
+    reset_policy(policy)
     for t in range(horizon):
         out = dreams.step(np.asarray(policy(obs[:, t]), dtype=np.float32))
         obs[:, t + 1], valid[:, t], terminated[:, t] = out.obs, running, out.terminated & running

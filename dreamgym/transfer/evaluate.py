@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import shutil
@@ -29,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.atomic import write_json_atomic
-from dreamgym.data import SequenceData, load_sb3_policy
+from dreamgym.data import SequenceData, load_policy, policy_digest
 from dreamgym.errors import CheckpointError, InvalidGapError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GAP_PRESETS, parse_gap
@@ -331,7 +330,7 @@ def _run_identity(checkpoint: str | Path, policy: str | Path | Policy, config: T
         "checkpoint": str(checkpoint),
         "checkpoint_files": read_config(checkpoint)["files"],
         "policy": str(policy),
-        "policy_sha256": hashlib.sha256(Path(policy).read_bytes()).hexdigest(),
+        "policy_sha256": policy_digest(policy),
     }
     return json.loads(json.dumps(identity))  # tuples as lists, as the stored copy reads back
 
@@ -404,10 +403,13 @@ class _Stages:
 
 def _resolve_policy(policy: str | Path | Policy) -> tuple[Policy, str]:
     if isinstance(policy, str | Path):
-        return load_sb3_policy(policy, deterministic=True), str(policy)
+        return load_policy(policy, deterministic=True), str(policy)
     if callable(policy):
         return policy, f"callable {getattr(policy, '__qualname__', type(policy).__qualname__)}"
-    raise TypeError(f"Expected `policy` to be a path to an SB3 policy (.zip) or a batched callable, got {policy!r}.")
+    raise TypeError(
+        f"Expected `policy` to be a path to an SB3 policy (.zip), a Dreamer policy directory or a batched callable, "
+        f"got {policy!r}."
+    )
 
 
 def training_windows(checkpoint: Any) -> SequenceData:

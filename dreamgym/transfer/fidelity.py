@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dreamgym.data import SequenceData
+from dreamgym.data.policies import reset_policy
 from dreamgym.envs.dream_batch import DreamBatch
 from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TaskSpec
@@ -383,6 +384,7 @@ def dream_vs_real_returns(
     returns = np.zeros(len(keep))
     running = np.ones(len(keep), dtype=bool)
     obs = start_obs.numpy()
+    reset_policy(policy)
     for _ in range(budget):
         out = dreams.step(np.asarray(policy(obs), dtype=np.float32))
         returns += out.reward * running

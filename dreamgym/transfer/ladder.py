@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from dreamgym.data.policies import reset_policy
 from dreamgym.errors import RobotError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, make_gap_env, parse_gap
@@ -172,6 +173,7 @@ def run_episodes(
     returns, lengths = [], []
     for i in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress, leave=False):
         obs, _ = env.reset(seed=seed + i)
+        reset_policy(policy)
         total, steps, done = 0.0, 0, False
         while not done:
             action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]))[0]
@@ -201,6 +203,7 @@ def run_dreams(
     env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon)
     try:
         obs, _ = env.reset(seed=seed)
+        reset_policy(policy)
         returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
         running = np.ones(episodes, dtype=bool)
         with tqdm(total=horizon, desc=desc, unit="step", disable=not progress, leave=False) as bar:

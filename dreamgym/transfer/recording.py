@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamgym.data import SequenceData
+from dreamgym.data.policies import reset_policy
 from dreamgym.errors import CheckpointError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.world_model.checkpoint import Checkpoint, load_checkpoint
@@ -77,6 +78,7 @@ def record_pybullet(
     try:
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
+            reset_policy(policy)
             observations, actions, rewards, terminations = [obs], [], [], []
             for _ in range(max_steps):
                 action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]), dtype=np.float32)[0]

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dreamgym.data.policies import reset_policy
 from dreamgym.envs.render import render_vector_state
 from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TaskSpec
@@ -258,6 +259,7 @@ def side_by_side_video(
         puppet_env = spec.make_env(render_mode="rgb_array")
         closing.callback(puppet_env.close)
         obs, _ = real_env.reset(seed=seed)
+        reset_policy(policy)
         puppet_env.reset(seed=seed)
         pose = _pose_function(spec.name, puppet_env)
         model = checkpoint.model

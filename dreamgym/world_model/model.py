@@ -74,11 +74,15 @@ class WorldModel(nn.Module):
     def decode(self, state: RSSMState) -> Decoded:
         """Decodes observation, reward and continue probability from any batch shape of states."""
         feat = state.features
-        return Decoded(
-            obs=symexp(self.decoder(feat)),
-            reward=twohot_decode(self.reward_head(feat), self.bins),
-            cont=torch.sigmoid(self.cont_head(feat).squeeze(-1)),
-        )
+        return Decoded(symexp(self.decoder(feat)), *self._reward_and_continue(feat))
+
+    def reward_and_continue(self, state: RSSMState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reward and continue probability alone: what an agent learning on latents needs, without paying for the
+        observation decoder."""
+        return self._reward_and_continue(state.features)
+
+    def _reward_and_continue(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return twohot_decode(self.reward_head(feat), self.bins), torch.sigmoid(self.cont_head(feat).squeeze(-1))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """DreamerV3 world-model loss on a batch of sequences (B, T).
@@ -87,6 +91,12 @@ class WorldModel(nn.Module):
         :mod:`dreamgym.data`: the reward and terminal flag of the transition that led into each step.
         Returns the scalar loss and a dict of its detached parts for logging.
         """
+        total, metrics, _ = self.loss_and_posts(batch)
+        return total, metrics
+
+    def loss_and_posts(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor], RSSMState]:
+        """:meth:`loss`, and the posterior states (B, T) it filtered, which Dreamer's actor-critic imagines from
+        (filtering the batch a second time would double the sequential part of an update)."""
         cfg = self.cfg
         posts, post_logp, prior_logp = self.rssm.observe(
             self.embed(batch["obs"]), batch["prev_action"], batch["is_first"]
@@ -119,4 +129,4 @@ class WorldModel(nn.Module):
             "stats/prior_entropy": -(prior_logp.exp() * prior_logp).sum(-1).mean(),
             "stats/reward_mae": (twohot_decode(reward_logits, self.bins) - batch["reward"]).abs().mean(),
         }
-        return total, {k: v.detach() for k, v in metrics.items()}
+        return total, {k: v.detach() for k, v in metrics.items()}, posts

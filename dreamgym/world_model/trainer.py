@@ -25,10 +25,11 @@ from dreamgym.world_model.checkpoint import (
 )
 from dreamgym.world_model.config import TrainConfig, WorldModelConfig
 from dreamgym.world_model.model import WorldModel
+from dreamgym.world_model.rssm import RSSMState
 from dreamgym.world_model.starts import sample_context_windows
 from dreamgym.world_model.uncertainty import CALIBRATION_KEY, calibrate_disagreement
 
-__all__ = ["TrainResult", "train_world_model"]
+__all__ = ["TrainResult", "optimizer_tensors", "restore_optimizer", "train_world_model", "world_model_update"]
 
 START_WINDOWS = 2048
 START_CONTEXT = 16
@@ -45,23 +46,51 @@ class TrainResult:
     seconds: float
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Splits an optimiser state dict into safetensors-friendly tensors and JSON-friendly groups."""
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optim") -> tuple[dict[str, torch.Tensor], dict]:
+    """Splits an optimiser state dict into safetensors-friendly tensors and JSON-friendly groups.
+
+    ``prefix`` names the tensors (``prefix.<param>.<key>``), so several optimisers can share one file.
+    """
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     for index, param_state in state["state"].items():
         for key, value in param_state.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).clone()
+            tensors[f"{prefix}.{index}.{key}"] = torch.as_tensor(value).clone()
     return tensors, {"param_groups": state["param_groups"]}
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict, prefix: str = "optim"
+) -> None:
+    """Inverse of :func:`optimizer_tensors`: loads the tensors named ``prefix.*`` and the groups into ``optimizer``."""
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, index, key = name.split(".", 2)
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1 :].split(".", 1)
             state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": groups["param_groups"]})
+
+
+def world_model_update(
+    model: WorldModel, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], train_cfg: TrainConfig
+) -> tuple[dict[str, torch.Tensor], RSSMState]:
+    """One gradient update of the DreamerV3 loss; returns the loss's detached parts with the gradient norm, and
+    the posterior states of the batch.
+
+    Shared by offline training here and the online Dreamer loop (``agents/dreamer``), so both clip and refuse
+    divergence alike.
+
+    Raises:
+        FloatingPointError: the gradient is not finite; raised before the step, so the weights stay as they were.
+    """
+    loss, parts, posts = model.loss_and_posts(batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+    if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
+        raise FloatingPointError(f"loss {loss.item():.4g}, gradient norm {float(grad_norm):.4g}")
+    optimizer.step()
+    return parts | {"stats/grad_norm": grad_norm}, posts
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -110,7 +139,7 @@ def train_world_model(
         if "trainer.json" in ckpt.config["files"]:
             trainer_state = json.loads(read_verified(out, "trainer.json", ckpt.config))
             tensors = load_tensor_file(out, "trainer.safetensors", ckpt.config)
-            _restore_optimizer(optimizer, tensors, trainer_state["optimizer"])
+            restore_optimizer(optimizer, tensors, trainer_state["optimizer"])
             for group in optimizer.param_groups:
                 group["lr"] = train_cfg.lr
             torch.set_rng_state(tensors["rng.torch"])
@@ -134,7 +163,7 @@ def train_world_model(
     starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
 
     def checkpoint(calibration: dict | None = None) -> None:
-        tensors, groups = _optimizer_tensors(optimizer)
+        tensors, groups = optimizer_tensors(optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         save_checkpoint(
             out,
@@ -167,20 +196,19 @@ def train_world_model(
     bar = tqdm(total=train_cfg.steps, initial=step, desc="world model", unit="upd", disable=not progress)
     try:  # the bar and the event file close however training ends (divergence, Ctrl-C, a failing sampler)
         while step < train_cfg.steps:
-            loss, parts = model.loss(_to_torch(sampler.sample(train_cfg.batch_size)))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            if not torch.isfinite(grad_norm):  # before the step: NaN weights must never reach a checkpoint
-                raise FloatingPointError(
-                    f"World-model training diverged at update {step + 1}: loss {loss.item():.4g}, gradient norm "
-                    f"{float(grad_norm):.4g}. The checkpoint in {str(out)!r} still holds the last good update; "
-                    "resume with a lower learning rate (TrainConfig.lr) or check the data."
+            try:
+                parts, _ = world_model_update(
+                    model, optimizer, _to_torch(sampler.sample(train_cfg.batch_size)), train_cfg
                 )
-            optimizer.step()
+            except FloatingPointError as err:
+                raise FloatingPointError(
+                    f"World-model training diverged at update {step + 1}: {err}. The checkpoint in {str(out)!r} "
+                    "still holds the last good update; resume with a lower learning rate (TrainConfig.lr) or check "
+                    "the data."
+                ) from None
             step += 1
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                metrics = {k: float(v) for k, v in parts.items()} | {"stats/grad_norm": float(grad_norm)}
+                metrics = {k: float(v) for k, v in parts.items()}
                 for key, value in metrics.items():
                     writer.add_scalar(key, value, step)
                 bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
