@@ -49,9 +49,9 @@ def test_train_resumes_to_more_steps(tmp_path: Path, monkeypatch: pytest.MonkeyP
     train = ["train", "--dataset", str(data), "--out", str(ckpt), "--preset", "debug", "--no-progress", "--steps"]
     assert main(["collect", "--steps", "300", "--out", str(data), "--no-progress"]) == 0
     assert main([*train, "10"]) == 0
-    updates, loss = [], WorldModel.loss
+    updates, loss = [], WorldModel.loss_and_posts
     monkeypatch.setattr(
-        WorldModel, "loss", lambda self, *args, **kwargs: updates.append(1) or loss(self, *args, **kwargs)
+        WorldModel, "loss_and_posts", lambda self, *args, **kwargs: updates.append(1) or loss(self, *args, **kwargs)
     )
     assert main([*train, "15"]) == 0
     assert json.loads((ckpt / "config.json").read_text())["step"] == 15

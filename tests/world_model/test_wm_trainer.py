@@ -48,14 +48,14 @@ def test_a_diverging_run_stops_before_saving_non_finite_weights(
     out = tmp_path / "ckpt"
     _train(wm_sequences, pendulum_task, out, 10)
     good = load_checkpoint(out).model.state_dict()
-    calls, loss = [0], WorldModel.loss
+    calls, loss = [0], WorldModel.loss_and_posts
 
     def diverging(self, batch):
         calls[0] += 1
-        total, parts = loss(self, batch)
-        return (total * float("nan"), parts) if calls[0] == 3 else (total, parts)
+        total, parts, posts = loss(self, batch)
+        return (total * float("nan"), parts, posts) if calls[0] == 3 else (total, parts, posts)
 
-    monkeypatch.setattr(WorldModel, "loss", diverging)
+    monkeypatch.setattr(WorldModel, "loss_and_posts", diverging)
     with pytest.raises(FloatingPointError, match=r"diverged at update 13: loss nan"):
         _train(wm_sequences, pendulum_task, out, 20)
     assert read_config(out)["step"] == 10
