@@ -1,0 +1,239 @@
+"""Sample efficiency: PyBullet return after 25k, 50k and 100k real steps, for the online Dreamer agent, SB3 SAC
+trained directly in PyBullet, and the Dyna PPO path (``dreamgym demo``), on the same tasks and seeds.
+
+Usage::
+
+    python benchmarks/sample_efficiency.py --tasks InvertedPendulum Hopper HalfCheetah Walker2D \\
+        --methods dreamer sac dyna --seeds 0 1 2 --milestones 25000 50000 100000
+
+Hours, not minutes, and never in the test suite. Every run lives in ``--out`` (``runs/sample_efficiency``) and
+resumes: Dreamer from its own checkpoints, SAC from the model and replay buffer saved at each milestone, Dyna
+from its rounds. Finished results go to ``benchmarks/results/<name>.json`` as they land, and the table to
+``<name>.md``; ``--table-only`` rewrites the table from the JSON.
+
+Every Dreamer and SAC policy is scored on the same ``--eval-episodes`` PyBullet episodes (seeds 1,000,000 on)
+with deterministic actions. Dyna's rounds end at fixed real-step counts (5k random, then 15k per round) and
+score on their own evaluation seeds; a milestone shows the last round at or before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+EVAL_SEED = 1_000_000
+
+# rl-zoo3's tuned SAC hyperparameters for the PyBullet locomotion envs (hyperparams/sac.yml, *BulletEnv-v0).
+SAC_ZOO = dict(
+    learning_rate=7.3e-4,
+    buffer_size=300_000,
+    batch_size=256,
+    ent_coef="auto",
+    gamma=0.98,
+    tau=0.02,
+    train_freq=8,
+    gradient_steps=8,
+    learning_starts=10_000,
+    use_sde=True,
+    policy_kwargs=dict(log_std_init=-3, net_arch=[400, 300]),
+)
+
+
+def _store(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {"runs": {}}
+
+
+def _save(path: Path, store: dict[str, Any]) -> None:
+    from dreamgym.atomic import write_json_atomic
+
+    write_json_atomic(path, store)
+
+
+def run_dreamer(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One online Dreamer run to the last milestone, evaluated at every milestone on the fixed seeds."""
+    from agents.dreamer import OnlineConfig, train_online
+
+    scores: dict[str, Any] = {}
+    started = time.perf_counter()
+    result = None
+    for milestone in milestones:  # the run resumes from its checkpoint for each further milestone
+        config = OnlineConfig(
+            task=task,
+            steps=milestone,
+            num_envs=args.num_envs,
+            preset=args.dreamer_preset,
+            train_ratio=args.train_ratio,
+            prefill=args.prefill,
+            actor_gradient=args.actor_gradient,
+            eval_every=0,
+            eval_episodes=args.eval_episodes,
+            eval_seed=EVAL_SEED,
+            checkpoint_every=args.checkpoint_every,
+            seed=seed,
+        )
+        result = train_online(config, out, progress=args.progress)
+        last = result.evaluations[-1]
+        scores[str(milestone)] = {"mean": last["mean"], "std": last["std"], "updates": result.updates}
+    assert result is not None
+    return {"scores": scores, "seconds": result.seconds, "wall_s": time.perf_counter() - started}
+
+
+def run_sac(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """SB3 SAC in PyBullet with rl-zoo3's hyperparameters, saved with its replay buffer at every milestone."""
+    from stable_baselines3 import SAC
+
+    from agents.evaluation import evaluate_in_pybullet, sb3_policy
+    from dreamgym.tasks import get_task
+
+    out.mkdir(parents=True, exist_ok=True)
+    progress_file = out / "progress.json"
+    done = json.loads(progress_file.read_text()) if progress_file.exists() else {"scores": {}, "train_s": 0.0}
+    env = get_task(task).make_env()
+    model = None
+    for milestone in milestones:
+        key = str(milestone)
+        if key in done["scores"]:
+            continue
+        if model is None:
+            previous = [m for m in milestones if str(m) in done["scores"]]
+            if previous:
+                model = SAC.load(out / f"sac_{previous[-1]}.zip", env=env, device="cpu")
+                model.load_replay_buffer(out / f"replay_{previous[-1]}.pkl")
+            else:
+                model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **SAC_ZOO)
+        started = time.perf_counter()
+        model.learn(milestone - model.num_timesteps, reset_num_timesteps=False, progress_bar=args.progress)
+        done["train_s"] += time.perf_counter() - started
+        result = evaluate_in_pybullet(sb3_policy(model), task, args.eval_episodes, EVAL_SEED)
+        done["scores"][key] = {"mean": result.mean, "std": result.std}
+        model.save(out / f"sac_{milestone}.zip")  # SB3's own formats: this peer baseline is not our checkpoint
+        model.save_replay_buffer(out / f"replay_{milestone}.pkl")
+        progress_file.write_text(json.dumps(done))
+    env.close()
+    return {"scores": done["scores"], "seconds": {"train": done["train_s"]}}
+
+
+def run_dyna_path(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``dreamgym demo``'s Dyna PPO rounds with as many rounds as the last milestone's real steps allow."""
+    from agents.dyna import DynaConfig, run_dyna
+
+    initial, per_round = 5000, 15000
+    rounds = max(1, (max(milestones) - initial) // per_round + 1)
+    rows = run_dyna(
+        DynaConfig(
+            task=task,
+            out=str(out),
+            seed=seed,
+            rounds=rounds,
+            initial_steps=initial,
+            steps_per_round=per_round,
+            target_return=None,
+            progress=args.progress,
+        )
+    )
+    scores = {}
+    for milestone in milestones:
+        reached = [r for r in rows if r.real_steps <= milestone]
+        if reached:
+            row = reached[-1]
+            scores[str(milestone)] = {
+                "mean": row.pybullet_return,
+                "std": row.pybullet_std,
+                "real_steps": row.real_steps,
+            }
+    seconds: dict[str, float] = {}
+    for row in rows:
+        for stage, value in row.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + value
+    return {"scores": scores, "seconds": seconds}
+
+
+METHODS = {"dreamer": run_dreamer, "sac": run_sac, "dyna": run_dyna_path}
+
+
+def table(store: dict[str, Any], milestones: list[int]) -> str:
+    """Mean ± sample std over seeds per task, method and milestone, with the seeds counted."""
+    runs = store["runs"]
+    tasks = sorted({key.split("/")[0] for key in runs})
+    lines = [
+        "| task | method | " + " | ".join(f"{m // 1000}k real steps" for m in milestones) + " | seeds |",
+        "|---|---|" + "---|" * (len(milestones) + 1),
+    ]
+    for task in tasks:
+        for method in METHODS:
+            entries = [v for k, v in runs.items() if k.startswith(f"{task}/{method}/")]
+            if not entries:
+                continue
+            cells = []
+            for milestone in milestones:
+                values = [e["scores"][str(milestone)]["mean"] for e in entries if str(milestone) in e["scores"]]
+                if not values:
+                    cells.append("-")
+                elif len(values) == 1:
+                    cells.append(f"{values[0]:.1f}")
+                else:
+                    cells.append(f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}")
+            lines.append(f"| {task} | {method} | " + " | ".join(cells) + f" | {len(entries)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["InvertedPendulum", "Hopper", "HalfCheetah", "Walker2D"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--milestones", nargs="+", type=int, default=[25_000, 50_000, 100_000])
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--dreamer-preset", default="small")
+    parser.add_argument("--train-ratio", type=float, default=512.0)
+    parser.add_argument("--prefill", type=int, default=5000)
+    parser.add_argument("--num-envs", type=int, default=4)
+    parser.add_argument("--actor-gradient", default="reinforce")
+    parser.add_argument("--checkpoint-every", type=int, default=5000)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sample_efficiency")
+    parser.add_argument("--name", default="sample_efficiency", help="results file name in benchmarks/results")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    path = RESULTS / f"{args.name}.json"
+    store = _store(path)
+    milestones = sorted(args.milestones)
+    if not args.table_only:
+        for task in args.tasks:
+            for method in args.methods:
+                for seed in args.seeds:
+                    key = f"{task}/{method}/{seed}"
+                    if key in store["runs"]:
+                        continue
+                    out = args.out / task / method / str(seed)
+                    print(f"{key}: running to {milestones[-1]} real steps in {out}", flush=True)
+                    entry = METHODS[method](task, seed, milestones, out, args)
+                    if method == "dreamer":
+                        entry["settings"] = {
+                            k: getattr(args, k)
+                            for k in ("dreamer_preset", "train_ratio", "prefill", "num_envs", "actor_gradient")
+                        }
+                    store["runs"][key] = entry
+                    store["command"] = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
+                    _save(path, store)
+                    print(f"{key}: {entry['scores']}", flush=True)
+    text = f"# Sample efficiency\n\nCommand: `{store.get('command', '')}`\n\n{table(store, milestones)}\n"
+    (RESULTS / f"{args.name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
