@@ -47,8 +47,8 @@ def _batch(generator: torch.Generator) -> dict[str, torch.Tensor]:
     }
 
 
-def time_dreamgym(preset: str, actor_gradient: str, updates: int, warmup: int = 2) -> dict[str, float]:
-    """Seconds per full update, and per world-model and actor-critic part, of the online loop's update."""
+def _dreamgym_update(preset: str, actor_gradient: str):
+    """The online loop's update on a fresh S-size (or ``preset``) model, as a function timing its two parts."""
     from agents.dreamer import ActorCritic, make_actor_critic_config
     from dreamgym.world_model import WorldModel, make_config
     from dreamgym.world_model.trainer import world_model_update
@@ -60,17 +60,24 @@ def time_dreamgym(preset: str, actor_gradient: str, updates: int, warmup: int = 
     ac_cfg = make_actor_critic_config(preset, actor_gradient=actor_gradient, horizon=HORIZON)
     learner = ActorCritic(model_cfg.feature_dim, ACTION_DIM, ac_cfg)
     generator = torch.Generator().manual_seed(0)
-    wm_seconds = ac_seconds = 0.0
-    for i in range(warmup + updates):
+
+    def update() -> tuple[float, float]:
         batch = _batch(generator)
         start = time.perf_counter()
         _, posts = world_model_update(model, optimizer, batch, train_cfg)
         middle = time.perf_counter()
         learner.update(model, posts, 1.0 - batch["is_terminal"].float())
-        end = time.perf_counter()
-        if i >= warmup:
-            wm_seconds += middle - start
-            ac_seconds += end - middle
+        return middle - start, time.perf_counter() - middle
+
+    return update
+
+
+def time_dreamgym(preset: str, actor_gradient: str, updates: int, warmup: int = 2) -> dict[str, float]:
+    """Seconds per full update, and per world-model and actor-critic part, of the online loop's update."""
+    update = _dreamgym_update(preset, actor_gradient)
+    for _ in range(warmup):
+        update()
+    wm_seconds, ac_seconds = (sum(part) for part in zip(*(update() for _ in range(updates)), strict=True))
     return {
         "full_update_s": (wm_seconds + ac_seconds) / updates,
         "world_model_s": wm_seconds / updates,
@@ -82,26 +89,7 @@ def profile_dreamgym(preset: str, actor_gradient: str, rows: int = 12) -> str:
     """The profiler's operator table of one full update, after a warm-up update."""
     from torch.profiler import ProfilerActivity, profile
 
-    from agents.dreamer import ActorCritic, make_actor_critic_config
-    from dreamgym.world_model import WorldModel, make_config
-    from dreamgym.world_model.trainer import world_model_update
-
-    torch.manual_seed(0)
-    model_cfg, train_cfg = make_config(preset, OBS_DIM, ACTION_DIM, batch_size=BATCH, seq_len=SEQ_LEN)
-    model = WorldModel(model_cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
-    learner = ActorCritic(
-        model_cfg.feature_dim,
-        ACTION_DIM,
-        make_actor_critic_config(preset, actor_gradient=actor_gradient, horizon=HORIZON),
-    )
-    generator = torch.Generator().manual_seed(0)
-
-    def update() -> None:
-        batch = _batch(generator)
-        _, posts = world_model_update(model, optimizer, batch, train_cfg)
-        learner.update(model, posts, 1.0 - batch["is_terminal"].float())
-
+    update = _dreamgym_update(preset, actor_gradient)
     update()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         update()

@@ -301,15 +301,19 @@ class OnlineTrainer:
 
     # -- checkpoints ----------------------------------------------------------------------------------------
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser of the run, by the prefix its tensors are stored under."""
+        return {
+            "wm_optim": self.wm_optimizer,
+            "actor_optim": self.learner.actor_optimizer,
+            "critic_optim": self.learner.critic_optimizer,
+        }
+
     def checkpoint(self) -> None:
         """Writes the resumable state, then the policy and the evaluations; each write is atomic."""
         tensors: dict[str, torch.Tensor] = {}
         groups: dict[str, Any] = {}
-        for name, optimizer in (
-            ("wm_optim", self.wm_optimizer),
-            ("actor_optim", self.learner.actor_optimizer),
-            ("critic_optim", self.learner.critic_optimizer),
-        ):
+        for name, optimizer in self._optimizers().items():
             optim_tensors, groups[name] = optimizer_tensors(optimizer, name)
             tensors |= optim_tensors
         tensors |= {f"world_model.{k}": v for k, v in self.world_model.state_dict().items()}
@@ -378,11 +382,7 @@ class OnlineTrainer:
         tensors = load_tensors(blob)
         for prefix, module in (("world_model.", self.world_model), ("learner.", self.learner)):
             module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-        for name, optimizer in (
-            ("wm_optim", self.wm_optimizer),
-            ("actor_optim", self.learner.actor_optimizer),
-            ("critic_optim", self.learner.critic_optimizer),
-        ):
+        for name, optimizer in self._optimizers().items():
             restore_optimizer(optimizer, tensors, state["optimizers"][name], name)
         self.replay.load_state_dict(tensors)
         self.policy.restore_memory({k[7:]: v for k, v in tensors.items() if k.startswith("memory.")})
