@@ -40,7 +40,7 @@ class DynaConfig:
         steps_per_round: real steps collected with the current agent after each round.
         preset: world-model size preset.
         ensemble: dynamics heads of the world model; more than one enables ``agent.uncertainty_penalty``.
-        ensemble_heads: ``"mlp"`` or ``"linear"`` heads (see ``WorldModelConfig``); the runs before session 6
+        ensemble_heads: ``"mlp"`` or ``"linear"`` heads (see ``WorldModelConfig``); the runs before commit 20bf98d
             in ``benchmarks/results/demo_runs/`` used linear heads.
         wm_updates_first: world-model updates in the first round.
         wm_updates_per_round: further updates in each later round (the model resumes, not restarts).

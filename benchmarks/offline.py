@@ -261,7 +261,7 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 DIAGNOSTIC_VERSION = 2
 """Version 1 also counted, after each ended dream, the disagreement of the step the reset discarded (the vector
-env reported it until session 7); stored diagnostics of another version are recomputed from the saved policy."""
+env reported it until commit 96d0144); stored diagnostics of another version are recomputed from the saved policy."""
 
 
 def _needs_diagnosis(row: dict[str, Any]) -> bool:
