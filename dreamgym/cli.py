@@ -49,6 +49,7 @@ class TrainArgs:
     steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
     ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
     ensemble_heads: str = _opt("mlp", "dynamics heads: an MLP each (mlp) or output layers of one MLP (linear)")
+    decoder: str = _opt("structured", "observation decoder: structured (angles, joint limits, contacts) or plain")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
     no_progress: bool = _opt(False, "hide progress bars")
@@ -267,7 +268,12 @@ def _train(args: TrainArgs) -> None:
         raise ValueError(f"Data set {args.dataset[0]!r} does not name its task in its metadata; pass --task.")
     spec = get_task(task_name)
     data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
-    overrides = {"seed": args.seed, "ensemble": args.ensemble, "ensemble_heads": args.ensemble_heads}
+    overrides = {
+        "seed": args.seed,
+        "ensemble": args.ensemble,
+        "ensemble_heads": args.ensemble_heads,
+        "decoder": args.decoder,
+    }
     overrides |= {"steps": args.steps} if args.steps is not None else {}
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
     result = train_world_model(

@@ -141,9 +141,12 @@ class OnlineTrainer:
         self.logdir = Path(logdir) if logdir is not None else self.out / "tensorboard"
         self.spec = spec = get_task(config.task)
         sizes = {k: v for k, v in (("batch_size", config.batch_size), ("seq_len", config.seq_len)) if v is not None}
-        self.model_cfg, self.wm_train = make_config(
+        model_cfg, self.wm_train = make_config(
             config.preset, spec.obs_shape[0], spec.action_dim, seed=config.seed, **sizes
         )
+        # No data exists yet to say how far the simulator pushes joints past their limits, so the structured
+        # decoder keeps angle pairs, hard bounds and contacts and leaves joints unbounded.
+        self.model_cfg = model_cfg.with_task_layout(spec.layout)
         torch.manual_seed(config.seed)
         self.world_model = WorldModel(self.model_cfg)
         self.wm_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=self.wm_train.lr, eps=self.wm_train.eps)

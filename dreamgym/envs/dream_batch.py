@@ -12,13 +12,17 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from dreamgym.envs.counter_rng import STREAM_MEMBER, STREAM_RESET, STREAM_STOCH, counter_uniform
+from dreamgym.envs.counter_rng import STREAM_BINARY, STREAM_MEMBER, STREAM_RESET, STREAM_STOCH, counter_uniform
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import seeded_torch
+from dreamgym.tasks import TASKS
 from dreamgym.world_model.checkpoint import Checkpoint
 from dreamgym.world_model.uncertainty import CALIBRATION_KEY, CALIBRATION_KEYS, ensemble_disagreement
 
-__all__ = ["DreamBatch", "DreamStep", "resolve_halt_threshold"]
+__all__ = ["BINARY_SAMPLING", "TERMINATIONS", "DreamBatch", "DreamStep", "resolve_halt_threshold"]
+
+TERMINATIONS = ("task", "model")
+BINARY_SAMPLING = ("mode", "sample")
 
 
 class DreamStep(NamedTuple):
@@ -35,6 +39,7 @@ class DreamStep(NamedTuple):
     truncated: np.ndarray
     uncertainty: np.ndarray
     halted: np.ndarray
+    binary_prob: np.ndarray | None = None
 
 
 def resolve_halt_threshold(checkpoint: Checkpoint, threshold: float | str | None, scale: float = 1.0) -> float:
@@ -98,6 +103,13 @@ class DreamBatch:
         halt_scale: multiplies a named ``halt_threshold``.
         halt_penalty: MOReL's kappa: the (negated) reward of the halting step. Large enough that leaving the
             data costs more than the return gained there; the default, 100, is some 30-100 steps of locomotion reward.
+        termination: ``"task"``: a dream ends where the task's own termination rule
+            (:class:`~dreamgym.tasks.TerminationRule`) says the dreamed state ends the episode, as the simulator
+            would judge it; tasks without an observable rule fall back to the continue head. ``"model"``: the
+            continue head alone (below ``termination_threshold``), whatever the dreamed state.
+        binary_sampling: how binary observation dimensions (contacts) of a structured decoder are dreamed:
+            ``"mode"`` (1 where the probability exceeds one half) or ``"sample"`` (a Bernoulli draw from each
+            dream's own seeded stream). The probabilities themselves are in :attr:`DreamStep.binary_prob`.
     """
 
     def __init__(
@@ -110,7 +122,13 @@ class DreamBatch:
         halt_threshold: float | str | None = None,
         halt_scale: float = 1.0,
         halt_penalty: float = 100.0,
+        termination: str = "task",
+        binary_sampling: str = "mode",
     ):
+        if termination not in TERMINATIONS:
+            raise ValueError(f"Unknown termination {termination!r}; expected one of {list(TERMINATIONS)}.")
+        if binary_sampling not in BINARY_SAMPLING:
+            raise ValueError(f"Unknown binary_sampling {binary_sampling!r}; expected one of {list(BINARY_SAMPLING)}.")
         if not isinstance(num_envs, int | np.integer) or num_envs <= 0:
             raise ValueError(f"Expected `num_envs` to be a positive integer, got {num_envs!r}.")
         if horizon <= 0:
@@ -138,6 +156,9 @@ class DreamBatch:
         self.uncertainty_penalty = uncertainty_penalty
         self.halt_threshold = resolve_halt_threshold(checkpoint, halt_threshold, halt_scale)
         self.halt_penalty = float(halt_penalty)
+        task = TASKS.get(checkpoint.task)
+        self.termination_rule = task.termination if termination == "task" and task is not None else None
+        self.sample_binary = binary_sampling == "sample"
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
         with torch.inference_mode(), seeded_torch(0):
@@ -193,7 +214,11 @@ class DreamBatch:
                 member = (u_member * cfg.ensemble).long().clamp(max=cfg.ensemble - 1)
             u_stoch = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_STOCH, cfg.stoch)
             self.state, prior = self.model.rssm.img_step(self.state, actions, member, u_stoch)
-            decoded = self.model.decode(self.state)
+            binary = cfg.obs_layout.binary if cfg.obs_layout is not None else ()
+            draw = None
+            if self.sample_binary and binary:
+                draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, len(binary))
+            decoded = self.model.decode(self.state, draw)
             self.obs = decoded.obs
             uncertainty = ensemble_disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
             reward = decoded.reward - self.uncertainty_penalty * uncertainty
@@ -201,7 +226,11 @@ class DreamBatch:
             # state worth -kappa instead of whatever the model would make up there.
             halted = uncertainty > self.halt_threshold
             reward = torch.where(halted, torch.full_like(reward, -self.halt_penalty), reward)
-            terminated = (decoded.cont < self.termination_threshold) | halted
+            if self.termination_rule is not None:
+                ended = self.termination_rule(decoded.obs)
+            else:
+                ended = decoded.cont < self.termination_threshold
+            terminated = ended | halted
             truncated = (self.steps >= self.horizon) & ~terminated
         return DreamStep(
             obs=decoded.obs.numpy(),
@@ -210,4 +239,5 @@ class DreamBatch:
             truncated=truncated.numpy(),
             uncertainty=uncertainty.numpy(),
             halted=halted.numpy(),
+            binary_prob=None if decoded.binary_prob is None else decoded.binary_prob.numpy(),
         )

@@ -24,9 +24,11 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     Observation and action spaces equal the real task's, so a policy moves between this env and PyBullet
     unchanged. ``reset`` starts from a real context window of the training data, filtered by the model;
     ``step`` imagines forward: the observation is decoded from the latent state, the reward comes from
-    the reward head, ``terminated`` from the continue head and ``truncated`` from the dream horizon.
+    the reward head, ``terminated`` from the task's own termination rule applied to the dreamed state (the
+    continue head where the task has no observable rule) and ``truncated`` from the dream horizon.
     ``info["uncertainty"]`` is the ensemble disagreement (0 for a single model); ``info["halted"]`` is set on
-    the step where HALT ended the dream.
+    the step where HALT ended the dream; ``info["contact_prob"]`` holds the probability of each contact flag
+    where the model decodes contacts as Bernoulli variables.
 
     Args:
         task: dreamgym task name, e.g. ``"Hopper"``.
@@ -38,6 +40,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             disagreement exceeds this; nats, or a calibration statistic (``"p99"``, ``"max"``, ...). ``None``: off.
         halt_scale: multiplies a named ``halt_threshold``.
         halt_penalty: MOReL's kappa, the penalty of the halting step.
+        termination: ``"task"`` (the task's own termination rule on the dreamed state, where the task has one)
+            or ``"model"`` (the continue head); see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
+        binary_sampling: ``"mode"`` or ``"sample"``: how contact flags of a structured decoder are dreamed.
         render_mode: ``"rgb_array"`` or ``None``.
 
     Example:
@@ -57,6 +62,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         halt_threshold: float | str | None = None,
         halt_scale: float = 1.0,
         halt_penalty: float = 100.0,
+        termination: str = "task",
+        binary_sampling: str = "mode",
         render_mode: str | None = None,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -75,6 +82,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             halt_threshold=halt_threshold,
             halt_scale=halt_scale,
             halt_penalty=halt_penalty,
+            termination=termination,
+            binary_sampling=binary_sampling,
         )
         self._last_reward = 0.0
 
@@ -92,6 +101,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         result = self.dreams.step(validate_action(action, self.task.action_dim))
         self._last_reward = float(result.reward[0])
         info = {"uncertainty": float(result.uncertainty[0]), "halted": bool(result.halted[0])}
+        if result.binary_prob is not None:
+            info["contact_prob"] = result.binary_prob[0].copy()
         return (
             result.obs[0].copy(),
             self._last_reward,

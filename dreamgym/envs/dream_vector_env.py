@@ -48,6 +48,9 @@ class DreamVectorEnv(VectorEnv):
             disagreement exceeds this; nats, or a calibration statistic (``"p99"``, ``"max"``, ...). ``None``: off.
         halt_scale: multiplies a named ``halt_threshold``.
         halt_penalty: MOReL's kappa, the penalty of the halting step.
+        termination: ``"task"`` (the task's own termination rule on the dreamed state, where the task has one)
+            or ``"model"`` (the continue head); see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
+        binary_sampling: ``"mode"`` or ``"sample"``: how contact flags of a structured decoder are dreamed.
         autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
         max_episode_steps: what ``gymnasium.make_vec(..., max_episode_steps=N)`` passes; as the ``TimeLimit`` that
@@ -67,6 +70,8 @@ class DreamVectorEnv(VectorEnv):
         halt_threshold: float | str | None = None,
         halt_scale: float = 1.0,
         halt_penalty: float = 100.0,
+        termination: str = "task",
+        binary_sampling: str = "mode",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
@@ -90,6 +95,8 @@ class DreamVectorEnv(VectorEnv):
             halt_threshold=halt_threshold,
             halt_scale=halt_scale,
             halt_penalty=halt_penalty,
+            termination=termination,
+            binary_sampling=binary_sampling,
         )
         self.checkpoint = checkpoint_data
         self.num_envs = self.dreams.num_envs
@@ -159,12 +166,15 @@ class DreamVectorEnv(VectorEnv):
     def _info(self, result: DreamStep) -> dict[str, Any]:
         """Per-env info in Gymnasium's vector convention: arrays plus ``_key`` masks of envs that have them."""
         has = np.ones(self.num_envs, dtype=bool)
-        return {
+        info = {
             "uncertainty": result.uncertainty.astype(np.float64),
             "_uncertainty": has,
             "halted": result.halted.copy(),
             "_halted": has.copy(),
         }
+        if result.binary_prob is not None:
+            info["contact_prob"], info["_contact_prob"] = result.binary_prob.copy(), has.copy()
+        return info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":

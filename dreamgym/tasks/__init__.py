@@ -1,5 +1,6 @@
-"""Task registry: which real robot environment each dreamgym task stands for."""
+"""Task registry: which real robot environment each dreamgym task stands for, and what its observations are."""
 
+from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
 from dreamgym.tasks.registry import TASKS, TaskSpec, get_task
 
-__all__ = ["TASKS", "TaskSpec", "get_task"]
+__all__ = ["TASKS", "ObsField", "ObsLayout", "TaskSpec", "TerminationRule", "get_task"]

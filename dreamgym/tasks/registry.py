@@ -7,12 +7,14 @@ the shapes here are checked against the real environments in the tests.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from dreamgym.errors import UnknownTaskError
+from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -37,6 +39,9 @@ class TaskSpec:
         mirror: sign flips (observation signs, action signs) of a reflection the task's physics is invariant
             under, used to augment world-model data; ``None`` where there is none (legged robots moving
             forward are not mirror-symmetric).
+        layout: what each observation dimension is (see :mod:`dreamgym.tasks.layout`); ``None`` where unknown.
+        termination: the task's own termination rule on observations; ``None`` where the rule reads state the
+            observation does not hold.
     """
 
     name: str
@@ -48,6 +53,15 @@ class TaskSpec:
     obs_kind: Literal["vector", "pixels"] = "vector"
     success_return: float | None = None
     mirror: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    layout: ObsLayout | None = None
+    termination: TerminationRule | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout is not None and (self.layout.size,) != self.obs_shape:
+            raise ValueError(
+                f"Task {self.name!r}: the observation layout covers {self.layout.size} dimensions, the observation "
+                f"shape is {self.obs_shape}."
+            )
 
     @property
     def observation_space(self) -> gym.spaces.Box:
@@ -69,6 +83,64 @@ class TaskSpec:
         return gym.make(self.env_id, **kwargs)
 
 
+def _pendulum_layout(poles: int) -> ObsLayout:
+    """InvertedPendulum.calc_state: (x, vx, cos theta, sin theta, theta_dot); the double pendulum's inserts the
+    pole tip's x after vx and appends (cos gamma, sin gamma, gamma_dot) of the second hinge."""
+    fields = [
+        ObsField("cart position on the slider (m)", "joint_position", (0,), -1.0, 1.0),
+        ObsField("cart velocity (m/s)", "velocity", (1,)),
+    ]
+    first = 2 if poles == 1 else 3
+    if poles == 2:
+        fields.append(ObsField("pole tip x (m)", "other", (2,)))
+    for p, name in zip(range(poles), ("theta", "gamma"), strict=False):
+        base = first + 3 * p
+        fields += [
+            ObsField(f"hinge angle {name}", "angle_pair", (base, base + 1)),
+            ObsField(f"hinge speed {name}_dot (rad/s)", "velocity", (base + 2,)),
+        ]
+    return ObsLayout(tuple(fields))
+
+
+PI_FLOAT32 = float(np.float32(math.pi))  # above pi: a flipped body's float32 roll of +-pi rounds to it
+
+
+def _walker_layout(joints: int, feet: int, initial_z: float) -> ObsLayout:
+    """WalkerBase.calc_state: [z - initial_z, sin, cos (angle to target), 0.3 vx, 0.3 vy, 0.3 vz, roll, pitch],
+    then (position scaled to [-1, 1] between the limits, 0.1 speed) per joint, then one contact flag per foot,
+    all clipped to [-5, 5]. The torso's centre never goes below the floor, so the height is at least -initial_z;
+    roll and pitch are Euler angles (pybullet's getEulerFromQuaternion: pitch in [-pi/2, pi/2])."""
+    end = 8 + 2 * joints
+    return ObsLayout(
+        (
+            ObsField("torso height above its height at reset (m)", "height", (0,), low=-initial_z),
+            ObsField("angle to the walk target", "angle_pair", (2, 1)),
+            ObsField("torso velocity, body frame (0.3 m/s)", "velocity", (3, 4, 5)),
+            ObsField("torso roll (rad)", "orientation", (6,), -PI_FLOAT32, PI_FLOAT32),
+            ObsField("torso pitch (rad)", "orientation", (7,), -PI_FLOAT32 / 2, PI_FLOAT32 / 2),
+            ObsField(
+                "joint positions, scaled to [-1, 1] between the limits",
+                "joint_position",
+                tuple(range(8, end, 2)),
+                -1.0,
+                1.0,
+            ),
+            ObsField("joint speeds (0.1 rad/s)", "velocity", tuple(range(9, end, 2))),
+            ObsField("foot contacts with the ground", "contact", tuple(range(end, end + feet)), 0.0, 1.0),
+        ),
+        clip=5.0,
+    )
+
+
+def _upright(initial_z: float) -> TerminationRule:
+    """Hopper.alive_bonus and Walker2D.alive_bonus: alive while z > 0.8 and |pitch| < 1."""
+    return TerminationRule(height_dim=0, initial_height=initial_z, min_height=0.8, pitch_dim=7, max_abs_pitch=1.0)
+
+
+# initial_z (the torso height at reset) is read from the simulator in the tests; the termination thresholds are
+# those of each robot's alive_bonus, and tests/tasks/test_layout.py checks the rules against alive_bonus itself.
+HOPPER_Z, WALKER_Z, CHEETAH_Z, ANT_Z = 1.25, 1.25, 0.7, 0.75
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -82,15 +154,69 @@ TASKS: dict[str, TaskSpec] = {
             success_return=950.0,
             # obs = (x, vx, cos(theta), sin(theta), theta_dot); reflecting the track flips all but cos(theta).
             mirror=((-1.0, -1.0, 1.0, -1.0, -1.0), (-1.0,)),
+            layout=_pendulum_layout(1),
+            # InvertedPendulumBulletEnv.step: done = |theta| > 0.2.
+            termination=TerminationRule(angle_pair=(2, 3), max_abs_angle=0.2),
         ),
         # Success returns are the PyBullet envs' own reward thresholds (their gymnasium specs).
         TaskSpec(
-            "InvertedDoublePendulum", "InvertedDoublePendulumBulletEnv-v0", (9,), 1, 1000, 500, success_return=9100.0
+            "InvertedDoublePendulum",
+            "InvertedDoublePendulumBulletEnv-v0",
+            (9,),
+            1,
+            1000,
+            500,
+            success_return=9100.0,
+            layout=_pendulum_layout(2),
+            # done = the pole tip's height <= 1: the observation holds the tip's x, not its height.
         ),
-        TaskSpec("Hopper", "HopperBulletEnv-v0", (15,), 3, 1000, 300, success_return=2500.0),
-        TaskSpec("HalfCheetah", "HalfCheetahBulletEnv-v0", (26,), 6, 1000, 300, success_return=3000.0),
-        TaskSpec("Walker2D", "Walker2DBulletEnv-v0", (22,), 6, 1000, 300, success_return=2500.0),
-        TaskSpec("Ant", "AntBulletEnv-v0", (28,), 8, 1000, 300, success_return=2500.0),
+        TaskSpec(
+            "Hopper",
+            "HopperBulletEnv-v0",
+            (15,),
+            3,
+            1000,
+            300,
+            success_return=2500.0,
+            layout=_walker_layout(3, 1, HOPPER_Z),
+            termination=_upright(HOPPER_Z),
+        ),
+        TaskSpec(
+            "HalfCheetah",
+            "HalfCheetahBulletEnv-v0",
+            (26,),
+            6,
+            1000,
+            300,
+            success_return=3000.0,
+            layout=_walker_layout(6, 6, CHEETAH_Z),
+            # HalfCheetahBulletEnv._isDone is always False: its alive_bonus (pitch, shin and thigh contacts) only
+            # shapes the reward, and only a non-finite state ends an episode.
+            termination=TerminationRule(),
+        ),
+        TaskSpec(
+            "Walker2D",
+            "Walker2DBulletEnv-v0",
+            (22,),
+            6,
+            1000,
+            300,
+            success_return=2500.0,
+            layout=_walker_layout(6, 2, WALKER_Z),
+            termination=_upright(WALKER_Z),
+        ),
+        TaskSpec(
+            "Ant",
+            "AntBulletEnv-v0",
+            (28,),
+            8,
+            1000,
+            300,
+            success_return=2500.0,
+            layout=_walker_layout(8, 4, ANT_Z),
+            # Ant.alive_bonus: alive while z > 0.26 (the central sphere would scrape the ground).
+            termination=TerminationRule(height_dim=0, initial_height=ANT_Z, min_height=0.26),
+        ),
     )
 }
 

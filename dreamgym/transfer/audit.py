@@ -11,14 +11,13 @@ The rule for margins, stated once: a bound fitted from data is widened by :data:
 extent (a dimension's observed range, a step's largest observed change). A dimension the simulator holds
 constant (a planar Hopper's roll) has no extent of its own; it borrows the median extent of the other
 dimensions (and a dimension that never changes in one step borrows the median largest change). What the data
-cannot say (which dimensions are joints, what ends an episode) is read from the robot's structure in
-:data:`TASK_PHYSICS`.
+cannot say (which dimensions are joints, angle pairs or contacts, what ends an episode) is the task's
+observation layout and termination rule (:mod:`dreamgym.tasks.layout`), checked against the simulator's code.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,15 @@ import torch
 from dreamgym.data import SequenceData
 from dreamgym.data.policies import reset_policy
 from dreamgym.envs.dream_batch import DreamBatch
-from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.tasks import ObsLayout, TaskSpec, get_task
 from dreamgym.transfer.recording import BatchPolicy, load_for_task, padded_episodes, record_pybullet
 from dreamgym.world_model.checkpoint import Checkpoint
 
 __all__ = [
     "CHECKS",
     "MARGIN_FRACTION",
-    "TASK_PHYSICS",
     "AuditResult",
     "PhysicsBounds",
-    "TaskPhysics",
     "ViolationRates",
     "audit_dreams",
     "find_violations",
@@ -49,12 +46,23 @@ __all__ = [
 MARGIN_FRACTION = 0.05
 """Fraction of a data-derived bound's extent by which it is widened (see the module docstring)."""
 
-CHECKS = ("joint_limit", "ground", "out_of_range", "jump", "energy_jump", "contact", "termination")
+CHECKS = (
+    "joint_limit",
+    "ground",
+    "angle_pair",
+    "out_of_range",
+    "jump",
+    "energy_jump",
+    "contact",
+    "termination",
+    "interpenetration",
+)
 """The audited facts, in report order:
 
 - ``joint_limit``: a joint position outside its limits ([-1, 1] in the scaled observation, widened to what the
   simulator's soft limits let through).
 - ``ground``: the body height below the lowest height the simulator produced.
+- ``angle_pair``: a (cos, sin) pair off the unit circle by more than the margin fraction.
 - ``out_of_range``: any other dimension outside its observed range (speeds, orientation, dimensions the
   simulator holds constant), and the body height above the highest the simulator produced (below the lowest is
   ``ground``).
@@ -62,94 +70,24 @@ CHECKS = ("joint_limit", "ground", "out_of_range", "jump", "energy_jump", "conta
 - ``energy_jump``: one step's change of the kinetic-energy proxy (sum of squared velocity dimensions) larger than
   the simulator ever produced.
 - ``contact``: a contact flag away from the two values (0 and 1) the simulator uses.
-- ``termination``: the dream ends (continue head) where the task's own rule says the episode goes on, or goes
-  on where the rule says it ends.
+- ``termination``: the dream ends where the task's own rule says the episode goes on, or goes on where the rule
+  says it ends.
+- ``interpenetration``: PyBullet posed in the state has a body part in the floor or inside another link deeper
+  than :data:`~dreamgym.transfer.interpenetration.PENETRATION_TOLERANCE`; it needs the simulator, so
+  :func:`audit_dreams` measures it (:func:`find_violations` reports ``None``), and tasks that cannot be posed
+  (Ant's free base) report ``None``.
 """
 
 
-@dataclass(frozen=True)
-class TaskPhysics:
-    """What the observation vector of a task encodes, read off the robot's structure.
-
-    Attributes:
-        joint_position_dims: dimensions holding joint positions whose limits are [-1, 1] in observation units.
-        velocity_dims: dimensions holding (scaled) velocities, for the kinetic-energy proxy.
-        height_dim: dimension holding the body height, or ``None``.
-        contact_dims: dimensions holding foot-contact flags (0 or 1).
-        terminated: the task's termination rule on observations (..., obs_dim) and the fitted bounds, or ``None``
-            where the rule needs state that is not in the observation.
-    """
-
-    joint_position_dims: tuple[int, ...]
-    velocity_dims: tuple[int, ...]
-    height_dim: int | None = None
-    contact_dims: tuple[int, ...] = ()
-    terminated: Callable[[np.ndarray, PhysicsBounds], np.ndarray] | None = None
+def _layout(task: str) -> ObsLayout:
+    layout = get_task(task).layout
+    if layout is None:
+        raise ValueError(f"Task {task!r} has no observation layout, so the audit cannot tell joints from speeds.")
+    return layout
 
 
-def _pendulum_terminated(obs: np.ndarray, bounds: PhysicsBounds) -> np.ndarray:
-    # InvertedPendulumBulletEnv.step: done = |theta| > 0.2, with obs = (x, vx, cos theta, sin theta, theta_dot).
-    return ~np.isfinite(obs).all(-1) | (np.abs(np.arctan2(obs[..., 3], obs[..., 2])) > 0.2)
-
-
-def _walker_terminated(robot_class: str) -> Callable[[np.ndarray, PhysicsBounds], np.ndarray]:
-    """The locomotion envs' rule, evaluated by calling the robot's own ``alive_bonus``.
-
-    WalkerBaseBulletEnv.step ends the episode when ``robot.alive_bonus(obs[0] + initial_z, pitch) < 0`` (pitch
-    is obs[7]); HalfCheetah's rule also reads the contact flags. Calling the robot class itself keeps the audit
-    in step with the simulator's code instead of copying its thresholds.
-    """
-
-    def terminated(obs: np.ndarray, bounds: PhysicsBounds) -> np.ndarray:
-        from pybullet_envs_gymnasium import robot_locomotors
-
-        robot = getattr(robot_locomotors, robot_class)()
-        feet = len(robot.foot_list)
-        flat = obs.reshape(-1, obs.shape[-1])
-        alive = np.empty(len(flat), dtype=bool)
-        for i, row in enumerate(flat):
-            robot.feet_contact = row[-feet:] > 0.5
-            alive[i] = np.isfinite(row).all() and robot.alive_bonus(row[0] + bounds.initial_z, row[7]) > 0
-        return ~alive.reshape(obs.shape[:-1])
-
-    return terminated
-
-
-def _walker(robot_class: str, joints: int, feet: int) -> TaskPhysics:
-    """WalkerBase.calc_state: [z - initial_z, sin, cos (angle to target), 0.3 vx, 0.3 vy, 0.3 vz, roll, pitch],
-    then (position scaled to [-1, 1] between the limits, 0.1 speed) for each joint, then one contact per foot."""
-    return TaskPhysics(
-        joint_position_dims=tuple(8 + 2 * j for j in range(joints)),
-        velocity_dims=(3, 4, 5, *(9 + 2 * j for j in range(joints))),
-        height_dim=0,
-        contact_dims=tuple(8 + 2 * joints + f for f in range(feet)),
-        terminated=_walker_terminated(robot_class),
-    )
-
-
-# Every motor of a locomotor is a joint (action_dim joints) and foot counts are the robots' foot_list lengths;
-# tests/transfer/test_audit.py checks both against the simulator.
-TASK_PHYSICS: dict[str, TaskPhysics] = {
-    # obs = (x, vx, cos theta, sin theta, theta_dot); the slider's limits are [-1, 1] m.
-    "InvertedPendulum": TaskPhysics((0,), (1, 4), terminated=_pendulum_terminated),
-    # obs = (x, vx, pole tip x, cos theta, sin theta, theta_dot, cos gamma, sin gamma, gamma_dot); the rule reads
-    # the pole tip's height, which is not observed, so termination is not audited.
-    "InvertedDoublePendulum": TaskPhysics((0,), (1, 5, 8)),
-    "Hopper": _walker("Hopper", joints=3, feet=1),
-    "Walker2D": _walker("Walker2D", joints=6, feet=2),
-    "HalfCheetah": _walker("HalfCheetah", joints=6, feet=6),
-    "Ant": _walker("Ant", joints=8, feet=4),
-}
-
-
-def _physics(task: str) -> TaskPhysics:
-    if task not in TASK_PHYSICS:
-        raise ValueError(f"No physics table for task {task!r}; the audit knows {sorted(TASK_PHYSICS)}.")
-    return TASK_PHYSICS[task]
-
-
-def _energy(obs: np.ndarray, physics: TaskPhysics) -> np.ndarray:
-    return np.square(obs[..., list(physics.velocity_dims)]).sum(-1)
+def _energy(obs: np.ndarray, layout: ObsLayout) -> np.ndarray:
+    return np.square(obs[..., list(layout.velocity_dims)]).sum(-1)
 
 
 @dataclass(frozen=True)
@@ -161,8 +99,6 @@ class PhysicsBounds:
         low, high: (obs_dim,) smallest and largest value of each dimension in the data.
         max_delta: (obs_dim,) largest one-step change of each dimension within an episode.
         max_energy_delta: largest one-step change of the kinetic-energy proxy.
-        initial_z: the robot's torso height at reset, which the locomotors' height dimension is relative to
-            (read from the simulator); ``None`` for tasks without a height.
         rows: number of data rows the bounds were fitted on.
         margin: the margin fraction applied to every bound.
 
@@ -176,7 +112,6 @@ class PhysicsBounds:
     high: np.ndarray
     max_delta: np.ndarray
     max_energy_delta: float
-    initial_z: float | None
     rows: int
     margin: float = MARGIN_FRACTION
 
@@ -192,34 +127,25 @@ class PhysicsBounds:
             raise ValueError(
                 f"Expected data of task {spec.name!r} with observation shape {spec.obs_shape}, got {data.obs_shape}."
             )
-        physics = _physics(spec.name)
+        layout = _layout(spec.name)
         step = ~data.is_first[1:]  # a row and the one before it belong to one episode
         if not step.any():
             raise ValueError("Expected at least one episode with two or more rows to measure step changes.")
         delta = np.abs(np.diff(data.obs, axis=0))[step]
-        energy = _energy(data.obs, physics)
-        initial_z = None
-        if physics.height_dim is not None:
-            env = spec.make_env()
-            try:
-                env.reset(seed=0)
-                initial_z = float(env.unwrapped.robot.initial_z)
-            finally:
-                env.close()
+        energy = _energy(data.obs, layout)
         return cls(
             task=spec.name,
             low=data.obs.min(0),
             high=data.obs.max(0),
             max_delta=delta.max(0),
             max_energy_delta=float(np.abs(np.diff(energy))[step].max()),
-            initial_z=initial_z,
             rows=len(data),
             margin=margin,
         )
 
     @property
-    def physics(self) -> TaskPhysics:
-        return _physics(self.task)
+    def layout(self) -> ObsLayout:
+        return _layout(self.task)
 
     @staticmethod
     def _borrowed(extent: np.ndarray) -> np.ndarray:
@@ -232,7 +158,7 @@ class PhysicsBounds:
         """Per-dimension [low, high] with the margin; joint positions also span their nominal [-1, 1] limits."""
         pad = self.margin * self._borrowed(self.high - self.low)
         low, high = self.low.astype(np.float64), self.high.astype(np.float64)
-        joints = list(self.physics.joint_position_dims)
+        joints = list(self.layout.joint_dims)
         low[joints], high[joints] = np.minimum(low[joints], -1.0), np.maximum(high[joints], 1.0)
         return low - pad, high + pad
 
@@ -253,19 +179,18 @@ class PhysicsBounds:
             "max_delta": self.max_delta.tolist(),
             "jump_limit": self.jump_limits().tolist(),
             "max_energy_delta": self.max_energy_delta,
-            "initial_z": self.initial_z,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PhysicsBounds:
-        """The bounds :meth:`to_dict` wrote (the limits it also wrote are derived, so recomputed)."""
+        """The bounds :meth:`to_dict` wrote (the limits it also wrote are derived, so recomputed; an ``initial_z``
+        written before the height rule moved to the task's termination rule is not needed)."""
         return cls(
             task=data["task"],
             low=np.asarray(data["observed_low"], dtype=np.float32),
             high=np.asarray(data["observed_high"], dtype=np.float32),
             max_delta=np.asarray(data["max_delta"], dtype=np.float32),
             max_energy_delta=data["max_energy_delta"],
-            initial_z=data["initial_z"],
             rows=data["rows"],
             margin=data["margin_fraction"],
         )
@@ -296,37 +221,43 @@ def find_violations(
 
     Returns:
         For each name in :data:`CHECKS`, an (N, T) bool array of violations on valid steps, or ``None`` where the
-        check does not apply to the task (no height, no contacts, no observable termination rule).
+        check does not apply to the task (no height, angle pairs or contacts, no observable termination rule).
     """
     if obs.ndim != 3 or obs.shape[:2] != (valid.shape[0], valid.shape[1] + 1) or valid.shape != terminated.shape:
         raise ValueError(
             f"Expected obs (N, T + 1, d) with valid and terminated (N, T); got {obs.shape}, {valid.shape}, "
             f"{terminated.shape}."
         )
-    physics = bounds.physics
+    layout = bounds.layout
     low, high = bounds.limits()
     after = obs[:, 1:].astype(np.float64)
     outside = outside_limits(bounds, obs)
-    special = set(physics.joint_position_dims) | set(physics.contact_dims)
-    if physics.height_dim is not None:
-        special.add(physics.height_dim)
+    special = set(layout.joint_dims) | set(layout.contact_dims)
+    if layout.height_dim is not None:
+        special.add(layout.height_dim)
     others = [d for d in range(obs.shape[-1]) if d not in special]
     jump_limit = bounds.jump_limits()
-    energy = _energy(obs.astype(np.float64), physics)
+    energy = _energy(obs.astype(np.float64), layout)
+    spec = get_task(bounds.task)
     checks: dict[str, np.ndarray | None] = {
-        "joint_limit": outside[..., list(physics.joint_position_dims)].any(-1),
-        "ground": None if physics.height_dim is None else ~(after[..., physics.height_dim] >= low[physics.height_dim]),
-        "out_of_range": outside[..., others].any(-1) | _floating(after, physics.height_dim, high),
+        "joint_limit": outside[..., list(layout.joint_dims)].any(-1),
+        "ground": None if layout.height_dim is None else ~(after[..., layout.height_dim] >= low[layout.height_dim]),
+        "angle_pair": None,
+        "out_of_range": outside[..., others].any(-1) | _floating(after, layout.height_dim, high),
         "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1),
         "energy_jump": ~(np.abs(np.diff(energy, axis=1)) <= bounds.max_energy_delta * (1 + bounds.margin)),
         "contact": None,
         "termination": None,
+        "interpenetration": None,  # needs the simulator: audit_dreams measures it
     }
-    if physics.contact_dims:
-        flags = after[..., list(physics.contact_dims)]
+    if layout.angle_pairs:
+        norms = np.linalg.norm(after[..., np.array(layout.angle_pairs)], axis=-1)  # (N, T, pairs)
+        checks["angle_pair"] = ~(np.abs(norms - 1.0) <= bounds.margin).all(-1)
+    if layout.contact_dims:
+        flags = after[..., list(layout.contact_dims)]
         checks["contact"] = ~(np.minimum(np.abs(flags), np.abs(flags - 1.0)) <= bounds.margin).all(-1)
-    if physics.terminated is not None:
-        checks["termination"] = physics.terminated(after, bounds) != terminated
+    if spec.termination is not None:
+        checks["termination"] = spec.termination(after) != terminated
     return {name: None if mask is None else mask & valid for name, mask in checks.items()}
 
 
@@ -477,10 +408,10 @@ class AuditResult:
 
 
 def _dream_rollouts(
-    checkpoint: Checkpoint, policy: BatchPolicy, num_dreams: int, horizon: int, seed: int
+    checkpoint: Checkpoint, policy: BatchPolicy, num_dreams: int, horizon: int, seed: int, termination: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closed-loop dreams from the checkpoint's real start windows: obs (N, H + 1, d), valid and terminated (N, H)."""
-    dreams = DreamBatch(checkpoint, num_envs=num_dreams, horizon=horizon)
+    dreams = DreamBatch(checkpoint, num_envs=num_dreams, horizon=horizon, termination=termination)
     dreams.set_seeds(torch.arange(num_dreams), torch.arange(num_dreams) + seed)
     obs = np.zeros((num_dreams, horizon + 1, checkpoint.model.cfg.obs_dim), dtype=np.float32)
     obs[:, 0] = dreams.reset(torch.ones(num_dreams, dtype=torch.bool))
@@ -497,6 +428,28 @@ def _dream_rollouts(
     return obs, valid, terminated
 
 
+def _interpenetration(spec: TaskSpec, obs: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
+    """(N, T) interpenetrating steps of trajectories obs (N, T + 1, d), or ``None`` where the task cannot be posed.
+
+    A non-finite state cannot be posed; it is counted by the range checks instead.
+    """
+    from dreamgym.transfer.interpenetration import measure_interpenetration
+    from dreamgym.transfer.posing import UNPOSABLE_TASKS
+
+    if spec.name in UNPOSABLE_TASKS:
+        return None
+    after = obs[:, 1:]
+    finite = valid & np.isfinite(after).all(-1)
+    return measure_interpenetration(spec, np.where(finite[..., None], after, 0.0), finite).flags
+
+
+def _violations(bounds: PhysicsBounds, spec: TaskSpec, rollouts: tuple[np.ndarray, ...]) -> ViolationRates:
+    obs, valid, _ = rollouts
+    violations = find_violations(bounds, *rollouts)
+    violations["interpenetration"] = _interpenetration(spec, obs, valid)
+    return ViolationRates.of(violations, valid, outside_limits(bounds, obs))
+
+
 def audit_dreams(
     checkpoint: Checkpoint | str | Path,
     task: str | TaskSpec,
@@ -506,13 +459,15 @@ def audit_dreams(
     seed: int,
     bounds: PhysicsBounds,
     real_episodes: int = 5,
+    termination: str = "task",
 ) -> AuditResult:
     """Audits ``num_dreams`` closed-loop dreams of ``policy`` against the task's physics, with a real control.
 
     Dreams start from the checkpoint's real context windows (as dream envs do), dream ``i`` seeded with
     ``seed + i``, and run until the continue head ends them or for ``horizon`` steps. The control runs the same
     checks on ``real_episodes`` PyBullet episodes of the same policy (seeds ``seed``, ``seed + 1``, ...), cut at
-    the same horizon.
+    the same horizon. Interpenetration poses PyBullet in every dreamed and real state (some thousands of states
+    per second).
 
     Args:
         checkpoint: world model (path or loaded) trained on ``task``.
@@ -523,6 +478,9 @@ def audit_dreams(
         seed: seeds dreams and real episodes; the same seed gives the same result.
         bounds: bounds fitted from the task's real data, see :meth:`PhysicsBounds.fit`.
         real_episodes: real rollouts for the control.
+        termination: how dreams end (see :class:`DreamBatch`): ``"task"`` applies the task's rule to the
+            dreamed state, so the ``termination`` check passes by construction; ``"model"`` audits the continue
+            head against the rule.
 
     Raises:
         ValueError: a non-positive count or horizon, or bounds of another task.
@@ -533,12 +491,12 @@ def audit_dreams(
             raise ValueError(f"Expected a positive integer `{name}`, got {value!r}.")
     if bounds.task != spec.name:
         raise ValueError(f"Expected physics bounds of task {spec.name!r}, got bounds fitted on {bounds.task!r}.")
-    dream = _dream_rollouts(checkpoint, policy, num_dreams, horizon, seed)
+    dream = _dream_rollouts(checkpoint, policy, num_dreams, horizon, seed, termination)
     real = padded_episodes(record_pybullet(spec, policy, real_episodes, seed, max_steps=horizon))
     return AuditResult(
         task=spec.name,
-        dream=ViolationRates.of(find_violations(bounds, *dream), dream[1], outside_limits(bounds, dream[0])),
-        real=ViolationRates.of(find_violations(bounds, *real), real[1], outside_limits(bounds, real[0])),
+        dream=_violations(bounds, spec, dream),
+        real=_violations(bounds, spec, real),
         bounds=bounds,
         horizon=horizon,
         seed=seed,

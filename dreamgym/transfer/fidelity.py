@@ -241,11 +241,17 @@ def dream_seeds(seed: int, count: int) -> np.ndarray:
 
 
 def dream_from_states(
-    checkpoint: Checkpoint, state: RSSMState, obs: torch.Tensor, seeds: np.ndarray, horizon: int
+    checkpoint: Checkpoint,
+    state: RSSMState,
+    obs: torch.Tensor,
+    seeds: np.ndarray,
+    horizon: int,
+    termination: str = "task",
 ) -> DreamBatch:
     """A :class:`DreamBatch` whose dreams start from the given latent states instead of the checkpoint's starts.
 
-    ``seeds`` (one per dream, see :func:`dream_seeds`) seed each dream's own noise stream.
+    ``seeds`` (one per dream, see :func:`dream_seeds`) seed each dream's own noise stream; ``termination`` is
+    :class:`DreamBatch`'s.
     """
     # DreamBatch filters its checkpoint's start windows on construction; one-step windows of the given
     # observations keep that cheap (the full set of stored windows takes seconds), and the states are then
@@ -255,7 +261,9 @@ def dream_from_states(
         "prev_action": torch.zeros(len(obs), 1, checkpoint.model.cfg.action_dim),
         "is_first": torch.ones(len(obs), 1, dtype=torch.bool),
     }
-    batch = DreamBatch(replace(checkpoint, starts=one_step), num_envs=len(obs), horizon=horizon)
+    batch = DreamBatch(
+        replace(checkpoint, starts=one_step), num_envs=len(obs), horizon=horizon, termination=termination
+    )
     batch.set_seeds(torch.arange(len(obs)), torch.as_tensor(seeds))
     batch.reset(torch.ones(len(obs), dtype=torch.bool))  # episode and step counters of a fresh dream
     batch.state = RSSMState(state.deter.clone(), state.stoch.clone())
@@ -359,12 +367,13 @@ def dream_vs_real_returns(
     seed: int,
     max_steps: int,
     posts: RSSMState | None = None,
+    termination: str = "task",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dream-predicted and real returns of ``policy`` from the same start of each real episode.
 
     The dream starts from the model's posterior after the first ``context`` real observations and runs the
-    policy closed loop until the continue head ends it or the real episode's step limit ``max_steps`` is reached;
-    the real return is counted from the same step, so the two compare directly.
+    policy closed loop until it terminates (``termination`` as in :class:`DreamBatch`) or the real episode's step
+    limit ``max_steps`` is reached; the real return is counted from the same step, so the two compare directly.
     """
     _check_horizon_context(max_steps, context)
     slices = episode_slices(data)
@@ -379,7 +388,12 @@ def dream_vs_real_returns(
     start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in keep]))
     budget = max_steps - t0
     dreams = dream_from_states(
-        checkpoint, posts.index((index, torch.full_like(index, t0))), start_obs, dream_seeds(seed, len(index)), budget
+        checkpoint,
+        posts.index((index, torch.full_like(index, t0))),
+        start_obs,
+        dream_seeds(seed, len(index)),
+        budget,
+        termination,
     )
     returns = np.zeros(len(keep))
     running = np.ones(len(keep), dtype=bool)
@@ -405,6 +419,7 @@ def measure_fidelity(
     context: int = 5,
     start_stride: int = 1,
     max_steps: int | None = None,
+    termination: str = "task",
 ) -> FidelityResult:
     """Records ``episodes`` held-out PyBullet episodes with ``policy`` and measures the model against them.
 
@@ -418,6 +433,7 @@ def measure_fidelity(
         context: real observations filtered before each prediction starts.
         start_stride: use every ``start_stride``-th step as an open-loop start (1: every step).
         max_steps: step limit of the real episodes and the dreams; the task's time limit by default.
+        termination: how the closed-loop dreams end (see :class:`~dreamgym.envs.dream_batch.DreamBatch`).
     """
     _check_horizon_context(horizon, context)
     checkpoint, spec = load_for_task(checkpoint, task)
@@ -425,7 +441,9 @@ def measure_fidelity(
     data = record_pybullet(spec, policy, episodes, seed, max_steps=max_steps)
     posts, _ = filter_episodes(checkpoint.model, data, seed)
     errors = open_loop_errors(checkpoint, data, horizon, context, seed, start_stride, posts=posts)
-    dream_returns, real_returns = dream_vs_real_returns(checkpoint, data, policy, context, seed, max_steps, posts)
+    dream_returns, real_returns = dream_vs_real_returns(
+        checkpoint, data, policy, context, seed, max_steps, posts, termination
+    )
     return FidelityResult(
         task=spec.name,
         horizon=horizon,

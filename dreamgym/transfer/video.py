@@ -1,9 +1,9 @@
 """Side-by-side video: PyBullet next to the dream from the same start under the same actions, divergence below.
 
 The dream is drawn as the robot itself: a second PyBullet instance is posed at every step in the dreamed state
-(joint positions from the observation, torso height and pitch for planar walkers), so the two halves of a frame
-compare like for like and a dream that bends a knee backwards shows it. Tasks without a puppet (Ant's free
-base is not recoverable from its observation) fall back to bar frames of the dreamed vector.
+(:mod:`dreamgym.transfer.posing`: joint positions, torso height and pitch for planar walkers), so the two halves
+of a frame compare like for like and a dream that bends a knee backwards shows it. Tasks without a puppet (Ant's
+free base is not recoverable from its observation) fall back to bar frames of the dreamed vector.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from dreamgym.data.policies import reset_policy
 from dreamgym.envs.render import render_vector_state
 from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TaskSpec
-from dreamgym.transfer.audit import TASK_PHYSICS
 from dreamgym.transfer.fidelity import dream_from_states, dream_seeds, obs_scale
+from dreamgym.transfer.posing import make_pose
 from dreamgym.transfer.recording import BatchPolicy, load_for_task
 from dreamgym.world_model.checkpoint import Checkpoint
 
@@ -78,66 +78,6 @@ class SideBySideVideo:
             dream_terminated_at=data["dream_terminated_at"],
             dream_frames=data["dream_frames"],
         )
-
-
-def _pendulum_pose(env, obs: np.ndarray) -> None:
-    robot = env.unwrapped.robot
-    robot.slider.reset_current_position(float(obs[0]), 0)
-    robot.j1.reset_current_position(float(np.arctan2(obs[3], obs[2])), 0)
-
-
-def _double_pendulum_pose(env, obs: np.ndarray) -> None:
-    robot = env.unwrapped.robot
-    robot.slider.reset_current_position(float(obs[0]), 0)
-    robot.j1.reset_current_position(float(np.arctan2(obs[4], obs[3])), 0)
-    robot.j2.reset_current_position(float(np.arctan2(obs[7], obs[6])), 0)
-
-
-class _WalkerPose:
-    """Poses a planar walker: joints from their scaled positions, then the root's pitch, height and x.
-
-    The root of Hopper, Walker2D and HalfCheetah is three joints (slide x, slide z, hinge pitch) whose names
-    start with "ignore"; the torso sits above the pitch hinge, so its height is set by solving for the z slide
-    after the pitch is applied. x is not observed: it is integrated from the dreamed forward speed.
-    """
-
-    def __init__(self, env, task: str):
-        self.physics = TASK_PHYSICS[task]
-        robot, self.p = env.unwrapped.robot, env.unwrapped._p
-        self.body = robot.robot_body.bodies[robot.robot_body.bodyIndex]
-        self.root: dict[str, int] = {}
-        for j in range(self.p.getNumJoints(self.body)):
-            info = self.p.getJointInfo(self.body, j)
-            if info[1].startswith(b"ignore"):
-                axis = int(np.argmax(np.abs(info[13])))
-                self.root[{(1, 0): "x", (1, 2): "z", (0, 1): "pitch"}[(info[2], axis)]] = j
-        if set(self.root) != {"x", "z", "pitch"}:
-            raise ValueError(f"Expected a planar root (slide x, slide z, hinge pitch) for {task!r}, got {self.root}.")
-        self.dt = env.unwrapped.scene.dt
-        self.x = 0.0
-
-    def __call__(self, env, obs: np.ndarray) -> None:
-        robot, p = env.unwrapped.robot, self.p
-        for joint, dim in zip(robot.ordered_joints, self.physics.joint_position_dims, strict=True):
-            position = joint.lowerLimit + (float(obs[dim]) + 1.0) / 2.0 * (joint.upperLimit - joint.lowerLimit)
-            joint.reset_current_position(position, 0)
-        self.x += float(obs[3]) / 0.3 * self.dt  # obs[3] is 0.3 vx
-        p.resetJointState(self.body, self.root["x"], self.x)
-        p.resetJointState(self.body, self.root["pitch"], float(obs[7]))
-        p.resetJointState(self.body, self.root["z"], 0.0)
-        torso_z = robot.robot_body.current_position()[2]
-        p.resetJointState(self.body, self.root["z"], float(obs[0]) + robot.initial_z - torso_z)
-        robot.calc_state()  # moves the robot's recorded position, which the camera follows
-
-
-def _pose_function(task: str, env) -> Callable[[Any, np.ndarray], None] | None:
-    if task == "InvertedPendulum":
-        return _pendulum_pose
-    if task == "InvertedDoublePendulum":
-        return _double_pendulum_pose
-    if task in ("Hopper", "Walker2D", "HalfCheetah"):
-        return _WalkerPose(env, task)
-    return None
 
 
 def _label(frame: np.ndarray, text: str) -> np.ndarray:
@@ -261,7 +201,7 @@ def side_by_side_video(
         obs, _ = real_env.reset(seed=seed)
         reset_policy(policy)
         puppet_env.reset(seed=seed)
-        pose = _pose_function(spec.name, puppet_env)
+        pose = make_pose(spec, puppet_env)
         model = checkpoint.model
         first = torch.as_tensor(obs, dtype=torch.float32)[None, None]
         with torch.inference_mode(), seeded_torch(seed):

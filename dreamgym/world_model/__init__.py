@@ -8,7 +8,7 @@ from dreamgym.world_model.checkpoint import (
     save_checkpoint,
     stored_model_config,
 )
-from dreamgym.world_model.config import PRESETS, TrainConfig, WorldModelConfig, make_config
+from dreamgym.world_model.config import PRESETS, DecoderLayout, TrainConfig, WorldModelConfig, make_config
 from dreamgym.world_model.model import Decoded, WorldModel
 from dreamgym.world_model.rssm import RSSM, RSSMState
 
@@ -17,6 +17,7 @@ __all__ = [
     "RSSM",
     "Checkpoint",
     "Decoded",
+    "DecoderLayout",
     "RSSMState",
     "TrainConfig",
     "WorldModel",

@@ -264,10 +264,11 @@ def load_tensor_file(directory: Path, name: str, config: dict[str, Any]) -> dict
 def stored_model_config(config: dict[str, Any], directory: str | Path) -> WorldModelConfig:
     """The architecture a checkpoint's ``config`` (from :func:`read_config`) describes.
 
-    A config written before ``ensemble_heads`` existed holds linear heads, whatever today's default is.
+    A config written before ``ensemble_heads`` existed holds linear heads, and one written before ``decoder``
+    existed a plain decoder, whatever today's defaults are.
     """
     try:
-        return WorldModelConfig(**{"ensemble_heads": "linear"} | config["model"])
+        return WorldModelConfig(**{"ensemble_heads": "linear", "decoder": "plain"} | config["model"])
     except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
         raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
 

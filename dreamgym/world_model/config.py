@@ -3,11 +3,75 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ENSEMBLE_HEADS", "PRESETS", "TrainConfig", "WorldModelConfig", "make_config"]
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dreamgym.tasks.layout import ObsLayout
+
+__all__ = ["DECODERS", "ENSEMBLE_HEADS", "PRESETS", "DecoderLayout", "TrainConfig", "WorldModelConfig", "make_config"]
 
 ENSEMBLE_HEADS = ("linear", "mlp")
+DECODERS = ("structured", "plain")
+
+
+@dataclass(frozen=True)
+class DecoderLayout:
+    """Which decoder outputs are not free real numbers, so the decoded observation is a state the robot can be in.
+
+    The world model stays task-agnostic: this is all it knows of a task's :class:`~dreamgym.tasks.layout.ObsLayout`.
+
+    Attributes:
+        angle_pairs: (cos_dim, sin_dim) pairs, decoded onto the unit circle.
+        binary: dimensions decoded as Bernoulli variables (contacts), trained with a log-likelihood loss.
+        low, high: per-dimension bounds the decoded value is projected into (``None``: unbounded), or ``None``
+            when no dimension is bounded.
+    """
+
+    angle_pairs: tuple[tuple[int, int], ...] = ()
+    binary: tuple[int, ...] = ()
+    low: tuple[float | None, ...] | None = None
+    high: tuple[float | None, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # JSON gives lists back; tuples keep the config hashable and equal to the one that was saved.
+        object.__setattr__(self, "angle_pairs", tuple(tuple(int(d) for d in pair) for pair in self.angle_pairs))
+        object.__setattr__(self, "binary", tuple(int(d) for d in self.binary))
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(None if v is None else float(v) for v in value))
+        if (self.low is None) != (self.high is None) or (self.low is not None and len(self.low) != len(self.high)):
+            raise ValueError("Expected both `low` and `high` bounds of one length, or neither.")
+        paired = [d for pair in self.angle_pairs for d in pair]
+        if len(set(paired)) != len(paired) or set(paired) & set(self.binary):
+            raise ValueError(f"A dimension is in more than one angle pair or also binary: {self}.")
+
+    @classmethod
+    def from_task(cls, layout: ObsLayout, obs: np.ndarray | None = None) -> DecoderLayout:
+        """The decoder layout of a task's observation layout; real observations ``obs`` widen joint limits to
+        what the simulator reaches (see :meth:`ObsLayout.bounds`)."""
+        low, high = layout.bounds(obs)
+        bounded = [math.isfinite(lo) or math.isfinite(hi) for lo, hi in zip(low, high, strict=True)]
+        return cls(
+            angle_pairs=layout.angle_pairs,
+            binary=layout.contact_dims,
+            low=_finite_or_none(low) if any(bounded) else None,
+            high=_finite_or_none(high) if any(bounded) else None,
+        )
+
+    def check(self, obs_dim: int) -> None:
+        dims = [d for pair in self.angle_pairs for d in pair] + list(self.binary)
+        if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
+            raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
+
+
+def _finite_or_none(values) -> tuple[float | None, ...]:
+    """JSON has no infinity: an absent bound is ``None``."""
+    return tuple(float(v) if math.isfinite(v) else None for v in values)
 
 
 @dataclass(frozen=True)
@@ -36,6 +100,12 @@ class WorldModelConfig:
             default because their disagreement ranks model error better off the data
             (``benchmarks/results/ensemble_heads.md``), and with them the MOPO penalty helped offline
             (``offline_mlp.md``) and the demo reached its target in fewer rounds (``demo_runs/README.md``).
+        decoder: ``"structured"``: training fills ``obs_layout`` from the task's observation layout
+            (:func:`~dreamgym.world_model.trainer.train_world_model`); ``"plain"``: every dimension is a free real
+            number, as in checkpoints whose config predates this setting. Structured decoding is the default
+            because its dreams break no audited fact (``benchmarks/results/physics.md``).
+        obs_layout: how the decoder respects the kinds of observation dimensions (angle pairs on the unit circle,
+            bounded joints, binary contacts); ``None`` decodes every dimension as a free real number.
     """
 
     obs_dim: int
@@ -53,10 +123,28 @@ class WorldModelConfig:
     rep_scale: float = 0.1
     ensemble: int = 1
     ensemble_heads: str = "mlp"
+    decoder: str = "structured"
+    obs_layout: DecoderLayout | None = None
 
     def __post_init__(self) -> None:
         if self.ensemble_heads not in ENSEMBLE_HEADS:
             raise ValueError(f"Unknown ensemble_heads {self.ensemble_heads!r}; expected one of {list(ENSEMBLE_HEADS)}.")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"Unknown decoder {self.decoder!r}; expected one of {list(DECODERS)}.")
+        if isinstance(self.obs_layout, dict):  # read back from config.json
+            object.__setattr__(self, "obs_layout", DecoderLayout(**self.obs_layout))
+        if self.obs_layout is not None:
+            if self.decoder == "plain":
+                raise ValueError("A plain decoder has no observation layout; pass decoder='structured' or no layout.")
+            self.obs_layout.check(self.obs_dim)
+
+    def with_task_layout(self, layout: ObsLayout | None, obs: np.ndarray | None = None) -> WorldModelConfig:
+        """This config with a structured decoder's layout filled in from a task's observation layout and real
+        observations (which bound the joints; see :meth:`DecoderLayout.from_task`). A plain decoder, a layout
+        already set, or a task without a layout leave the config as it is."""
+        if self.decoder == "plain" or self.obs_layout is not None or layout is None:
+            return self
+        return dataclasses.replace(self, obs_layout=DecoderLayout.from_task(layout, obs))
 
     @property
     def stoch_flat(self) -> int:
@@ -66,7 +154,7 @@ class WorldModelConfig:
     def feature_dim(self) -> int:
         return self.deter + self.stoch_flat
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 

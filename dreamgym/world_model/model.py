@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from dreamgym.world_model.config import WorldModelConfig
-from dreamgym.world_model.functional import symexp, symlog, twohot_bins, twohot_decode, twohot_encode
+from dreamgym.world_model.decoder import ObservationDecoder
+from dreamgym.world_model.functional import symlog, twohot_bins, twohot_decode, twohot_encode
 from dreamgym.world_model.networks import MLP
 from dreamgym.world_model.rssm import RSSM, RSSMState, categorical_kl
 
@@ -17,11 +18,13 @@ __all__ = ["Decoded", "WorldModel"]
 
 
 class Decoded(NamedTuple):
-    """What the heads read off a latent state: observation, reward and probability that the episode goes on."""
+    """What the heads read off a latent state: observation, reward, probability that the episode goes on, and
+    the probability of each binary observation dimension (``None`` where the layout has none)."""
 
     obs: torch.Tensor
     reward: torch.Tensor
     cont: torch.Tensor
+    binary_prob: torch.Tensor | None = None
 
 
 class WorldModel(nn.Module):
@@ -43,7 +46,7 @@ class WorldModel(nn.Module):
         self.cfg = cfg
         self.encoder = MLP(cfg.obs_dim, cfg.hidden, cfg.mlp_layers)
         self.rssm = RSSM(cfg)
-        self.decoder = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.obs_dim)
+        self.decoder = ObservationDecoder(cfg)
         self.reward_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.reward_bins, zero_out=True)
         self.cont_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=1)
         self.register_buffer("bins", twohot_bins(cfg.reward_bins, cfg.reward_limit), persistent=False)
@@ -71,10 +74,16 @@ class WorldModel(nn.Module):
         """Imagined states (B, horizon) and the actions taken; see :meth:`RSSM.imagine`."""
         return self.rssm.imagine(start, policy_or_actions, horizon)
 
-    def decode(self, state: RSSMState) -> Decoded:
-        """Decodes observation, reward and continue probability from any batch shape of states."""
+    def decode(self, state: RSSMState, binary_draw: torch.Tensor | None = None) -> Decoded:
+        """Decodes observation, reward and continue probability from any batch shape of states.
+
+        ``binary_draw`` (uniform numbers, one per binary dimension) samples binary dimensions instead of taking
+        their mode; see :meth:`ObservationDecoder.observation`.
+        """
         feat = state.features
-        return Decoded(symexp(self.decoder(feat)), *self._reward_and_continue(feat))
+        raw = self.decoder(feat)
+        obs = self.decoder.observation(raw, binary_draw)
+        return Decoded(obs, *self._reward_and_continue(feat), self.decoder.binary_probability(raw))
 
     def reward_and_continue(self, state: RSSMState) -> tuple[torch.Tensor, torch.Tensor]:
         """Reward and continue probability alone: what an agent learning on latents needs, without paying for the
@@ -102,7 +111,7 @@ class WorldModel(nn.Module):
             self.embed(batch["obs"]), batch["prev_action"], batch["is_first"]
         )
         feat = posts.features
-        recon = (self.decoder(feat) - symlog(batch["obs"])).square().sum(-1)
+        recon = self.decoder.loss(self.decoder(feat), batch["obs"])
         reward_logits = self.reward_head(feat)
         reward = -(twohot_encode(batch["reward"], self.bins) * torch.log_softmax(reward_logits, -1)).sum(-1)
         cont_target = 1.0 - batch["is_terminal"].to(feat.dtype)

@@ -174,7 +174,7 @@ def test_integer_actions_are_accepted(env: gym.Env) -> None:
 
 
 def test_truncated_at_horizon(trained_checkpoint: Path) -> None:
-    env = gym.make(ENV_ID, checkpoint=trained_checkpoint, horizon=5, termination_threshold=0.0)
+    env = gym.make(ENV_ID, checkpoint=trained_checkpoint, horizon=5, termination_threshold=0.0, termination="model")
     env.reset(seed=0)
     flags = [env.step(env.action_space.sample())[2:4] for _ in range(5)]
     assert flags == [(False, False)] * 4 + [(False, True)]
@@ -182,7 +182,7 @@ def test_truncated_at_horizon(trained_checkpoint: Path) -> None:
 
 
 def test_terminated_when_continue_probability_is_below_threshold(trained_checkpoint: Path) -> None:
-    env = gym.make(ENV_ID, checkpoint=trained_checkpoint, horizon=5, termination_threshold=1.1)
+    env = gym.make(ENV_ID, checkpoint=trained_checkpoint, horizon=5, termination_threshold=1.1, termination="model")
     env.reset(seed=0)
     _, _, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
     assert terminated and not truncated

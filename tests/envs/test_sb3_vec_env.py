@@ -14,7 +14,12 @@ from dreamgym.envs import DreamSB3VecEnv
 @pytest.fixture
 def sb3_env(trained_checkpoint: Path):
     env = DreamSB3VecEnv(
-        "InvertedPendulum", num_envs=8, checkpoint=trained_checkpoint, horizon=3, termination_threshold=0.0
+        "InvertedPendulum",
+        num_envs=8,
+        checkpoint=trained_checkpoint,
+        horizon=3,
+        termination_threshold=0.0,
+        termination="model",
     )
     yield env
     env.close()

@@ -80,7 +80,8 @@ def test_save_load_round_trip_is_exact(trained_checkpoint: Path, tmp_path: Path)
     )
     with torch.no_grad():
         a, b = original.model.decode(states), reloaded.model.decode(states)
-    for x, y in zip(a, b, strict=True):
+    assert a.binary_prob is None and b.binary_prob is None  # the fixture task has no contacts
+    for x, y in zip(a[:3], b[:3], strict=True):
         assert torch.equal(x, y)
 
 

@@ -1,0 +1,76 @@
+"""The observation decoder: an MLP whose outputs are read as the kinds of dimension they stand for.
+
+Every dimension is regressed in symlog space as DreamerV3 does, except binary ones (foot contacts), which are
+Bernoulli logits trained by log-likelihood: a contact is either made or not, and a regression onto {0, 1}
+decodes the 0.5 of a contact "half made". At decoding time angle pairs are projected onto the unit circle and
+bounded dimensions into their bounds, so a dreamed observation is always a state the robot can be in. The
+projections are the nearest valid point, which is also why the loss stays the plain regression: the projection
+can only bring a prediction closer to a valid target.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dreamgym.world_model.config import WorldModelConfig
+from dreamgym.world_model.functional import symexp, symlog
+from dreamgym.world_model.networks import MLP
+
+__all__ = ["ObservationDecoder"]
+
+
+class ObservationDecoder(MLP):
+    """Features -> observation, respecting ``cfg.obs_layout``; without a layout every dimension is a free real.
+
+    Subclasses :class:`MLP` so its parameters keep the names they had when the decoder was a plain MLP, and
+    checkpoints written before layouts existed load unchanged.
+    """
+
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.obs_dim)
+        layout = cfg.obs_layout
+        binary = list(layout.binary) if layout is not None else []
+        continuous = [d for d in range(cfg.obs_dim) if d not in set(binary)]
+        pairs = list(layout.angle_pairs) if layout is not None else []
+        self.register_buffer("binary", torch.tensor(binary, dtype=torch.long), persistent=False)
+        self.register_buffer("continuous", torch.tensor(continuous, dtype=torch.long), persistent=False)
+        self.register_buffer("pairs", torch.tensor(pairs, dtype=torch.long).reshape(-1, 2), persistent=False)
+        bounded = layout is not None and layout.low is not None
+        low = [-torch.inf if v is None else v for v in layout.low] if bounded else [-torch.inf] * cfg.obs_dim
+        high = [torch.inf if v is None else v for v in layout.high] if bounded else [torch.inf] * cfg.obs_dim
+        self.register_buffer("low", torch.tensor(low), persistent=False)
+        self.register_buffer("high", torch.tensor(high), persistent=False)
+        self.bounded = bounded
+
+    def loss(self, raw: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of real ``obs`` (..., d) under the outputs ``raw``, summed over dimensions."""
+        loss = (raw[..., self.continuous] - symlog(obs[..., self.continuous])).square().sum(-1)
+        if len(self.binary):
+            loss = loss + nn.functional.binary_cross_entropy_with_logits(
+                raw[..., self.binary], obs[..., self.binary], reduction="none"
+            ).sum(-1)
+        return loss
+
+    def binary_probability(self, raw: torch.Tensor) -> torch.Tensor | None:
+        """Probability (..., n_binary) that each binary dimension is 1, or ``None`` where there is none."""
+        return torch.sigmoid(raw[..., self.binary]) if len(self.binary) else None
+
+    def observation(self, raw: torch.Tensor, binary_draw: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoded observation (..., d).
+
+        Args:
+            raw: decoder outputs.
+            binary_draw: uniform numbers (..., n_binary); a binary dimension is 1 where its draw is below its
+                probability (a sample). ``None``: 1 where the probability exceeds one half (the mode).
+        """
+        obs = symexp(raw)  # a fresh tensor: the in-place writes below touch nothing of the caller's
+        if len(self.pairs):
+            pairs = obs[..., self.pairs]  # (..., P, 2)
+            obs[..., self.pairs.flatten()] = (pairs / pairs.norm(dim=-1, keepdim=True).clamp_min(1e-6)).flatten(-2)
+        if self.bounded:
+            obs = torch.maximum(torch.minimum(obs, self.high), self.low)
+        if len(self.binary):
+            threshold = 0.5 if binary_draw is None else binary_draw
+            obs[..., self.binary] = (torch.sigmoid(raw[..., self.binary]) > threshold).to(obs.dtype)
+        return obs

@@ -1,0 +1,120 @@
+"""The structured decoder: every output kind holds its fact on a tiny model, the layout travels with the
+checkpoint, and checkpoints written before layouts existed load as they were."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dreamgym.tasks import get_task
+from dreamgym.world_model import DecoderLayout, WorldModel, load_checkpoint, make_config
+from dreamgym.world_model.rssm import RSSMState
+
+HOPPER = get_task("Hopper")
+
+
+def _hopper_model(seed: int = 0, decoder: str = "structured") -> WorldModel:
+    """A tiny untrained Hopper model whose joints are bounded as if the data reached 1.07 past each limit."""
+    reach = np.zeros((2, 15))
+    reach[:, list(HOPPER.layout.joint_dims)] = [[-1.07], [1.07]]
+    cfg, _ = make_config("debug", 15, 3, decoder=decoder)
+    torch.manual_seed(seed)
+    model = WorldModel(cfg.with_task_layout(HOPPER.layout, reach))
+    with torch.no_grad():
+        model.decoder[-1].weight *= 10  # outputs far outside every bound, as an untrained or confused model's
+    return model
+
+
+def _wild_states(model: WorldModel, batch: int = 256) -> RSSMState:
+    """Random latent states."""
+    torch.manual_seed(1)
+    cfg = model.cfg
+    stoch = torch.nn.functional.one_hot(torch.randint(cfg.classes, (batch, cfg.stoch)), cfg.classes).float()
+    return RSSMState(deter=torch.randn(batch, cfg.deter), stoch=stoch)
+
+
+def test_layout_comes_from_the_task_and_real_data():
+    layout = _hopper_model().cfg.obs_layout
+    assert layout.angle_pairs == ((2, 1),) and layout.binary == (14,)
+    assert [layout.low[d] for d in HOPPER.layout.joint_dims] == [-1.07] * 3  # the data's reach past [-1, 1]
+    assert layout.low[0] == -1.25 and layout.high[0] == 5.0  # the floor under the torso, the env's clip
+    assert layout.low[7] == pytest.approx(-np.pi / 2) and layout.high[3] == 5.0
+    without_data = DecoderLayout.from_task(HOPPER.layout)
+    assert [without_data.low[d] for d in HOPPER.layout.joint_dims] == [-5.0] * 3  # soft limits: only the clip
+
+
+def test_decoded_observations_hold_every_fact():
+    model = _hopper_model()
+    with torch.no_grad():
+        decoded = model.decode(_wild_states(model))
+    obs = decoded.obs
+    plain = _hopper_model(decoder="plain")
+    with torch.no_grad():
+        raw = plain.decode(_wild_states(plain)).obs
+    assert (raw.abs() > 5).any() and not torch.allclose(raw[:, [1, 2]].norm(dim=-1), torch.ones(len(raw)))
+    torch.testing.assert_close(obs[:, [2, 1]].norm(dim=-1), torch.ones(len(obs)))  # (cos, sin) on the unit circle
+    layout = model.cfg.obs_layout
+    low = torch.tensor([-np.inf if v is None else v for v in layout.low])
+    high = torch.tensor([np.inf if v is None else v for v in layout.high])
+    assert ((obs >= low) & (obs <= high)).all()
+    assert set(obs[:, 14].unique().tolist()) <= {0.0, 1.0}  # contact made or not
+    assert decoded.binary_prob.shape == (len(obs), 1)
+    np.testing.assert_array_equal(obs[:, 14], (decoded.binary_prob[:, 0] > 0.5).float())
+
+
+def test_binary_draws_sample_the_kept_probability():
+    model = _hopper_model()
+    states = _wild_states(model, batch=4)
+    draws = torch.linspace(0.01, 0.99, 99)
+    with torch.no_grad():
+        prob = model.decode(states).binary_prob[0, 0]
+        sampled = model.decode(states.index((torch.zeros(99, dtype=torch.long),)), draws[:, None]).obs[:, 14]
+    np.testing.assert_array_equal(sampled, (draws < prob).float())
+
+
+def test_binary_dimensions_are_trained_by_log_likelihood():
+    model = _hopper_model()
+    raw = torch.zeros(3, 15, requires_grad=True)
+    obs = torch.zeros(3, 15)
+    obs[:, 14] = torch.tensor([0.0, 1.0, 1.0])
+    loss = model.decoder.loss(raw, obs)
+    # symlog regression of 14 dims at zero error, plus log 2 for a contact predicted with probability one half
+    torch.testing.assert_close(loss, torch.full((3,), np.log(2.0)))
+    loss.sum().backward()
+    torch.testing.assert_close(raw.grad[:, 14], torch.tensor([0.5, -0.5, -0.5]))
+
+
+def test_a_layout_that_does_not_fit_is_refused():
+    with pytest.raises(ValueError, match="does not fit observations of 5 dimensions"):
+        make_config("debug", 5, 1)[0].with_task_layout(HOPPER.layout)
+    with pytest.raises(ValueError, match="Unknown decoder 'fancy'"):
+        make_config("debug", 5, 1, decoder="fancy")
+
+
+def test_trained_checkpoint_records_the_layout(trained_checkpoint: Path, wm_sequences):
+    checkpoint = load_checkpoint(trained_checkpoint)
+    layout = checkpoint.model.cfg.obs_layout
+    assert layout == DecoderLayout(**checkpoint.config["model"]["obs_layout"])
+    assert layout.angle_pairs == ((2, 3),) and layout.binary == ()
+    assert layout.low[0] == min(-1.0, float(wm_sequences.obs[:, 0].min()))  # the slider's limit or the data's reach
+
+
+def test_a_checkpoint_from_before_layouts_loads_as_it_was(trained_checkpoint: Path, tmp_path: Path):
+    old = tmp_path / "old"
+    shutil.copytree(trained_checkpoint, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["model"]["decoder"], config["model"]["obs_layout"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded, original = load_checkpoint(old), load_checkpoint(trained_checkpoint)
+    assert loaded.model.cfg.decoder == "plain" and loaded.model.cfg.obs_layout is None
+    states = original.model.observe(
+        original.starts["obs"][:2], original.starts["prev_action"][:2], original.starts["is_first"][:2]
+    )
+    with torch.no_grad():
+        raw = original.model.decoder(states.features)
+        torch.testing.assert_close(loaded.model.decode(states).obs, torch.sign(raw) * torch.expm1(raw.abs()))
