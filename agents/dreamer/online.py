@@ -146,7 +146,7 @@ class OnlineTrainer:
         )
         # No data exists yet to say how far the simulator pushes joints past their limits, so the structured
         # decoder keeps angle pairs, hard bounds and contacts and leaves joints unbounded.
-        self.model_cfg = model_cfg.with_task_layout(spec.layout)
+        self.model_cfg = model_cfg.with_task_layout(spec.layout, floor=spec.kinematic_chain())
         torch.manual_seed(config.seed)
         self.world_model = WorldModel(self.model_cfg)
         self.wm_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=self.wm_train.lr, eps=self.wm_train.eps)

@@ -75,6 +75,13 @@ class TaskSpec:
 
         return spaces.Box(-1.0, 1.0, shape=(self.action_dim,), dtype=np.float32)
 
+    def kinematic_chain(self) -> dict | None:
+        """The robot's planar kinematic chain (:func:`dreamgym.tasks.kinematics.planar_chain`; reads the MJCF and
+        makes the env once), or ``None`` for a robot that is not a planar walker."""
+        from dreamgym.tasks.kinematics import PLANAR_WALKERS, planar_chain
+
+        return planar_chain(self) if self.name in PLANAR_WALKERS else None
+
     def make_env(self, **kwargs) -> gym.Env:
         """Creates the real simulator environment (imports PyBullet on first use)."""
         import gymnasium as gym

@@ -29,15 +29,18 @@ class DecoderLayout:
         binary: dimensions decoded as Bernoulli variables (contacts), trained with a log-likelihood loss.
         low, high: per-dimension bounds the decoded value is projected into (``None``: unbounded), or ``None``
             when no dimension is bounded.
+        floor: the kinematic chain of a planar walker (:func:`dreamgym.tasks.kinematics.planar_chain`); a decoded
+            torso is raised until no part of the robot is below the floor. ``None``: no floor projection.
     """
 
     angle_pairs: tuple[tuple[int, int], ...] = ()
     binary: tuple[int, ...] = ()
     low: tuple[float | None, ...] | None = None
     high: tuple[float | None, ...] | None = None
+    floor: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        # JSON gives lists back; tuples keep the config hashable and equal to the one that was saved.
+        # JSON gives lists back; tuples keep a loaded config equal to the one that was saved.
         object.__setattr__(self, "angle_pairs", tuple(tuple(int(d) for d in pair) for pair in self.angle_pairs))
         object.__setattr__(self, "binary", tuple(int(d) for d in self.binary))
         for name in ("low", "high"):
@@ -51,9 +54,11 @@ class DecoderLayout:
             raise ValueError(f"A dimension is in more than one angle pair or also binary: {self}.")
 
     @classmethod
-    def from_task(cls, layout: ObsLayout, obs: np.ndarray | None = None) -> DecoderLayout:
+    def from_task(
+        cls, layout: ObsLayout, obs: np.ndarray | None = None, floor: dict[str, Any] | None = None
+    ) -> DecoderLayout:
         """The decoder layout of a task's observation layout; real observations ``obs`` widen joint limits to
-        what the simulator reaches (see :meth:`ObsLayout.bounds`)."""
+        what the simulator reaches (see :meth:`ObsLayout.bounds`); ``floor`` is the task's kinematic chain."""
         low, high = layout.bounds(obs)
         bounded = [math.isfinite(lo) or math.isfinite(hi) for lo, hi in zip(low, high, strict=True)]
         return cls(
@@ -61,6 +66,7 @@ class DecoderLayout:
             binary=layout.contact_dims,
             low=_finite_or_none(low) if any(bounded) else None,
             high=_finite_or_none(high) if any(bounded) else None,
+            floor=floor,
         )
 
     def check(self, obs_dim: int) -> None:
@@ -138,13 +144,15 @@ class WorldModelConfig:
                 raise ValueError("A plain decoder has no observation layout; pass decoder='structured' or no layout.")
             self.obs_layout.check(self.obs_dim)
 
-    def with_task_layout(self, layout: ObsLayout | None, obs: np.ndarray | None = None) -> WorldModelConfig:
-        """This config with a structured decoder's layout filled in from a task's observation layout and real
-        observations (which bound the joints; see :meth:`DecoderLayout.from_task`). A plain decoder, a layout
-        already set, or a task without a layout leave the config as it is."""
+    def with_task_layout(
+        self, layout: ObsLayout | None, obs: np.ndarray | None = None, floor: dict[str, Any] | None = None
+    ) -> WorldModelConfig:
+        """This config with a structured decoder's layout filled in from a task's observation layout, real
+        observations (which bound the joints) and the task's kinematic chain (see :meth:`DecoderLayout.from_task`).
+        A plain decoder, a layout already set, or a task without a layout leave the config as it is."""
         if self.decoder == "plain" or self.obs_layout is not None or layout is None:
             return self
-        return dataclasses.replace(self, obs_layout=DecoderLayout.from_task(layout, obs))
+        return dataclasses.replace(self, obs_layout=DecoderLayout.from_task(layout, obs, floor))
 
     @property
     def stoch_flat(self) -> int:

@@ -2,8 +2,9 @@
 
 Every dimension is regressed in symlog space as DreamerV3 does, except binary ones (foot contacts), which are
 Bernoulli logits trained by log-likelihood: a contact is either made or not, and a regression onto {0, 1}
-decodes the 0.5 of a contact "half made". At decoding time angle pairs are projected onto the unit circle and
-bounded dimensions into their bounds, so a dreamed observation is always a state the robot can be in. The
+decodes the 0.5 of a contact "half made". At decoding time angle pairs are projected onto the unit circle,
+bounded dimensions into their bounds and, for planar walkers, the torso raised until no part of the robot is
+below the floor (:mod:`dreamgym.world_model.kinematics`), so a dreamed observation is a state the robot can be in. The
 projections are the nearest valid point, which is also why the loss stays the plain regression: the projection
 can only bring a prediction closer to a valid target.
 """
@@ -15,6 +16,7 @@ from torch import nn
 
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.functional import symexp, symlog
+from dreamgym.world_model.kinematics import FloorProjection
 from dreamgym.world_model.networks import MLP
 
 __all__ = ["ObservationDecoder"]
@@ -42,6 +44,7 @@ class ObservationDecoder(MLP):
         self.register_buffer("low", torch.tensor(low), persistent=False)
         self.register_buffer("high", torch.tensor(high), persistent=False)
         self.bounded = bounded
+        self.floor = FloorProjection(layout.floor) if layout is not None and layout.floor is not None else None
 
     def loss(self, raw: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of real ``obs`` (..., d) under the outputs ``raw``, summed over dimensions."""
@@ -70,6 +73,8 @@ class ObservationDecoder(MLP):
             obs[..., self.pairs.flatten()] = (pairs / pairs.norm(dim=-1, keepdim=True).clamp_min(1e-6)).flatten(-2)
         if self.bounded:
             obs = torch.maximum(torch.minimum(obs, self.high), self.low)
+        if self.floor is not None:  # after the joints are bounded: they place the capsules
+            obs = torch.minimum(self.floor.project(obs), self.high)
         if len(self.binary):
             threshold = 0.5 if binary_draw is None else binary_draw
             obs[..., self.binary] = (torch.sigmoid(raw[..., self.binary]) > threshold).to(obs.dtype)

@@ -119,7 +119,7 @@ def train_world_model(
         out: checkpoint directory.
         task: the task the data comes from; its spaces are recorded and checked on load.
         model_cfg: architecture (ignored in favour of the stored one when resuming); a structured decoder's
-            layout is filled in from ``task``'s observation layout and ``data``
+            layout is filled in from ``task``'s observation layout, ``data`` and its kinematic chain
             (:meth:`WorldModelConfig.with_task_layout`).
         train_cfg: optimisation settings.
         logdir: TensorBoard directory; ``out/tensorboard`` by default.
@@ -132,7 +132,9 @@ def train_world_model(
     torch.manual_seed(train_cfg.seed)
     sampler_rng = np.random.default_rng(train_cfg.seed)
     step = 0
-    model = WorldModel(model_cfg.with_task_layout(task.layout, data.obs))
+    if model_cfg.decoder == "structured" and model_cfg.obs_layout is None:
+        model_cfg = model_cfg.with_task_layout(task.layout, data.obs, task.kinematic_chain())
+    model = WorldModel(model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
     if resume and (out / CONFIG_FILE).exists():
         ckpt = load_checkpoint(out, task=task.name, observation_shape=task.obs_shape, action_shape=(task.action_dim,))

@@ -67,6 +67,22 @@ def test_decoded_observations_hold_every_fact():
     np.testing.assert_array_equal(obs[:, 14], (decoded.binary_prob[:, 0] > 0.5).float())
 
 
+def test_decoded_walkers_stand_on_or_above_the_floor():
+    from dreamgym.world_model.kinematics import FloorProjection
+
+    reach = np.zeros((2, 15))
+    cfg, _ = make_config("debug", 15, 3)
+    chain = HOPPER.kinematic_chain()
+    torch.manual_seed(0)
+    model = WorldModel(cfg.with_task_layout(HOPPER.layout, reach, chain))
+    with torch.no_grad():
+        model.decoder[-1].weight *= 10
+        obs = model.decode(_wild_states(model)).obs
+    floor = FloorProjection(chain)
+    assert (floor.lowest_point(obs) >= -1e-5).all()
+    assert (floor.lowest_point(_hopper_model().decode(_wild_states(model)).obs.detach()) < -0.05).any()
+
+
 def test_binary_draws_sample_the_kept_probability():
     model = _hopper_model()
     states = _wild_states(model, batch=4)
