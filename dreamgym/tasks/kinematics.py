@@ -20,7 +20,7 @@ import numpy as np
 
 from dreamgym.tasks.registry import TaskSpec, get_task
 
-__all__ = ["PLANAR_WALKERS", "planar_chain"]
+__all__ = ["PLANAR_WALKERS", "planar_chain", "with_clearance"]
 
 PLANAR_WALKERS = ("Hopper", "Walker2D", "HalfCheetah")
 
@@ -57,10 +57,12 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
 
     Coordinates are the MJCF's at the rest pose (all joints at 0), x and z only. Keys: ``height_dim``,
     ``roll_dim``, ``pitch_dim``, ``initial_height`` (the torso height at reset, which the height dimension is
-    relative to), ``reference`` (x, z) of the torso point whose height the observation holds, ``joints`` (per
-    hinge: observation ``dim``, angle ``mid`` and ``half_range`` of the scaled position, ``anchor``, ``sign``
-    of the y axis, index of the ``parent`` hinge or -1) and ``capsules`` (per capsule: the hinge it hangs on or
-    -1 for the torso, end points ``a`` and ``b``, ``radius``).
+    relative to), ``substep`` (the physics substep the observation's torso lags its joints by, see
+    :class:`~dreamgym.transfer.posing.WalkerPose`), ``clearance`` (the lowest the robot may reach, 0: the floor;
+    see :func:`with_clearance`), ``reference`` (x, z) of the torso point whose height the observation holds,
+    ``joints`` (per hinge: observation ``dim`` and ``speed_dim``, angle ``mid`` and ``half_range`` of the scaled
+    position, ``anchor``, ``sign`` of the y axis, index of the ``parent`` hinge or -1) and ``capsules`` (per
+    capsule: the hinge it hangs on or -1 for the torso, end points ``a`` and ``b``, ``radius``).
 
     Raises:
         ValueError: the task is not a planar walker, or its MJCF holds a joint or geom this reader does not know.
@@ -77,6 +79,7 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
         limits = {j.joint_name: (j.lowerLimit, j.upperLimit) for j in robot.ordered_joints}
         order = [j.joint_name for j in robot.ordered_joints]
         initial_z = float(robot.initial_z)
+        substep = float(env.unwrapped.scene.timestep)
         path = Path(pybullet_data.getDataPath()) / "mjcf" / robot.model_xml
     finally:
         env.close()
@@ -100,9 +103,11 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
                 raise ValueError(f"Expected hinges about y in {path.name}, got joint {name!r} with axis {axis}.")
             low, high = limits[name]
             anchor = (origin if local else 0.0) + _vector(joint, "pos", "0 0 0")
+            dim = spec.layout.joint_dims[order.index(name)]
             joints.append(
                 {
-                    "dim": spec.layout.joint_dims[order.index(name)],
+                    "dim": dim,
+                    "speed_dim": dim + 1,  # calc_state interleaves (position, 0.1 speed) per joint
                     "mid": (low + high) / 2,
                     "half_range": (high - low) / 2,
                     "anchor": _xz(anchor),
@@ -129,7 +134,25 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
         "roll_dim": roll_dim,
         "pitch_dim": pitch_dim,
         "initial_height": initial_z,
+        "substep": substep,
+        "clearance": 0.0,
         "reference": [(first["a"][0] + first["b"][0]) / 2, (first["a"][1] + first["b"][1]) / 2],
         "joints": joints,
         "capsules": capsules,
     }
+
+
+def with_clearance(chain: dict[str, Any], obs: np.ndarray) -> dict[str, Any]:
+    """The chain with its ``clearance`` set to how deep real observations ``obs`` (..., d) reach into the floor.
+
+    Bullet's contacts are soft: a landing foot sinks a centimetre or so before the solver pushes it out, so the
+    simulator's own states reach slightly below the floor. As joint limits widen to the data's reach, the floor
+    a dream is held above sits at the deepest point the data reaches (never above the floor itself).
+    """
+    import torch
+
+    from dreamgym.world_model.kinematics import FloorProjection
+
+    rows = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(-1, np.shape(obs)[-1]))
+    lowest = float(FloorProjection(chain).lowest_point(rows).min())
+    return {**chain, "clearance": min(lowest, 0.0)}

@@ -28,11 +28,14 @@ class FloorProjection:
     def __init__(self, chain: dict[str, Any]):
         self.height_dim, self.roll_dim, self.pitch_dim = chain["height_dim"], chain["roll_dim"], chain["pitch_dim"]
         self.initial_height = float(chain["initial_height"])
+        self.substep = float(chain.get("substep", 0.0))
+        self.clearance = float(chain.get("clearance", 0.0))
         joints, capsules = chain["joints"], chain["capsules"]
         self.parents = [int(j["parent"]) for j in joints]
         if any(parent >= i for i, parent in enumerate(self.parents)):
             raise ValueError(f"Expected every hinge after its parent in the chain, got parents {self.parents}.")
         self.dims = torch.tensor([j["dim"] for j in joints], dtype=torch.long)
+        self.speed_dims = torch.tensor([j.get("speed_dim", j["dim"]) for j in joints], dtype=torch.long)
         self.mid, self.half_range, self.sign = (
             torch.tensor([float(j[k]) for j in joints]) for k in ("mid", "half_range", "sign")
         )
@@ -49,11 +52,15 @@ class FloorProjection:
         return cos * x + sin * z, cos * z - sin * x
 
     def lowest_point(self, obs: torch.Tensor) -> torch.Tensor:
-        """(...,) height of the robot's lowest surface point above the floor for observations (..., d)."""
+        """(...,) height of the robot's lowest surface point above the floor for observations (..., d), posed as
+        the simulator's contact solver last saw it (:class:`~dreamgym.transfer.posing.WalkerPose`'s
+        ``match_torso_time``)."""
         batch, device = obs.shape[:-1], obs.device
         mid, half_range, sign = (t.to(device) for t in (self.mid, self.half_range, self.sign))
         ends, radius = self.ends.to(device), self.radius.to(device)
         angle = mid + half_range * obs[..., self.dims.to(device)]  # (..., J) hinge angles
+        # At the torso's instant, one substep before the joints' (obs holds 0.1 rad/s speeds).
+        angle = angle - self.substep * obs[..., self.speed_dims.to(device)] / 0.1
         # Each body's rest-frame transform (rotation phi, offset t: p -> R(phi) p + t), from the torso outwards; a
         # hinge rotates its subtree about its rest anchor c: p -> R(q) (p - c) + c.
         phi = [obs.new_zeros(batch)]
@@ -81,8 +88,9 @@ class FloorProjection:
         return height + (wz - radius[:, None]).amin((-1, -2))
 
     def project(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs`` with the torso raised where the robot would reach below the floor (out of place)."""
-        sink = (-self.lowest_point(obs)).clamp_min(0.0)
+        """``obs`` with the torso raised where the robot would reach deeper than the chain's clearance (out of
+        place)."""
+        sink = (self.clearance - self.lowest_point(obs)).clamp_min(0.0)
         obs = obs.clone()
         obs[..., self.height_dim] = obs[..., self.height_dim] + sink
         return obs
