@@ -21,7 +21,7 @@ from dreamgym.world_model.uncertainty import CALIBRATION_KEY, CALIBRATION_KEYS, 
 
 __all__ = ["BINARY_SAMPLING", "TERMINATIONS", "DreamBatch", "DreamStep", "resolve_halt_threshold"]
 
-TERMINATIONS = ("task", "model")
+TERMINATIONS = ("task", "model", "either")
 BINARY_SAMPLING = ("mode", "sample")
 
 
@@ -157,7 +157,9 @@ class DreamBatch:
         self.halt_threshold = resolve_halt_threshold(checkpoint, halt_threshold, halt_scale)
         self.halt_penalty = float(halt_penalty)
         task = TASKS.get(checkpoint.task)
-        self.termination_rule = task.termination if termination == "task" and task is not None else None
+        self.termination_rule = task.termination if termination != "model" and task is not None else None
+        # Without an observable rule every mode falls back to the continue head.
+        self.use_continue_head = termination != "task" or self.termination_rule is None
         self.sample_binary = binary_sampling == "sample"
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
@@ -226,10 +228,11 @@ class DreamBatch:
             # state worth -kappa instead of whatever the model would make up there.
             halted = uncertainty > self.halt_threshold
             reward = torch.where(halted, torch.full_like(reward, -self.halt_penalty), reward)
+            ended = torch.zeros(self.num_envs, dtype=torch.bool)
             if self.termination_rule is not None:
-                ended = self.termination_rule(decoded.obs)
-            else:
-                ended = decoded.cont < self.termination_threshold
+                ended |= self.termination_rule(decoded.obs)
+            if self.use_continue_head:
+                ended |= decoded.cont < self.termination_threshold
             terminated = ended | halted
             truncated = (self.steps >= self.horizon) & ~terminated
         return DreamStep(

@@ -48,8 +48,8 @@ class DreamVectorEnv(VectorEnv):
             disagreement exceeds this; nats, or a calibration statistic (``"p99"``, ``"max"``, ...). ``None``: off.
         halt_scale: multiplies a named ``halt_threshold``.
         halt_penalty: MOReL's kappa, the penalty of the halting step.
-        termination: ``"task"`` (the task's own termination rule on the dreamed state, where the task has one)
-            or ``"model"`` (the continue head); see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
+        termination: ``"task"`` (the task's own termination rule on the dreamed state, where the task has one),
+            ``"model"`` (the continue head) or ``"either"``; see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
         binary_sampling: ``"mode"`` or ``"sample"``: how contact flags of a structured decoder are dreamed.
         autoreset_mode: an :class:`gymnasium.vector.AutoresetMode` or its string value.
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.

@@ -38,6 +38,11 @@ def test_dreams_end_by_the_task_rule_or_by_the_continue_head(trained_checkpoint:
             cont = by_head.model.decode(by_head.state).cont.numpy()
         np.testing.assert_array_equal(out.terminated, cont < 0.5)
     assert task_ended > 0  # the tiny model's random dreams do tip the pole past 0.2 rad
+    either = DreamBatch(checkpoint, 32, horizon=50, termination="either")
+    for out in _run(either, 40):
+        with torch.no_grad():
+            cont = either.model.decode(either.state).cont.numpy()
+        np.testing.assert_array_equal(out.terminated, rule(out.obs) | (cont < 0.5))
 
 
 def _hopper_checkpoint() -> Checkpoint:
@@ -74,7 +79,7 @@ def test_env_info_keeps_the_contact_probability():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"termination": "oracle"}, r"Unknown termination 'oracle'; expected one of \['task', 'model'\]"),
+        ({"termination": "oracle"}, r"Unknown termination 'oracle'; expected one of \['task', 'model', 'either'\]"),
         ({"binary_sampling": "coin"}, r"Unknown binary_sampling 'coin'; expected one of \['mode', 'sample'\]"),
     ],
 )
