@@ -169,7 +169,7 @@ class DemoArgs:
     task: str = _opt("InvertedPendulum", "dreamgym task name")
     out: str = _opt("demo_out", "output directory")
     seed: int = _opt(0, "random seed")
-    rounds: int = _opt(4, "Dyna rounds")
+    rounds: int = _opt(5, "Dyna rounds (the run stops early once PyBullet reaches the target)")
     initial_steps: int = _opt(5000, "random real steps before the first round")
     steps_per_round: int = _opt(15000, "real steps collected with the agent after each round")
     preset: str = _opt("small", "world-model size preset")
