@@ -20,7 +20,7 @@ import numpy as np
 
 from dreamgym.tasks.registry import TaskSpec, get_task
 
-__all__ = ["PLANAR_WALKERS", "planar_chain", "with_clearance"]
+__all__ = ["PLANAR_WALKERS", "planar_chain"]
 
 PLANAR_WALKERS = ("Hopper", "Walker2D", "HalfCheetah")
 
@@ -58,11 +58,11 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
     Coordinates are the MJCF's at the rest pose (all joints at 0), x and z only. Keys: ``height_dim``,
     ``roll_dim``, ``pitch_dim``, ``initial_height`` (the torso height at reset, which the height dimension is
     relative to), ``substep`` (the physics substep the observation's torso lags its joints by, see
-    :class:`~dreamgym.transfer.posing.WalkerPose`), ``clearance`` (the lowest the robot may reach, 0: the floor;
-    see :func:`with_clearance`), ``reference`` (x, z) of the torso point whose height the observation holds,
-    ``joints`` (per hinge: observation ``dim`` and ``speed_dim``, angle ``mid`` and ``half_range`` of the scaled
-    position, ``anchor``, ``sign`` of the y axis, index of the ``parent`` hinge or -1) and ``capsules`` (per
-    capsule: the hinge it hangs on or -1 for the torso, end points ``a`` and ``b``, ``radius``).
+    :class:`~dreamgym.transfer.posing.WalkerPose`), ``reference`` (x, z) of the torso point whose height the
+    observation holds, ``joints`` (per hinge: observation ``dim`` and ``speed_dim``, angle ``mid`` and
+    ``half_range`` of the scaled position, ``anchor``, ``sign`` of the y axis, index of the ``parent`` hinge or
+    -1) and ``capsules`` (per capsule: the hinge it hangs on or -1 for the torso, end points ``a`` and ``b``,
+    ``radius``).
 
     Raises:
         ValueError: the task is not a planar walker, or its MJCF holds a joint or geom this reader does not know.
@@ -135,24 +135,7 @@ def planar_chain(task: str | TaskSpec) -> dict[str, Any]:
         "pitch_dim": pitch_dim,
         "initial_height": initial_z,
         "substep": substep,
-        "clearance": 0.0,
         "reference": [(first["a"][0] + first["b"][0]) / 2, (first["a"][1] + first["b"][1]) / 2],
         "joints": joints,
         "capsules": capsules,
     }
-
-
-def with_clearance(chain: dict[str, Any], obs: np.ndarray) -> dict[str, Any]:
-    """The chain with its ``clearance`` set to how deep real observations ``obs`` (..., d) reach into the floor.
-
-    Bullet's contacts are soft: a landing foot sinks a centimetre or so before the solver pushes it out, so the
-    simulator's own states reach slightly below the floor. As joint limits widen to the data's reach, the floor
-    a dream is held above sits at the deepest point the data reaches (never above the floor itself).
-    """
-    import torch
-
-    from dreamgym.world_model.kinematics import FloorProjection
-
-    rows = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(-1, np.shape(obs)[-1]))
-    lowest = float(FloorProjection(chain).lowest_point(rows).min())
-    return {**chain, "clearance": min(lowest, 0.0)}

@@ -29,7 +29,6 @@ class FloorProjection:
         self.height_dim, self.roll_dim, self.pitch_dim = chain["height_dim"], chain["roll_dim"], chain["pitch_dim"]
         self.initial_height = float(chain["initial_height"])
         self.substep = float(chain.get("substep", 0.0))
-        self.clearance = float(chain.get("clearance", 0.0))
         joints, capsules = chain["joints"], chain["capsules"]
         self.parents = [int(j["parent"]) for j in joints]
         if any(parent >= i for i, parent in enumerate(self.parents)):
@@ -88,9 +87,13 @@ class FloorProjection:
         return height + (wz - radius[:, None]).amin((-1, -2))
 
     def project(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs`` with the torso raised where the robot would reach deeper than the chain's clearance (out of
-        place)."""
-        sink = (self.clearance - self.lowest_point(obs)).clamp_min(0.0)
+        """``obs`` with the torso raised where the robot would reach below the floor (out of place).
+
+        The floor itself, not the depth Bullet's soft contacts let an impact sink to: a resting foot in the
+        simulator's data sits on or above it (its contact flag is the previous step's), and a dream held at the
+        deepest impact the data holds would sit at the simulator's extreme.
+        """
+        sink = (-self.lowest_point(obs)).clamp_min(0.0)
         obs = obs.clone()
         obs[..., self.height_dim] = obs[..., self.height_dim] + sink
         return obs

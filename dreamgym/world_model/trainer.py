@@ -14,7 +14,6 @@ from tqdm.auto import tqdm
 from dreamgym.data import SequenceData, SequenceSampler
 from dreamgym.errors import CheckpointError
 from dreamgym.tasks import TaskSpec
-from dreamgym.tasks.kinematics import with_clearance
 from dreamgym.world_model.checkpoint import (
     CONFIG_FILE,
     load_checkpoint,
@@ -134,9 +133,7 @@ def train_world_model(
     sampler_rng = np.random.default_rng(train_cfg.seed)
     step = 0
     if model_cfg.decoder == "structured" and model_cfg.obs_layout is None:
-        chain = task.kinematic_chain()
-        floor = None if chain is None else with_clearance(chain, data.obs)
-        model_cfg = model_cfg.with_task_layout(task.layout, data.obs, floor)
+        model_cfg = model_cfg.with_task_layout(task.layout, data.obs, task.kinematic_chain())
     model = WorldModel(model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
     if resume and (out / CONFIG_FILE).exists():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dreamgym.tasks import get_task
-from dreamgym.tasks.kinematics import PLANAR_WALKERS, planar_chain, with_clearance
+from dreamgym.tasks.kinematics import PLANAR_WALKERS, planar_chain
 from dreamgym.transfer.posing import make_pose, robot_body_id
 from dreamgym.transfer.recording import random_policy, record_pybullet
 from dreamgym.world_model.kinematics import FloorProjection
@@ -50,22 +50,6 @@ def test_projection_raises_only_bodies_in_the_floor():
     lifted = obs.clone()
     lifted[:, 0] += 0.5
     torch.testing.assert_close(floor.project(lifted), lifted)
-
-
-def test_clearance_is_how_deep_the_data_reaches():
-    spec = get_task("Hopper")
-    chain = planar_chain(spec)
-    obs = record_pybullet(spec, random_policy(3, 2), 3, 0, max_steps=100).obs
-    deepest = float(FloorProjection(chain).lowest_point(torch.as_tensor(obs)).min())
-    assert -0.02 < deepest < 0.0  # Bullet lets a landing foot sink, by less than the audit's tolerance
-    floor = FloorProjection(with_clearance(chain, obs))
-    assert floor.clearance == pytest.approx(deepest)
-    sunk = torch.as_tensor(obs).clone()
-    sunk[:, 0] -= 0.5
-    torch.testing.assert_close(
-        floor.lowest_point(floor.project(sunk)), torch.full((len(obs),), deepest), atol=1e-5, rtol=0
-    )
-    assert with_clearance(chain, obs + np.eye(15)[0])["clearance"] == 0.0  # never above the floor itself
 
 
 def test_only_planar_walkers_have_a_chain():
