@@ -160,7 +160,9 @@ class DreamBatch:
         self.termination_rule = task.termination if termination != "model" and task is not None else None
         # Without an observable rule every mode falls back to the continue head.
         self.use_continue_head = termination != "task" or self.termination_rule is None
-        self.sample_binary = binary_sampling == "sample"
+        layout = self.cfg.obs_layout
+        # Draws are made only where there is something to sample: contacts of a structured decoder.
+        self.binary_draws = len(layout.binary) if binary_sampling == "sample" and layout is not None else 0
         # Filtering samples posterior latents; a fixed private seed makes start states a pure function of the
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
         with torch.inference_mode(), seeded_torch(0):
@@ -216,10 +218,9 @@ class DreamBatch:
                 member = (u_member * cfg.ensemble).long().clamp(max=cfg.ensemble - 1)
             u_stoch = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_STOCH, cfg.stoch)
             self.state, prior = self.model.rssm.img_step(self.state, actions, member, u_stoch)
-            binary = cfg.obs_layout.binary if cfg.obs_layout is not None else ()
             draw = None
-            if self.sample_binary and binary:
-                draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, len(binary))
+            if self.binary_draws:
+                draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, self.binary_draws)
             decoded = self.model.decode(self.state, draw)
             self.obs = decoded.obs
             uncertainty = ensemble_disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)

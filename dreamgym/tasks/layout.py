@@ -109,6 +109,12 @@ class ObsLayout:
                 kinds[d] = f.kind
         return kinds
 
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nominal (low, high) limits of each joint position, in :attr:`joint_dims` order."""
+        limits = [(f.low, f.high) for f in self.fields if f.kind == "joint_position" for _ in f.dims]
+        low, high = zip(*limits, strict=True) if limits else ((), ())
+        return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
     def bounds(self, obs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per-dimension bounds a state the robot can be in lies within.
 

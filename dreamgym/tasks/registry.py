@@ -100,7 +100,7 @@ def _pendulum_layout(poles: int) -> ObsLayout:
     first = 2 if poles == 1 else 3
     if poles == 2:
         fields.append(ObsField("pole tip x (m)", "other", (2,)))
-    for p, name in zip(range(poles), ("theta", "gamma"), strict=False):
+    for p, name in enumerate(("theta", "gamma")[:poles]):
         base = first + 3 * p
         fields += [
             ObsField(f"hinge angle {name}", "angle_pair", (base, base + 1)),

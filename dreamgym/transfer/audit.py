@@ -155,11 +155,12 @@ class PhysicsBounds:
         return np.where(moving, extent, fallback)
 
     def limits(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-dimension [low, high] with the margin; joint positions also span their nominal [-1, 1] limits."""
+        """Per-dimension [low, high] with the margin; joint positions also span their nominal limits."""
         pad = self.margin * self._borrowed(self.high - self.low)
         low, high = self.low.astype(np.float64), self.high.astype(np.float64)
-        joints = list(self.layout.joint_dims)
-        low[joints], high[joints] = np.minimum(low[joints], -1.0), np.maximum(high[joints], 1.0)
+        layout = self.layout
+        joints, (nominal_low, nominal_high) = list(layout.joint_dims), layout.joint_limits()
+        low[joints], high[joints] = np.minimum(low[joints], nominal_low), np.maximum(high[joints], nominal_high)
         return low - pad, high + pad
 
     def jump_limits(self) -> np.ndarray:

@@ -55,12 +55,11 @@ class ObservationDecoder(MLP):
             ).sum(-1)
         return loss
 
-    def binary_probability(self, raw: torch.Tensor) -> torch.Tensor | None:
-        """Probability (..., n_binary) that each binary dimension is 1, or ``None`` where there is none."""
-        return torch.sigmoid(raw[..., self.binary]) if len(self.binary) else None
-
-    def observation(self, raw: torch.Tensor, binary_draw: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoded observation (..., d).
+    def observation(
+        self, raw: torch.Tensor, binary_draw: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The decoded observation (..., d), and the probability (..., n_binary) that each binary dimension is 1
+        (``None`` where there is none).
 
         Args:
             raw: decoder outputs.
@@ -75,7 +74,8 @@ class ObservationDecoder(MLP):
             obs = torch.maximum(torch.minimum(obs, self.high), self.low)
         if self.floor is not None:  # after the joints are bounded: they place the capsules
             obs = torch.minimum(self.floor.project(obs), self.high)
-        if len(self.binary):
-            threshold = 0.5 if binary_draw is None else binary_draw
-            obs[..., self.binary] = (torch.sigmoid(raw[..., self.binary]) > threshold).to(obs.dtype)
-        return obs
+        if not len(self.binary):
+            return obs, None
+        prob = torch.sigmoid(raw[..., self.binary])
+        obs[..., self.binary] = (prob > (0.5 if binary_draw is None else binary_draw)).to(obs.dtype)
+        return obs, prob

@@ -82,8 +82,8 @@ class WorldModel(nn.Module):
         """
         feat = state.features
         raw = self.decoder(feat)
-        obs = self.decoder.observation(raw, binary_draw)
-        return Decoded(obs, *self._reward_and_continue(feat), self.decoder.binary_probability(raw))
+        obs, binary_prob = self.decoder.observation(raw, binary_draw)
+        return Decoded(obs, *self._reward_and_continue(feat), binary_prob)
 
     def reward_and_continue(self, state: RSSMState) -> tuple[torch.Tensor, torch.Tensor]:
         """Reward and continue probability alone: what an agent learning on latents needs, without paying for the
