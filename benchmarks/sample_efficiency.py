@@ -1,17 +1,18 @@
-"""Sample efficiency: PyBullet return after 25k, 50k and 100k real steps, for the online Dreamer agent, SB3 SAC
-trained directly in PyBullet, and the Dyna PPO path (``dreamgym demo``), on the same tasks and seeds.
+"""Sample efficiency: PyBullet return after 25k, 50k and 100k real steps, for the online Dreamer agent, MBPO-style
+SAC on the same world model, SB3 SAC trained directly in PyBullet, and the Dyna PPO path (``dreamgym demo``), on the
+same tasks and seeds.
 
 Usage::
 
     python benchmarks/sample_efficiency.py --tasks InvertedPendulum Hopper HalfCheetah Walker2D \\
-        --methods dreamer sac dyna --seeds 0 1 2 --milestones 25000 50000 100000
+        --methods dreamer mbpo sac dyna --seeds 0 1 2 --milestones 25000 50000 100000
 
 Hours, not minutes, and never in the test suite. Every run lives in ``--out`` (``runs/sample_efficiency``) and
-resumes: Dreamer from its own checkpoints, SAC from the model and replay buffer saved at each milestone, Dyna
+resumes: Dreamer and MBPO from their own checkpoints, SAC from the model and replay buffer saved at each milestone, Dyna
 from its rounds. Finished results go to ``benchmarks/results/<name>.json`` as they land, and the table to
 ``<name>.md``; ``--table-only`` rewrites the table from the JSON.
 
-Every Dreamer and SAC policy is scored on the same ``--eval-episodes`` PyBullet episodes (seeds 1,000,000 on)
+Every Dreamer, MBPO and SAC policy is scored on the same ``--eval-episodes`` PyBullet episodes (seeds 1,000,000 on)
 with deterministic actions. Dyna's rounds end at fixed real-step counts (5k random, then 15k per round) and
 score on their own evaluation seeds; a milestone shows the last round at or before it.
 """
@@ -52,15 +53,44 @@ def _store(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"runs": {}}
 
 
-def _save(path: Path, store: dict[str, Any]) -> None:
+def _save_run(path: Path, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Adds one finished run to the results file as it is now, so several benchmark processes can fill one
+    file (each writes only its own runs); returns the updated store."""
     from dreamgym.atomic import write_json_atomic
 
+    store = _store(path)
+    store["runs"][key] = entry
     write_json_atomic(path, store)
+    return store
 
 
-def run_dreamer(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """One online Dreamer run to the last milestone, evaluated at every milestone on the fixed seeds."""
-    from agents.dreamer import OnlineConfig, train_online
+def _online_settings(agent: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~agents.online.OnlineConfig` fields the command line sets for ``agent``."""
+    from agents.mbpo import MBPOConfig
+
+    if agent == "dreamer":
+        return dict(
+            num_envs=args.num_envs,
+            preset=args.dreamer_preset,
+            train_ratio=args.train_ratio,
+            prefill=args.prefill,
+            actor_gradient=args.actor_gradient,
+        )
+    mbpo = MBPOConfig(utd=args.mbpo_utd, rollout_schedule=tuple(args.mbpo_rollout_schedule))
+    return dict(
+        num_envs=args.mbpo_num_envs,
+        preset=args.mbpo_preset,
+        train_ratio=args.mbpo_train_ratio,
+        prefill=args.prefill,
+        mbpo=mbpo,
+    )
+
+
+def _run_online(
+    agent: str, task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One online run (Dreamer or MBPO) to the last milestone, evaluated at every milestone on the fixed seeds."""
+    from agents.online import OnlineConfig, train_online
 
     scores: dict[str, Any] = {}
     started = time.perf_counter()
@@ -68,23 +98,29 @@ def run_dreamer(task: str, seed: int, milestones: list[int], out: Path, args: ar
     for milestone in milestones:  # the run resumes from its checkpoint for each further milestone
         config = OnlineConfig(
             task=task,
+            agent=agent,
             steps=milestone,
-            num_envs=args.num_envs,
-            preset=args.dreamer_preset,
-            train_ratio=args.train_ratio,
-            prefill=args.prefill,
-            actor_gradient=args.actor_gradient,
             eval_every=0,
             eval_episodes=args.eval_episodes,
             eval_seed=EVAL_SEED,
             checkpoint_every=args.checkpoint_every,
             seed=seed,
+            **_online_settings(agent, args),
         )
         result = train_online(config, out, progress=args.progress)
         last = result.evaluations[-1]
         scores[str(milestone)] = {"mean": last["mean"], "std": last["std"], "updates": result.updates}
     assert result is not None
-    return {"scores": scores, "seconds": result.seconds, "wall_s": time.perf_counter() - started}
+    settings = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in _online_settings(agent, args).items()}
+    return {"scores": scores, "seconds": result.seconds, "wall_s": time.perf_counter() - started, "settings": settings}
+
+
+def run_dreamer(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return _run_online("dreamer", task, seed, milestones, out, args)
+
+
+def run_mbpo(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return _run_online("mbpo", task, seed, milestones, out, args)
 
 
 def run_sac(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -157,7 +193,7 @@ def run_dyna_path(task: str, seed: int, milestones: list[int], out: Path, args: 
     return {"scores": scores, "seconds": seconds}
 
 
-METHODS = {"dreamer": run_dreamer, "sac": run_sac, "dyna": run_dyna_path}
+METHODS = {"dreamer": run_dreamer, "mbpo": run_mbpo, "sac": run_sac, "dyna": run_dyna_path}
 
 
 def table(store: dict[str, Any], milestones: list[int]) -> str:
@@ -198,6 +234,11 @@ def main() -> None:
     parser.add_argument("--prefill", type=int, default=5000)
     parser.add_argument("--num-envs", type=int, default=4)
     parser.add_argument("--actor-gradient", default="reinforce")
+    parser.add_argument("--mbpo-preset", default="small")
+    parser.add_argument("--mbpo-train-ratio", type=float, default=128.0)
+    parser.add_argument("--mbpo-num-envs", type=int, default=1)
+    parser.add_argument("--mbpo-utd", type=float, default=10.0)
+    parser.add_argument("--mbpo-rollout-schedule", nargs=4, type=int, default=[20_000, 100_000, 1, 15])
     parser.add_argument("--checkpoint-every", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sample_efficiency")
     parser.add_argument("--name", default="sample_efficiency", help="results file name in benchmarks/results")
@@ -221,16 +262,12 @@ def main() -> None:
                     out = args.out / task / method / str(seed)
                     print(f"{key}: running to {milestones[-1]} real steps in {out}", flush=True)
                     entry = METHODS[method](task, seed, milestones, out, args)
-                    if method == "dreamer":
-                        entry["settings"] = {
-                            k: getattr(args, k)
-                            for k in ("dreamer_preset", "train_ratio", "prefill", "num_envs", "actor_gradient")
-                        }
-                    store["runs"][key] = entry
-                    store["command"] = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
-                    _save(path, store)
+                    entry["command"] = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
+                    store = _save_run(path, key, entry)
                     print(f"{key}: {entry['scores']}", flush=True)
-    text = f"# Sample efficiency\n\nCommand: `{store.get('command', '')}`\n\n{table(store, milestones)}\n"
+    commands = sorted({entry["command"] for entry in store["runs"].values()})
+    text = "# Sample efficiency\n\nCommands:\n\n" + "".join(f"- `{c}`\n" for c in commands)
+    text += f"\n{table(store, milestones)}\n"
     (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 

@@ -86,9 +86,10 @@ class DreamArgs:
 
 @dataclass
 class TrainOnlineArgs:
-    """Train DreamerV3's world model and latent actor-critic online: act in PyBullet, learn on replay."""
+    """Train a world model and a behaviour online: act in PyBullet, learn on replay (Dreamer or MBPO-style SAC)."""
 
     task: str = _opt("Hopper", "dreamgym task name")
+    agent: str = _opt("dreamer", "dreamer (latent actor-critic) or mbpo (SAC on rollouts branched off real states)")
     steps: int = _opt(100_000, "real environment steps in all (summed over --num-envs)")
     out: str = _opt("runs/online", "run directory (resumes from it if present); the policy lands in OUT/policy")
     num_envs: int = _opt(4, "PyBullet envs acting together")
@@ -98,7 +99,14 @@ class TrainOnlineArgs:
     batch_size: int | None = _opt(None, "sequences per update (preset default if omitted)")
     seq_len: int | None = _opt(None, "steps per sequence (preset default if omitted)")
     actor_gradient: str = _opt("reinforce", "actor gradient: reinforce, or dynamics (backprop through imagination)")
-    horizon: int = _opt(15, "imagination horizon of the actor-critic")
+    horizon: int = _opt(15, "imagination horizon of Dreamer's actor-critic")
+    utd: float = _opt(10.0, "MBPO: SAC gradient steps per real step")
+    real_ratio: float = _opt(0.05, "MBPO: share of real transitions in each SAC batch")
+    rollout_schedule: list[int] = _opt(
+        (20_000, 100_000, 1, 15),
+        "MBPO: START END MIN MAX: rollout length from MIN at START real steps to MAX at END, linearly",
+        nargs=4,
+    )
     eval_every: int = _opt(10_000, "real steps between PyBullet evaluations (0: only at the end)")
     eval_episodes: int = _opt(5, "episodes per evaluation, on the same seeds every time")
     checkpoint_every: int = _opt(10_000, "real steps between checkpoints (a killed run resumes from the last)")
@@ -316,10 +324,13 @@ def _dream(args: DreamArgs) -> None:
 
 
 def _train_online(args: TrainOnlineArgs) -> None:
-    from agents.dreamer import OnlineConfig, train_online
+    from agents.mbpo import MBPOConfig
+    from agents.online import OnlineConfig, train_online
 
-    fields = {f.name for f in dataclasses.fields(OnlineConfig)}
-    config = OnlineConfig(**{k: v for k, v in dataclasses.asdict(args).items() if k in fields})
+    given = dataclasses.asdict(args)
+    mbpo = MBPOConfig(utd=args.utd, real_ratio=args.real_ratio, rollout_schedule=tuple(args.rollout_schedule))
+    fields = {f.name for f in dataclasses.fields(OnlineConfig)} - {"mbpo"}
+    config = OnlineConfig(**{k: v for k, v in given.items() if k in fields}, mbpo=mbpo)
     result = train_online(config, args.out, logdir=args.logdir, progress=not args.no_progress)
     last = result.evaluations[-1]
     stages = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in result.seconds.items())

@@ -67,6 +67,31 @@ class ReplayBuffer:
         batch["is_first"][:, 0] = True
         return {name: torch.as_tensor(value) for name, value in batch.items()}
 
+    def sample_transitions(self, count: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """``count`` single real transitions drawn uniformly, in the form model-free agents learn from: ``obs``,
+        ``action``, ``reward``, ``next_obs`` and ``done`` (terminated; a time limit is not a terminal state).
+
+        Row k and row k + 1 of an env make a transition unless row k + 1 starts the next episode; rows are drawn
+        and redrawn where they do not (reset rows are a small share of the buffer).
+        """
+        if self.length < 2 or not (~self.is_first[:, 1 : self.length]).any():
+            raise ValueError("The replay buffer holds no transition yet (it needs two rows of one episode).")
+        env = np.empty(0, np.int64)
+        row = np.empty(0, np.int64)
+        while len(env) < count:
+            e = rng.integers(0, self.num_envs, size=count)
+            k = rng.integers(0, self.length - 1, size=count)
+            keep = ~self.is_first[e, k + 1]
+            env, row = np.concatenate([env, e[keep]]), np.concatenate([row, k[keep]])
+        env, row = env[:count], row[:count]
+        return {
+            "obs": torch.as_tensor(self.obs[env, row]),
+            "action": torch.as_tensor(self.prev_action[env, row + 1]),
+            "reward": torch.as_tensor(self.reward[env, row + 1]),
+            "next_obs": torch.as_tensor(self.obs[env, row + 1]),
+            "done": torch.as_tensor(self.is_terminal[env, row + 1].astype(np.float32)),
+        }
+
     def episode_rows(self, env: int) -> slice:
         """Rows of ``env``'s current (unfinished) episode: from its last first row to the newest row."""
         firsts = np.flatnonzero(self.is_first[env, : self.length])

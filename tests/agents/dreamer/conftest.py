@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.dreamer import OnlineConfig, OnlineTrainer
+from agents.online import OnlineConfig, OnlineTrainer
 
 # The debug preset updates on 4 x 16 windows; 16 replayed steps per real step make one update every 4 steps, so the
 # 160 steps after the prefill give 40 updates: seconds, yet every part of the loop runs (prefill, acting with the

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from agents.dreamer import OnlineTrainer, train_online
+from agents.online import OnlineTrainer, train_online
 from dreamgym.cli import main
 from dreamgym.errors import CheckpointError
 from tests.agents.dreamer.conftest import TINY

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.dreamer import DreamerPolicy, OnlineTrainer, load_dreamer_policy
+from agents.dreamer import DreamerPolicy, load_dreamer_policy
 from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet
+from agents.online import OnlineTrainer
 from dreamgym.data import load_policy
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import seeded_torch
@@ -36,7 +37,7 @@ def _rollout(policy: DreamerPolicy) -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def test_saved_and_loaded_policy_acts_like_the_trained_one_in_pybullet(online_run: OnlineTrainer) -> None:
-    trained = DreamerPolicy(online_run.world_model, online_run.learner.actor, deterministic=True)
+    trained = DreamerPolicy(online_run.world_model, online_run.behaviour.learner.actor, deterministic=True)
     loaded = load_dreamer_policy(online_run.out / "policy")
     via_entry_point = load_policy(online_run.out / "policy")  # what dreamgym evaluate and the ladder call
     assert isinstance(via_entry_point, DreamerPolicy)
@@ -65,14 +66,14 @@ def test_the_policy_directory_serves_dreams_too(online_run: OnlineTrainer) -> No
 
 
 def test_memory_is_per_env_and_reset_restarts_it(online_run: OnlineTrainer) -> None:
-    policy = DreamerPolicy(online_run.world_model, online_run.learner.actor, deterministic=True)
+    policy = DreamerPolicy(online_run.world_model, online_run.behaviour.learner.actor, deterministic=True)
     obs = np.tile(np.array([[0.0, 0.0, 1.0, 0.0, 0.0]], np.float32), (2, 1))
     with seeded_torch(0):
         first = policy(obs)
         policy(obs + 0.1)
         policy.reset_where(np.array([True, False]))
         third = policy(obs)
-    fresh = DreamerPolicy(online_run.world_model, online_run.learner.actor, deterministic=True)
+    fresh = DreamerPolicy(online_run.world_model, online_run.behaviour.learner.actor, deterministic=True)
     with seeded_torch(0):
         fresh_first = fresh(obs)
     np.testing.assert_array_equal(first, fresh_first)

@@ -1,9 +1,14 @@
-"""The online Dreamer loop: act in PyBullet, store every step, train the world model and the actor-critic on replay.
+"""The online loop: act in PyBullet, store every step, train the world model and a behaviour on replay.
+
+The behaviour is what learns to act (:class:`Behaviour`): Dreamer's latent actor-critic
+(:mod:`agents.dreamer`), or MBPO-style SAC on rollouts branched off real states (:mod:`agents.mbpo`). Both share
+everything else here, so they compare on the same acting, replay, world model and evaluation.
 
 Each iteration every env takes one step (or starts its next episode), so real steps advance ``num_envs`` at a
 time; whenever the replayed steps (updates x batch x sequence length) fall behind ``train_ratio`` times the real
-steps after the prefill, one update of each is made. Every ``checkpoint_every`` steps the whole run is written
-(weights, optimisers, counters, RNG states, the replay buffer and the policy's latent memory); a killed run
+steps after the prefill, one world-model update is made, and the behaviour learns from it. Every
+``checkpoint_every`` steps the whole run is written (weights, optimisers, counters, RNG states, the replay
+buffer, the behaviour's buffers and memory); a killed run
 resumes from there. PyBullet's own state cannot be saved, so on resume each env's unfinished episode is replayed
 from its recorded reset seed and actions, and the observations are checked against the recorded ones: the resumed
 run continues exactly where the killed one was.
@@ -11,7 +16,8 @@ run continues exactly where the killed one was.
 Layout of ``out``::
 
     out/
-      policy/             the latest DreamerPolicy (a world-model checkpoint with the actor beside it)
+      policy/             the latest policy: a world-model checkpoint with the actor beside it (Dreamer's
+                          actor.safetensors, or SAC's sac.zip)
       state/              everything a resume needs (state.safetensors, state.json)
       evaluations.json    the periodic PyBullet evaluations
       tensorboard/        curves: real and evaluation returns, losses, return scale, FPS
@@ -26,7 +32,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -34,16 +40,15 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from tqdm.auto import tqdm
 
-from agents.dreamer.config import make_actor_critic_config
-from agents.dreamer.learner import ActorCritic
-from agents.dreamer.policy import DreamerPolicy, save_dreamer_policy
+from agents.dreamer.behaviour import DreamerBehaviour
 from agents.dreamer.replay import ReplayBuffer
-from agents.evaluation import evaluate_in_pybullet
+from agents.evaluation import Policy, evaluate_in_pybullet
+from agents.mbpo.config import MBPOConfig
 from dreamgym.atomic import atomic_directory, write_json_atomic
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import seeded_torch
-from dreamgym.tasks import get_task
-from dreamgym.world_model import WorldModel, make_config
+from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.world_model import RSSMState, WorldModel, make_config
 from dreamgym.world_model.checkpoint import numpy_rng_state, restore_numpy_rng
 from dreamgym.world_model.starts import sample_context_windows
 from dreamgym.world_model.trainer import (
@@ -54,17 +59,20 @@ from dreamgym.world_model.trainer import (
     world_model_update,
 )
 
-__all__ = ["OnlineConfig", "OnlineResult", "OnlineTrainer", "train_online"]
+__all__ = ["AGENTS", "Behaviour", "OnlineConfig", "OnlineResult", "OnlineTrainer", "train_online"]
 
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2  # 2: the behaviour (Dreamer or MBPO) is a setting, its state under "behaviour"
+AGENTS = ("dreamer", "mbpo")
 
 
 @dataclass(frozen=True)
 class OnlineConfig:
-    """Settings of an online Dreamer run; a resumed run must keep all of them but ``steps``.
+    """Settings of an online run; a resumed run must keep all of them but ``steps``.
 
     Attributes:
         task: dreamgym task name.
+        agent: what learns to act: ``"dreamer"`` (the latent actor-critic) or ``"mbpo"`` (SAC on branched
+            rollouts).
         steps: real environment steps in all (summed over the envs; an episode's reset counts as a step).
         num_envs: PyBullet envs acting together.
         preset: size preset of the world model and the actor-critic: ``debug``, ``small`` or ``default`` (S).
@@ -73,8 +81,10 @@ class OnlineConfig:
         prefill: real steps of uniform random actions before the first update.
         batch_size: sequences per update; the preset's if ``None``.
         seq_len: steps per sequence; the preset's if ``None``.
-        actor_gradient: ``"reinforce"`` or ``"dynamics"`` (see :class:`~agents.dreamer.config.ActorCriticConfig`).
-        horizon: imagination horizon of the actor-critic.
+        actor_gradient: Dreamer's ``"reinforce"`` or ``"dynamics"`` (see
+            :class:`~agents.dreamer.config.ActorCriticConfig`).
+        horizon: imagination horizon of Dreamer's actor-critic.
+        mbpo: MBPO's settings (used with ``agent="mbpo"``).
         eval_every: real steps between PyBullet evaluations of the deterministic policy (0: only at the end).
         eval_episodes: episodes per evaluation, seeded ``eval_seed, eval_seed + 1, ...`` every time.
         eval_seed: seed of the first evaluation episode.
@@ -84,6 +94,7 @@ class OnlineConfig:
     """
 
     task: str = "Hopper"
+    agent: str = "dreamer"
     steps: int = 100_000
     num_envs: int = 4
     preset: str = "small"
@@ -93,6 +104,7 @@ class OnlineConfig:
     seq_len: int | None = None
     actor_gradient: str = "reinforce"
     horizon: int = 15
+    mbpo: MBPOConfig = dataclasses.field(default_factory=MBPOConfig)
     eval_every: int = 10_000
     eval_episodes: int = 5
     eval_seed: int = 1_000_000
@@ -102,6 +114,8 @@ class OnlineConfig:
 
     def __post_init__(self) -> None:
         get_task(self.task)  # an unknown task fails here, with a suggestion
+        if self.agent not in AGENTS:
+            raise ValueError(f"Unknown online agent {self.agent!r}; expected one of {list(AGENTS)}.")
         for name in ("steps", "num_envs", "eval_episodes", "checkpoint_every", "log_every", "horizon"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected a positive `{name}` for online training, got {getattr(self, name)}.")
@@ -113,6 +127,42 @@ class OnlineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+class Behaviour(Protocol):
+    """What learns to act in an online run; the loop owns the envs, the replay and the world model.
+
+    Attributes:
+        name: the behaviour's stage in the run's timings (``seconds``).
+    """
+
+    name: str
+
+    def act(self, obs: np.ndarray, is_first: np.ndarray) -> np.ndarray:
+        """Training actions (sampled) for the envs' observations; ``is_first`` marks envs that just reset."""
+
+    def update(
+        self, world_model: WorldModel, batch: dict[str, torch.Tensor], posts: RSSMState, real_steps: int
+    ) -> dict[str, torch.Tensor]:
+        """Learns after a world-model update on ``batch`` with its posterior states; returns scalars to log."""
+
+    def evaluation_policy(self) -> Policy:
+        """The deterministic policy the run is scored with."""
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers by the prefix their state is stored under."""
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Weights, buffers and memory a resume needs (optimisers apart)."""
+
+    def state_json(self) -> dict[str, Any]:
+        """Counters and RNG states a resume needs."""
+
+    def load_state(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_tensors` and :meth:`state_json`."""
+
+    def save_policy(self, out: Path, spec: TaskSpec, starts: dict[str, torch.Tensor], extra: dict[str, Any]) -> Path:
+        """Writes the policy with its world model under ``out``; returns the path a user evaluates."""
 
 
 @dataclass
@@ -150,12 +200,23 @@ class OnlineTrainer:
         torch.manual_seed(config.seed)
         self.world_model = WorldModel(self.model_cfg)
         self.wm_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=self.wm_train.lr, eps=self.wm_train.eps)
-        ac_cfg = make_actor_critic_config(config.preset, actor_gradient=config.actor_gradient, horizon=config.horizon)
-        self.learner = ActorCritic(self.model_cfg.feature_dim, spec.action_dim, ac_cfg)
-        self.policy = DreamerPolicy(self.world_model, self.learner.actor, deterministic=False)
         self.replay = ReplayBuffer(
             config.num_envs, math.ceil(config.steps / config.num_envs), spec.obs_shape[0], spec.action_dim
         )
+        self.envs = [spec.make_env() for _ in range(config.num_envs)]
+        self.behaviour: Behaviour
+        self.policy_path = self.out / "policy"
+        if config.agent == "dreamer":
+            self.behaviour = DreamerBehaviour(
+                self.world_model, spec, config.preset, config.actor_gradient, config.horizon
+            )
+        else:
+            from agents.mbpo.behaviour import MBPOBehaviour  # SB3's SAC is imported only where it is used
+
+            steps_per_update = self.wm_train.batch_size * self.wm_train.seq_len / config.train_ratio
+            self.behaviour = MBPOBehaviour(
+                self.world_model, spec, self.envs[0], self.replay, config.mbpo, steps_per_update, config.seed
+            )
         self.rng = np.random.default_rng(config.seed)
         self.steps = self.updates = 0
         self.episodes_started = [0] * config.num_envs
@@ -164,8 +225,7 @@ class OnlineTrainer:
         self.episode_length = [0] * config.num_envs
         self.episodes: list[dict[str, float]] = []  # every finished training episode: step, return, length
         self.evaluations: list[dict[str, Any]] = []
-        self.seconds = {"acting": 0.0, "world_model": 0.0, "actor_critic": 0.0, "evaluation": 0.0}
-        self.envs = [spec.make_env() for _ in range(config.num_envs)]
+        self.seconds = {"acting": 0.0, "world_model": 0.0, self.behaviour.name: 0.0, "evaluation": 0.0}
         self._metrics: dict[str, torch.Tensor] = {}
         if (self.out / "state" / "state.json").exists():
             self._resume()
@@ -180,8 +240,7 @@ class OnlineTrainer:
         if self.steps < self.config.prefill:
             return self.rng.uniform(-1.0, 1.0, (self.config.num_envs, self.spec.action_dim)).astype(np.float32)
         n = self.replay.length - 1
-        self.policy.reset_where(self.replay.is_first[:, n])
-        return self.policy(self.replay.obs[:, n])
+        return self.behaviour.act(self.replay.obs[:, n], self.replay.is_first[:, n])
 
     def _env_step(self) -> None:
         """Every env steps once (or starts its next episode) and its row goes into the replay."""
@@ -222,23 +281,23 @@ class OnlineTrainer:
             try:
                 wm_metrics, posts = world_model_update(self.world_model, self.wm_optimizer, batch, self.wm_train)
                 middle = time.perf_counter()
-                ac_metrics = self.learner.update(self.world_model, posts, 1.0 - batch["is_terminal"].float())
+                behaviour_metrics = self.behaviour.update(self.world_model, batch, posts, self.steps)
             except FloatingPointError as err:
                 raise FloatingPointError(
                     f"Online training diverged at update {self.updates + 1} (step {self.steps}): {err}. The run in "
                     f"{str(self.out)!r} still holds its last checkpoint."
                 ) from None
             self.seconds["world_model"] += middle - started
-            self.seconds["actor_critic"] += time.perf_counter() - middle
+            self.seconds[self.behaviour.name] += time.perf_counter() - middle
             self.updates += 1
-            self._metrics = wm_metrics | ac_metrics
+            self._metrics = wm_metrics | behaviour_metrics
 
     def _evaluate(self) -> dict[str, Any]:
-        """The deterministic policy on fixed PyBullet seeds, drawing its filter's noise from a private stream so the
-        training run's RNG is the same with or without evaluations."""
+        """The deterministic policy on fixed PyBullet seeds, drawing any noise (Dreamer's filter samples latents) from
+        a private stream so the training run's RNG is the same with or without evaluations."""
         config = self.config
         started = time.perf_counter()
-        policy = DreamerPolicy(self.world_model, self.learner.actor, deterministic=True)
+        policy = self.behaviour.evaluation_policy()
         with seeded_torch(config.eval_seed):
             result = evaluate_in_pybullet(policy, config.task, config.eval_episodes, config.eval_seed)
         self.seconds["evaluation"] += time.perf_counter() - started
@@ -256,7 +315,11 @@ class OnlineTrainer:
         config = self.config
         writer = SummaryWriter(str(self.logdir), purge_step=self.steps or None)
         bar = tqdm(
-            total=config.steps, initial=self.steps, desc=f"{config.task} online", unit="step", disable=not self.progress
+            total=config.steps,
+            initial=self.steps,
+            desc=f"{config.task} {config.agent}",
+            unit="step",
+            disable=not self.progress,
         )
         last_log, last_time, last_updates, logged_episodes = self.steps, time.perf_counter(), self.updates, 0
         try:
@@ -296,7 +359,7 @@ class OnlineTrainer:
         finally:
             bar.close()
             writer.close()
-        return OnlineResult(self.out / "policy", self.steps, self.updates, self.evaluations, dict(self.seconds))
+        return OnlineResult(self.policy_path, self.steps, self.updates, self.evaluations, dict(self.seconds))
 
     def close(self) -> None:
         for env in self.envs:
@@ -306,11 +369,7 @@ class OnlineTrainer:
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Every optimiser of the run, by the prefix its tensors are stored under."""
-        return {
-            "wm_optim": self.wm_optimizer,
-            "actor_optim": self.learner.actor_optimizer,
-            "critic_optim": self.learner.critic_optimizer,
-        }
+        return {"wm_optim": self.wm_optimizer} | self.behaviour.optimizers()
 
     def checkpoint(self) -> None:
         """Writes the resumable state, then the policy and the evaluations; each write is atomic."""
@@ -320,13 +379,12 @@ class OnlineTrainer:
             optim_tensors, groups[name] = optimizer_tensors(optimizer, name)
             tensors |= optim_tensors
         tensors |= {f"world_model.{k}": v for k, v in self.world_model.state_dict().items()}
-        tensors |= {f"learner.{k}": v for k, v in self.learner.state_dict().items()}
-        tensors |= {f"memory.{k}": v for k, v in self.policy.memory().items()}
+        tensors |= self.behaviour.state_tensors()
         tensors |= self.replay.state_dict()
         tensors["rng.torch"] = torch.get_rng_state()
         blob = save_tensors({k: v.detach().contiguous() for k, v in tensors.items()})
         state = {
-            "format": "dreamgym-online-dreamer",
+            "format": "dreamgym-online",
             "format_version": _STATE_FORMAT,
             "config": self.config.to_dict(),
             "steps": self.steps,
@@ -339,6 +397,7 @@ class OnlineTrainer:
             "evaluations": self.evaluations,
             "seconds": self.seconds,
             "optimizers": groups,
+            "behaviour": self.behaviour.state_json(),
             "rng": numpy_rng_state(self.rng),
             "tensors_sha256": hashlib.sha256(blob).hexdigest(),
         }
@@ -347,16 +406,13 @@ class OnlineTrainer:
             (staging / "state.json").write_text(json.dumps(state))
         data = self.replay.to_sequence_data()
         starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(self.config.seed))
-        save_dreamer_policy(
-            self.out / "policy",
-            self.world_model,
-            self.learner.actor,
-            task=self.spec,
-            starts=starts,
-            extra={
+        self.policy_path = self.behaviour.save_policy(
+            self.out,
+            self.spec,
+            starts,
+            {
                 "online": {"config": self.config.to_dict(), "steps": self.steps, "updates": self.updates},
                 "dataset": {"fingerprint": data.fingerprint(), "steps": len(data), "episodes": data.num_episodes},
-                "actor_critic": self.learner.cfg.to_dict(),
             },
         )
         write_json_atomic(self.out / "evaluations.json", {"task": self.config.task, "evaluations": self.evaluations})
@@ -371,7 +427,7 @@ class OnlineTrainer:
                 "start a fresh run in a new directory."
             )
         stored = {k: v for k, v in state["config"].items() if k != "steps"}
-        asked = {k: v for k, v in self.config.to_dict().items() if k != "steps"}
+        asked = {k: v for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k != "steps"}
         if stored != asked:
             differ = sorted(k for k in asked if stored.get(k) != asked[k])
             raise CheckpointError(
@@ -383,12 +439,11 @@ class OnlineTrainer:
                 f"{str(self.out)!r} already ran {state['steps']} steps, more than the {self.config.steps} asked for."
             )
         tensors = load_tensors(blob)
-        for prefix, module in (("world_model.", self.world_model), ("learner.", self.learner)):
-            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.world_model.load_state_dict({k[12:]: v for k, v in tensors.items() if k.startswith("world_model.")})
         for name, optimizer in self._optimizers().items():
             restore_optimizer(optimizer, tensors, state["optimizers"][name], name)
         self.replay.load_state_dict(tensors)
-        self.policy.restore_memory({k[7:]: v for k, v in tensors.items() if k.startswith("memory.")})
+        self.behaviour.load_state(tensors, state["behaviour"])
         torch.set_rng_state(tensors["rng.torch"])
         self.rng = restore_numpy_rng(state["rng"])
         for key in ("steps", "updates", "episodes_started", "need_reset", "episode_return", "episode_length"):
@@ -419,7 +474,7 @@ class OnlineTrainer:
 def train_online(
     config: OnlineConfig, out: str | Path, logdir: str | Path | None = None, progress: bool = True
 ) -> OnlineResult:
-    """Runs (or resumes) an online Dreamer run; see :class:`OnlineTrainer`.
+    """Runs (or resumes) an online run; see :class:`OnlineTrainer`.
 
     Example:
         >>> result = train_online(OnlineConfig(task="Hopper", steps=100_000), "runs/hopper")  # doctest: +SKIP
