@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamgym.tasks import get_task
-from dreamgym.transfer.ladder import run_dreams, run_episodes
+from dreamgym.transfer.ladder import Episodes, run_dreams, run_episodes
 from dreamgym.transfer.recording import random_policy  # re-exported: agents and evaluation share one
 
 __all__ = ["EvalResult", "Policy", "evaluate_in_dream", "evaluate_in_pybullet", "random_policy", "sb3_policy"]
@@ -20,10 +20,20 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Returns and lengths of evaluation episodes."""
+    """Returns and lengths of evaluation episodes and, for goal tasks, whether each ended in success."""
 
     returns: np.ndarray
     lengths: np.ndarray
+    successes: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, episodes: Episodes) -> EvalResult:
+        successes = None if episodes.successes is None else np.asarray(episodes.successes, dtype=bool)
+        return cls(np.asarray(episodes.returns, np.float64), np.asarray(episodes.lengths, np.int64), successes)
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.successes is None else float(np.mean(self.successes))
 
     @property
     def mean(self) -> float:
@@ -34,7 +44,8 @@ class EvalResult:
         return float(np.std(self.returns))
 
     def __str__(self) -> str:
-        return f"{self.mean:8.1f} ± {self.std:6.1f}"
+        success = f", success {100 * self.success_rate:.0f} %" if self.success_rate is not None else ""
+        return f"{self.mean:8.1f} ± {self.std:6.1f}{success}"
 
 
 def sb3_policy(model, deterministic: bool = True) -> Policy:
@@ -43,7 +54,9 @@ def sb3_policy(model, deterministic: bool = True) -> Policy:
         from dreamgym.data import load_sb3_policy
 
         return load_sb3_policy(model, deterministic=deterministic)
-    return lambda obs: model.predict(obs, deterministic=deterministic)[0]
+    from dreamgym.data.policies import sb3_predictor
+
+    return sb3_predictor(model, deterministic)
 
 
 def evaluate_in_pybullet(
@@ -53,12 +66,10 @@ def evaluate_in_pybullet(
     spec = get_task(task)
     env = spec.make_env(**(env_kwargs or {}))
     try:
-        returns, lengths = run_episodes(
-            policy, env, episodes, seed, spec.max_episode_steps, progress, f"{task} PyBullet"
-        )
+        episodes_run = run_episodes(policy, env, episodes, seed, spec.max_episode_steps, progress, f"{task} PyBullet")
     finally:
         env.close()
-    return EvalResult(np.asarray(returns, dtype=np.float64), np.asarray(lengths, dtype=np.int64))
+    return EvalResult.of(episodes_run)
 
 
 def evaluate_in_dream(
@@ -69,5 +80,4 @@ def evaluate_in_dream(
     The horizon defaults to the real task's episode limit so dream and PyBullet returns compare directly.
     """
     spec = get_task(task)
-    returns, lengths = run_dreams(policy, spec, checkpoint, episodes, seed, horizon or spec.max_episode_steps)
-    return EvalResult(returns, lengths)
+    return EvalResult.of(run_dreams(policy, spec, checkpoint, episodes, seed, horizon or spec.max_episode_steps))

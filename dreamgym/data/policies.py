@@ -8,12 +8,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import preserved_global_rngs
+from dreamgym.tasks.goals import DictCodec
 
 __all__ = [
     "POLICY_FORMATS_GROUP",
@@ -24,6 +26,7 @@ __all__ = [
     "policy_digest",
     "reset_policy",
     "resolve_policy",
+    "sb3_predictor",
 ]
 
 POLICY_FORMATS_GROUP = "dreamgym.policy_formats"
@@ -101,8 +104,22 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
     with preserved_global_rngs():  # SB3's load reseeds every global RNG with the checkpoint's training seed
         model = getattr(sb3, name).load(path, device="cpu")
 
+    return sb3_predictor(model, deterministic)
+
+
+def sb3_predictor(model: Any, deterministic: bool) -> Policy:
+    """An SB3 model as a policy on dreamgym's flat observations.
+
+    A model trained on a goal task's ``Dict`` observations (``MultiInputPolicy``, HER) gets them back from the
+    flat vector (see :mod:`dreamgym.tasks.goals`), so it runs on the ladder like any other policy.
+    """
+    from gymnasium import spaces
+
+    codec = DictCodec(model.observation_space) if isinstance(model.observation_space, spaces.Dict) else None
+
     def act(observation: np.ndarray) -> np.ndarray:
-        action, _ = model.predict(observation, deterministic=deterministic)
+        obs = codec.to_dict(observation) if codec is not None else observation
+        action, _ = model.predict(obs, deterministic=deterministic)
         return np.asarray(action)
 
     return act

@@ -30,7 +30,8 @@ class DreamStep(NamedTuple):
 
     The arrays are views of the batch's tensors, not copies (a copy per step is what the env adapters make once):
     ``obs`` is the batch's current observation, which :meth:`DreamBatch.reset` overwrites in place, so copy what
-    must outlive a reset.
+    must outlive a reset. ``success`` is set for goal tasks only: the dreamed achieved goal within the task's
+    distance of the desired one.
     """
 
     obs: np.ndarray
@@ -40,6 +41,7 @@ class DreamStep(NamedTuple):
     uncertainty: np.ndarray
     halted: np.ndarray
     binary_prob: np.ndarray | None = None
+    success: np.ndarray | None = None
 
 
 def resolve_halt_threshold(checkpoint: Checkpoint, threshold: float | str | None, scale: float = 1.0) -> float:
@@ -110,6 +112,10 @@ class DreamBatch:
         binary_sampling: how binary observation dimensions (contacts) of a structured decoder are dreamed:
             ``"mode"`` (1 where the probability exceeds one half) or ``"sample"`` (a Bernoulli draw from each
             dream's own seeded stream). The probabilities themselves are in :attr:`DreamStep.binary_prob`.
+
+    A goal task's dreams keep the goal where the episode set it (the desired goal of the start observation,
+    whatever the decoder makes of it: a target does not move), and their reward is the task's own function of
+    the dreamed achieved and desired goals, as the simulator computes it, not the reward head's estimate.
     """
 
     def __init__(
@@ -158,6 +164,8 @@ class DreamBatch:
         self.halt_penalty = float(halt_penalty)
         task = TASKS.get(checkpoint.task)
         self.termination_rule = task.termination if termination != "model" and task is not None else None
+        self.goal = task.goal if task is not None else None
+        self.desired_dims = list(self.goal.dims("desired_goal")) if self.goal is not None else []
         # Without an observable rule every mode falls back to the continue head.
         self.use_continue_head = termination != "task" or self.termination_rule is None
         layout = self.cfg.obs_layout
@@ -202,6 +210,15 @@ class DreamBatch:
             self.obs[idx] = self.start_obs[pick]
         return self.obs.numpy()
 
+    def _goal_step(self, obs: torch.Tensor, reward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Holds a goal task's desired goal where it was and recomputes the reward from the goals; returns the
+        reward and the success flags (``None`` for other tasks)."""
+        if self.goal is None:
+            return reward, None
+        obs[:, self.desired_dims] = self.obs[:, self.desired_dims]
+        achieved, desired = self.goal.split(obs)
+        return self.goal.reward(achieved, desired).to(reward.dtype), self.goal.is_success(achieved, desired)
+
     def step(self, actions: np.ndarray) -> DreamStep:
         """Advances every dream one imagined step with validated (num_envs, action_dim) ``actions``.
 
@@ -222,9 +239,10 @@ class DreamBatch:
             if self.binary_draws:
                 draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, self.binary_draws)
             decoded = self.model.decode(self.state, draw)
+            model_reward, success = self._goal_step(decoded.obs, decoded.reward)
             self.obs = decoded.obs
             uncertainty = ensemble_disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
-            reward = decoded.reward - self.uncertainty_penalty * uncertainty
+            reward = model_reward - self.uncertainty_penalty * uncertainty
             # HALT (MOReL): past the threshold the model is outside its data; the dream ends in an absorbing
             # state worth -kappa instead of whatever the model would make up there.
             halted = uncertainty > self.halt_threshold
@@ -244,4 +262,5 @@ class DreamBatch:
             uncertainty=uncertainty.numpy(),
             halted=halted.numpy(),
             binary_prob=None if decoded.binary_prob is None else decoded.binary_prob.numpy(),
+            success=None if success is None else success.numpy(),
         )

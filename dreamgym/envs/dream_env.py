@@ -30,6 +30,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     the step where HALT ended the dream; ``info["contact_prob"]`` holds the probability of each contact flag
     where the model decodes contacts as Bernoulli variables.
 
+    A goal task (panda-gym) observes the real env's ``Dict`` (``observation``, ``achieved_goal``,
+    ``desired_goal``), has ``compute_reward`` for HER and reports ``info["is_success"]``, as the real env does.
+
     Args:
         task: dreamgym task name, e.g. ``"Hopper"``.
         checkpoint: world-model checkpoint directory; the bundled model of the task if ``None``.
@@ -44,6 +47,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             ``"model"`` (the continue head) or ``"either"``; see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
         binary_sampling: ``"mode"`` or ``"sample"``: how contact flags of a structured decoder are dreamed.
         render_mode: ``"rgb_array"`` or ``None``.
+        dict_observations: a goal task's observations as the real env's ``Dict`` (``False``: the flat vector
+            dreamgym's own pipeline works on). No effect on other tasks.
 
     Example:
         >>> env = gymnasium.make("dreamgym/InvertedPendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
@@ -65,11 +70,17 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         termination: str = "task",
         binary_sampling: str = "mode",
         render_mode: str | None = None,
+        dict_observations: bool = True,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.task = get_task(task)
-        self.observation_space = self.task.observation_space
+        self.codec = self.task.goal.codec if self.task.goal is not None and dict_observations else None
+        self.observation_space = self.codec.space if self.codec is not None else self.task.observation_space
+        if self.codec is not None:
+            # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
+            # compute_reward as one).
+            self.compute_reward = self.task.goal.compute_reward
         self.action_space = self.task.action_space
         self.render_mode = render_mode
         self.checkpoint = load_task_checkpoint(self.task, checkpoint)
@@ -95,7 +106,10 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             self.dreams.set_seeds(torch.zeros(1, dtype=torch.long), torch.tensor([seed]))
         obs = self.dreams.reset(torch.ones(1, dtype=torch.bool))
         self._last_reward = 0.0
-        return obs[0].copy(), {}
+        return self._present(obs[0]), {}
+
+    def _present(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        return self.codec.to_dict(obs) if self.codec is not None else obs.copy()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         result = self.dreams.step(validate_action(action, self.task.action_dim))
@@ -103,8 +117,10 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         info = {"uncertainty": float(result.uncertainty[0]), "halted": bool(result.halted[0])}
         if result.binary_prob is not None:
             info["contact_prob"] = result.binary_prob[0].copy()
+        if result.success is not None:
+            info["is_success"] = bool(result.success[0])
         return (
-            result.obs[0].copy(),
+            self._present(result.obs[0]),
             self._last_reward,
             bool(result.terminated[0]),
             bool(result.truncated[0]),

@@ -35,7 +35,9 @@ class DreamVectorEnv(VectorEnv):
 
     Autoreset follows Gymnasium 1.x: with ``NEXT_STEP`` (the default) an env that ended is reset by the
     following ``step`` call, whose action for it is ignored; with ``SAME_STEP`` it is reset at once and
-    the last observation is in ``info["final_obs"]``.
+    the last observation is in ``info["final_obs"]``. A goal task observes the real env's ``Dict`` (a dict of
+    batched arrays, as Gymnasium batches a ``Dict`` space), has ``compute_reward`` and reports
+    ``info["is_success"]``.
 
     Args:
         task: dreamgym task name.
@@ -55,6 +57,8 @@ class DreamVectorEnv(VectorEnv):
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
         max_episode_steps: what ``gymnasium.make_vec(..., max_episode_steps=N)`` passes; as the ``TimeLimit`` that
             ``gymnasium.make`` adds for it, it can only shorten a dream (to dream longer, raise ``horizon``).
+        dict_observations: a goal task's observations as the real env's ``Dict`` (``False``: the flat vector
+            dreamgym's own pipeline works on). No effect on other tasks.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -75,6 +79,7 @@ class DreamVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
+        dict_observations: bool = True,
     ):
         self.task = get_task(task)
         autoreset_mode = AutoresetMode(autoreset_mode)
@@ -102,7 +107,12 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = self.dreams.num_envs
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.render_mode = render_mode
-        self.single_observation_space = self.task.observation_space
+        self.codec = self.task.goal.codec if self.task.goal is not None and dict_observations else None
+        self.single_observation_space = self.codec.space if self.codec is not None else self.task.observation_space
+        if self.codec is not None:
+            # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
+            # compute_reward as one).
+            self.compute_reward = self.task.goal.compute_reward
         self.single_action_space = self.task.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -132,7 +142,10 @@ class DreamVectorEnv(VectorEnv):
         obs = self.dreams.reset(torch.as_tensor(mask)).copy()
         self._autoreset[mask] = False
         self._last_reward[mask] = 0.0
-        return obs, {}
+        return self._present(obs), {}
+
+    def _present(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        return self.codec.to_dict(obs) if self.codec is not None else obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         mode = self.metadata["autoreset_mode"]
@@ -153,7 +166,7 @@ class DreamVectorEnv(VectorEnv):
             if done.any():
                 final_obs = np.empty(self.num_envs, dtype=object)
                 for i in np.flatnonzero(done):  # object arrays take rows one by one; only ended envs
-                    final_obs[i] = obs[i].copy()
+                    final_obs[i] = self._present(obs[i].copy())
                 final_info = {key: value.copy() for key, value in info.items()}
                 _drop(final_info, ~done)  # the ended envs' last step, as Gymnasium's vector envs report it
                 _drop(info, done)  # ... while the step's own info is the reset's, which has none
@@ -161,7 +174,7 @@ class DreamVectorEnv(VectorEnv):
                 info["final_info"], info["_final_info"] = final_info, done.copy()
                 obs[done] = self.dreams.reset(torch.as_tensor(done))[done]
         self._last_reward = reward.astype(np.float32)
-        return obs, reward, terminated, truncated, info
+        return self._present(obs), reward, terminated, truncated, info
 
     def _info(self, result: DreamStep) -> dict[str, Any]:
         """Per-env info in Gymnasium's vector convention: arrays plus ``_key`` masks of envs that have them."""
@@ -174,6 +187,8 @@ class DreamVectorEnv(VectorEnv):
         }
         if result.binary_prob is not None:
             info["contact_prob"], info["_contact_prob"] = result.binary_prob.copy(), has.copy()
+        if result.success is not None:
+            info["is_success"], info["_is_success"] = result.success.copy(), has.copy()
         return info
 
     def render(self) -> np.ndarray | None:

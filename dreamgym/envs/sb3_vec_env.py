@@ -33,7 +33,12 @@ class DreamSB3VecEnv(VecEnv):
         if "autoreset_mode" in dream_kwargs:
             raise ValueError("DreamSB3VecEnv always autoresets in SAME_STEP mode, as SB3 expects.")
         self.venv = DreamVectorEnv(
-            task, num_envs=num_envs, checkpoint=checkpoint, autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs
+            task,
+            num_envs=num_envs,
+            checkpoint=checkpoint,
+            autoreset_mode=AutoresetMode.SAME_STEP,
+            dict_observations=False,  # flat, as the evaluation ladder scores the agent (see DreamVectorEnv)
+            **dream_kwargs,
         )
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None

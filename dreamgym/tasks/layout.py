@@ -161,6 +161,9 @@ class TerminationRule:
         angle_pair: (cos_dim, sin_dim) of an angle whose magnitude must stay at most ``max_abs_angle``.
         max_abs_angle: see ``angle_pair``.
         forbidden_contacts: contact dimensions whose contact ends the episode (HalfCheetah's shins and thighs).
+        goal_dims: (achieved-goal dims, desired-goal dims) of a goal task, whose episode ends once the two are
+            closer than ``goal_distance`` (panda-gym terminates on success).
+        goal_distance: see ``goal_dims``.
     """
 
     height_dim: int | None = None
@@ -171,6 +174,8 @@ class TerminationRule:
     angle_pair: tuple[int, int] | None = None
     max_abs_angle: float | None = None
     forbidden_contacts: tuple[int, ...] = ()
+    goal_dims: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    goal_distance: float | None = None
 
     def __call__(self, obs):
         """Whether each observation (..., d) ends the episode; takes numpy arrays (or lists) or torch tensors and
@@ -190,4 +195,7 @@ class TerminationRule:
             alive &= torch.atan2(obs[..., sin], obs[..., cos]).abs() <= self.max_abs_angle
         if self.forbidden_contacts:
             alive &= (obs[..., list(self.forbidden_contacts)] <= 0.5).all(-1)
+        if self.goal_distance is not None:
+            achieved, desired = (obs[..., list(dims)].double() for dims in self.goal_dims)
+            alive &= (achieved - desired).norm(dim=-1) >= self.goal_distance
         return ~alive

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from dreamgym.errors import UnknownTaskError
+from dreamgym.tasks.goals import GoalSpec
 from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ class TaskSpec:
     Attributes:
         name: dreamgym's name for the task, used in ids such as ``dreamgym/Hopper-dream-v0``.
         env_id: the Gymnasium id of the real simulator environment.
-        obs_shape: shape of one observation (vector tasks: a flat float32 vector).
+        obs_shape: shape of one observation as dreamgym's pipeline sees it: a flat float32 vector (a goal
+            task's ``Dict`` flattened, see :mod:`dreamgym.tasks.goals`).
         action_dim: number of action dimensions; actions lie in [-1, 1] for every PyBullet locomotion task.
         max_episode_steps: the real environment's time limit.
         dream_horizon: default length of one dream before it is truncated. Shorter than the real limit
@@ -42,6 +44,9 @@ class TaskSpec:
         layout: what each observation dimension is (see :mod:`dreamgym.tasks.layout`); ``None`` where unknown.
         termination: the task's own termination rule on observations; ``None`` where the rule reads state the
             observation does not hold.
+        goal: a goal-conditioned task's goal and its rules (``None`` for other tasks): the real env's
+            observation is a ``Dict``, which :meth:`make_env` flattens and the dream envs give back.
+        package: the Python package whose import registers ``env_id`` with Gymnasium.
     """
 
     name: str
@@ -55,6 +60,8 @@ class TaskSpec:
     mirror: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     layout: ObsLayout | None = None
     termination: TerminationRule | None = None
+    goal: GoalSpec | None = None
+    package: str = "pybullet_envs_gymnasium"
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -62,12 +69,22 @@ class TaskSpec:
                 f"Task {self.name!r}: the observation layout covers {self.layout.size} dimensions, the observation "
                 f"shape is {self.obs_shape}."
             )
+        if self.goal is not None and (self.goal.flat_size,) != self.obs_shape:
+            raise ValueError(
+                f"Task {self.name!r}: the goal's Dict observation flattens to {self.goal.flat_size} values, the "
+                f"observation shape is {self.obs_shape}."
+            )
 
     @property
     def observation_space(self) -> gym.spaces.Box:
         from gymnasium import spaces
 
         return spaces.Box(-np.inf, np.inf, shape=self.obs_shape, dtype=np.float32)
+
+    @property
+    def env_observation_space(self) -> gym.spaces.Space:
+        """The real env's own observation space: the goal ``Dict`` of a goal task, else :attr:`observation_space`."""
+        return self.goal.space if self.goal is not None else self.observation_space
 
     @property
     def action_space(self) -> gym.spaces.Box:
@@ -82,12 +99,21 @@ class TaskSpec:
 
         return planar_chain(self) if self.name in PLANAR_WALKERS else None
 
-    def make_env(self, **kwargs) -> gym.Env:
-        """Creates the real simulator environment (imports PyBullet on first use)."""
-        import gymnasium as gym
-        import pybullet_envs_gymnasium  # noqa: F401  (registers the *BulletEnv ids)
+    def make_env(self, flatten: bool = True, **kwargs) -> gym.Env:
+        """Creates the real simulator environment (imports the package that registers it on first use).
 
-        return gym.make(self.env_id, **kwargs)
+        A goal task's ``Dict`` observation is flattened (``FlattenObservation``) unless ``flatten`` is False, so
+        collection, world models and the evaluation ladder see the flat vector they work on.
+        """
+        import importlib
+
+        import gymnasium as gym
+
+        importlib.import_module(self.package)
+        env = gym.make(self.env_id, **kwargs)
+        if self.goal is not None and flatten:
+            env = gym.wrappers.FlattenObservation(env)
+        return env
 
 
 def _pendulum_layout(poles: int) -> ObsLayout:
@@ -147,6 +173,48 @@ def _upright(initial_z: float) -> TerminationRule:
 # initial_z (the torso height at reset) is read from the simulator in the tests; the termination thresholds are
 # those of each robot's alive_bonus, and tests/tasks/test_layout.py checks the rules against alive_bonus itself.
 HOPPER_Z, WALKER_Z, CHEETAH_Z, ANT_Z = 1.25, 1.25, 0.7, 0.75
+
+
+def _panda_layout(with_object: bool) -> ObsLayout:
+    """panda-gym's flattened goal observation: achieved goal, desired goal (both (x, y, z), m), then
+    ``Panda.get_obs`` (end-effector position and velocity; the gripper is blocked in Reach and Push, so no finger
+    width), then for tasks with an object ``Task.get_obs`` (its position, Euler rotation, velocity and angular
+    velocity, as pybullet reports them)."""
+    fields = [
+        ObsField("achieved goal (object or end-effector position, m)", "other", (0, 1, 2)),
+        ObsField("desired goal (target position, m)", "other", (3, 4, 5)),
+        ObsField("end-effector position (m)", "other", (6, 7, 8)),
+        ObsField("end-effector velocity (m/s)", "velocity", (9, 10, 11)),
+    ]
+    if with_object:
+        fields += [
+            ObsField("object position (m)", "other", (12, 13, 14)),
+            ObsField("object roll, yaw (rad)", "orientation", (15, 17), -PI_FLOAT32, PI_FLOAT32),
+            ObsField("object pitch (rad)", "orientation", (16,), -PI_FLOAT32 / 2, PI_FLOAT32 / 2),
+            ObsField("object velocity (m/s)", "velocity", (18, 19, 20)),
+            ObsField("object angular velocity (rad/s)", "velocity", (21, 22, 23)),
+        ]
+    return ObsLayout(tuple(fields))
+
+
+def _panda(name: str, env_id: str, observation_dim: int, with_object: bool) -> TaskSpec:
+    goal = GoalSpec(observation_dim)
+    # panda-gym's episodes last 50 steps and end when the goal is reached; dreams run as long as an episode.
+    return TaskSpec(
+        name,
+        env_id,
+        (goal.flat_size,),
+        3,
+        50,
+        50,
+        layout=_panda_layout(with_object),
+        termination=TerminationRule(
+            goal_dims=(goal.dims("achieved_goal"), goal.dims("desired_goal")), goal_distance=goal.distance_threshold
+        ),
+        goal=goal,
+        package="panda_gym",
+    )
+
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -224,6 +292,8 @@ TASKS: dict[str, TaskSpec] = {
             # Ant.alive_bonus: alive while z > 0.26 (the central sphere would scrape the ground).
             termination=TerminationRule(height_dim=0, initial_height=ANT_Z, min_height=0.26),
         ),
+        _panda("PandaReach", "PandaReach-v3", 6, with_object=False),
+        _panda("PandaPush", "PandaPush-v3", 18, with_object=True),
     )
 }
 

@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -59,6 +59,7 @@ class RungResult:
         lengths: steps per episode.
         seeds: the reset seed of each episode.
         success_return: the task's success threshold, where it defines one.
+        successes: whether each episode ended in success, where the env says (goal tasks); empty otherwise.
         detail: what the rung ran on (gap description, robot address) or why it did not run.
         extra: rung-specific measurements, e.g. the safety layer's counts on a robot.
     """
@@ -72,25 +73,27 @@ class RungResult:
     success_return: float | None = None
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    successes: tuple[bool, ...] = ()
 
     @classmethod
     def from_episodes(
         cls,
         name: str,
         kind: str,
-        returns: Sequence[float],
-        lengths: Sequence[int],
+        episodes: Episodes,
         first_seed: int,
         success_return: float | None,
         detail: str,
         extra: dict[str, Any] | None = None,
     ) -> RungResult:
         """The result of episodes seeded ``first_seed, first_seed + 1, ...`` that all ran to their end."""
+        returns = episodes.returns
         return cls(
             name,
             kind,
             returns=tuple(float(r) for r in returns),
-            lengths=tuple(int(n) for n in lengths),
+            lengths=tuple(int(n) for n in episodes.lengths),
+            successes=tuple(bool(s) for s in episodes.successes or ()),
             seeds=tuple(range(first_seed, first_seed + len(returns))),
             success_return=success_return,
             detail=detail,
@@ -111,7 +114,12 @@ class RungResult:
 
     @property
     def success_rate(self) -> float | None:
-        if not self.ok or self.success_return is None:
+        """The share of episodes that ended in success (goal tasks) or reached the task's success return."""
+        if not self.ok:
+            return None
+        if self.successes:
+            return float(np.mean(self.successes))
+        if self.success_return is None:
             return None
         return float(np.mean(np.asarray(self.returns) >= self.success_return))
 
@@ -126,6 +134,7 @@ class RungResult:
             "success_return": self.success_return,
             "returns": list(self.returns),
             "lengths": list(self.lengths),
+            "successes": list(self.successes),
             "seeds": list(self.seeds),
             "detail": self.detail,
             "extra": self.extra,
@@ -144,6 +153,7 @@ class RungResult:
             success_return=data["success_return"],
             detail=data["detail"],
             extra=data["extra"],
+            successes=tuple(data.get("successes", ())),  # reports written before goal tasks have none
         )
 
 
@@ -156,6 +166,15 @@ class Rung(Protocol):
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult: ...
 
 
+class Episodes(NamedTuple):
+    """Per-episode outcomes: returns, lengths and, where the env reports ``info["is_success"]`` (goal tasks),
+    whether each episode ended in success (``None`` otherwise)."""
+
+    returns: list[float]
+    lengths: list[int]
+    successes: list[bool] | None
+
+
 def run_episodes(
     policy: Policy,
     env: Any,
@@ -164,26 +183,28 @@ def run_episodes(
     max_steps: int,
     progress: bool = False,
     desc: str = "",
-) -> tuple[list[float], list[int]]:
+) -> Episodes:
     """Runs ``episodes`` episodes on anything with Gymnasium's ``reset(seed=)``/``step`` (an env or a robot).
 
     Episode ``i`` resets with ``seed + i``; an episode also ends after ``max_steps`` steps, the task's limit, so
     a robot without a time limit of its own stops where the simulator would.
     """
-    returns, lengths = [], []
+    returns, lengths, successes = [], [], []
     for i in tqdm(range(episodes), desc=desc, unit="ep", disable=not progress, leave=False):
         obs, _ = env.reset(seed=seed + i)
         reset_policy(policy)
-        total, steps, done = 0.0, 0, False
+        total, steps, done, info = 0.0, 0, False, {}
         while not done:
             action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]))[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             steps += 1
             done = terminated or truncated or steps >= max_steps
         returns.append(total)
         lengths.append(steps)
-    return returns, lengths
+        successes.append(info.get("is_success"))
+    reported = all(s is not None for s in successes)
+    return Episodes(returns, lengths, [bool(s) for s in successes] if reported and successes else None)
 
 
 def run_dreams(
@@ -195,27 +216,30 @@ def run_dreams(
     horizon: int,
     progress: bool = False,
     desc: str = "dreams",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Episodes:
     """Returns and lengths of ``episodes`` dreams stepped as one batch (dream ``i`` seeded ``seed + i``), each
     until it ends or reaches ``horizon``: :func:`run_episodes` for the world model."""
     from dreamgym.envs.dream_vector_env import DreamVectorEnv
 
-    env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon)
+    env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon, dict_observations=False)
     try:
         obs, _ = env.reset(seed=seed)
         reset_policy(policy)
         returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+        successes = np.zeros(episodes, dtype=bool) if spec.goal is not None else None
         running = np.ones(episodes, dtype=bool)
         with tqdm(total=horizon, desc=desc, unit="step", disable=not progress, leave=False) as bar:
             while running.any():
-                obs, reward, terminated, truncated, _ = env.step(np.asarray(policy(obs), dtype=np.float32))
+                obs, reward, terminated, truncated, info = env.step(np.asarray(policy(obs), dtype=np.float32))
                 returns += reward * running
                 lengths += running
+                if successes is not None:
+                    successes[running] = info["is_success"][running]
                 running &= ~(terminated | truncated)
                 bar.update(1)
     finally:
         env.close()
-    return returns, lengths
+    return Episodes(list(returns), list(lengths), None if successes is None else list(successes))
 
 
 @dataclass
@@ -232,14 +256,13 @@ class DreamRung:
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
         horizon = self.horizon or spec.max_episode_steps
-        returns, lengths = run_dreams(
+        outcome = run_dreams(
             policy, spec, self.checkpoint, episodes, seed, horizon, progress, f"{spec.name} {self.name}"
         )
         return RungResult.from_episodes(
             self.name,
             self.kind,
-            returns,
-            lengths,
+            outcome,
             seed,
             spec.success_return,
             f"world model {self.checkpoint}, horizon {horizon}",
@@ -268,12 +291,12 @@ class PyBulletRung:
         # gap depend on its seed alone, as its initial state does; the env-level seed stays fixed.
         env = make_gap_env(spec, self.gap, seed=0, **kwargs)
         try:
-            returns, lengths = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} {self.name}")
+            outcome = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} {self.name}")
         finally:
             env.close()
         gap = self.gap or GapConfig()
         return RungResult.from_episodes(
-            self.name, self.kind, returns, lengths, seed, spec.success_return, gap.describe(), {"gap": gap.to_dict()}
+            self.name, self.kind, outcome, seed, spec.success_return, gap.describe(), {"gap": gap.to_dict()}
         )
 
 
@@ -325,7 +348,7 @@ class RobotRung:
             safe = SafetyLayer(robot, self.safety or SafetyConfig.for_task(spec))
             limit = self.max_episode_steps or spec.max_episode_steps
             try:
-                returns, lengths = run_episodes(policy, safe, episodes, seed, limit, progress, f"{spec.name} robot")
+                outcome = run_episodes(policy, safe, episodes, seed, limit, progress, f"{spec.name} robot")
             except RobotError as err:
                 return RungResult(
                     self.name, self.kind, status="error", detail=f"{detail}: {err}", extra={"safety": safe.counts}
@@ -333,8 +356,7 @@ class RobotRung:
             return RungResult.from_episodes(
                 self.name,
                 self.kind,
-                returns,
-                lengths,
+                outcome,
                 seed,
                 spec.success_return,
                 detail,

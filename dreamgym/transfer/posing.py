@@ -28,6 +28,13 @@ UNPOSABLE_TASKS: dict[str, str] = {
         "Ant's base is free (6 degrees of freedom): its observation holds the torso height, roll and pitch but not "
         "its x, y or yaw, and the angle to the walk target does not pin the yaw down, so the robot cannot be posed"
     ),
+    **{
+        task: (
+            "the observation holds the Panda's end-effector position, not its seven joint angles, and the arm is "
+            "redundant (many joint configurations reach one end-effector position), so the arm cannot be posed"
+        )
+        for task in ("PandaReach", "PandaPush")
+    },
 }
 """Why each task that cannot be posed cannot be: callers report these tasks as "not posed"."""
 
