@@ -27,7 +27,7 @@ class CollectArgs:
 
     task: str = _opt("InvertedPendulum", "dreamgym task name")
     steps: int = _opt(50_000, "environment steps to record")
-    policy: str = _opt("random", "'random' or the path of an SB3 checkpoint (.zip)")
+    policy: str = _opt("random", "'random', 'scripted' (manipulation tasks' noisy expert) or an SB3 checkpoint (.zip)")
     out: str = _opt("data/dataset", "output data-set directory")
     seed: int = _opt(0, "random seed")
     gap: str | None = _opt(

@@ -69,8 +69,9 @@ def collect(
         out: directory of the data set to create (Minari layout: ``out/data/metadata.json`` and
             ``out/data/main_data.hdf5``). Placing it at ``$MINARI_DATASETS_PATH/<dataset id>`` also makes it
             loadable by id.
-        policy: ``None`` or ``"random"`` for uniform random actions, a path to a Stable-Baselines3 ``.zip``,
-            or a callable mapping an observation to an action.
+        policy: ``None`` or ``"random"`` for uniform random actions, ``"scripted"`` for the task's noisy
+            scripted expert (manipulation tasks, :mod:`dreamgym.data.scripted`), a path to a Stable-Baselines3
+            ``.zip``, or a callable mapping an observation to an action.
         seed: seeds the env's first reset and the policy: the random one, or torch's global RNG (restored after)
             for a checkpoint or callable that samples from it.
         progress: show a tqdm bar with rate and time left.
@@ -114,6 +115,11 @@ def collect(
     if wrap_env is not None:
         env = wrap_env(env)
     try:
+        if isinstance(policy, str) and policy == "scripted":
+            from dreamgym.data.scripted import scripted_policy
+
+            policy = scripted_policy(task, seed=seed)
+            name = name or "scripted"
         resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
         with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):
             episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")

@@ -16,6 +16,7 @@ import numpy as np
 from dreamgym.errors import UnknownTaskError
 from dreamgym.tasks.goals import GoalSpec
 from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
+from dreamgym.tasks.scene import TableScene
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -47,6 +48,8 @@ class TaskSpec:
         goal: a goal-conditioned task's goal and its rules (``None`` for other tasks): the real env's
             observation is a ``Dict``, which :meth:`make_env` flattens and the dream envs give back.
         package: the Python package whose import registers ``env_id`` with Gymnasium.
+        scene: a tabletop task's gripper, block and table (:mod:`dreamgym.tasks.scene`), which the audit checks
+            object permanence and contact against; ``None`` for other tasks.
     """
 
     name: str
@@ -62,6 +65,7 @@ class TaskSpec:
     termination: TerminationRule | None = None
     goal: GoalSpec | None = None
     package: str = "pybullet_envs_gymnasium"
+    scene: TableScene | None = None
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -199,6 +203,7 @@ def _panda_layout(with_object: bool) -> ObsLayout:
 
 def _panda(name: str, env_id: str, observation_dim: int, with_object: bool) -> TaskSpec:
     goal = GoalSpec(observation_dim)
+    layout = _panda_layout(with_object)
     # panda-gym's episodes last 50 steps and end when the goal is reached; dreams run as long as an episode.
     return TaskSpec(
         name,
@@ -207,12 +212,13 @@ def _panda(name: str, env_id: str, observation_dim: int, with_object: bool) -> T
         3,
         50,
         50,
-        layout=_panda_layout(with_object),
+        layout=layout,
         termination=TerminationRule(
             goal_dims=(goal.dims("achieved_goal"), goal.dims("desired_goal")), goal_distance=goal.distance_threshold
         ),
         goal=goal,
         package="panda_gym",
+        scene=TableScene.from_layout(layout, with_object),
     )
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "AuditResult",
     "PhysicsBounds",
     "ViolationRates",
+    "audit_checks",
     "audit_dreams",
     "find_violations",
     "outside_limits",
@@ -76,6 +77,9 @@ CHECKS = (
   than :data:`~dreamgym.transfer.interpenetration.PENETRATION_TOLERANCE`; it needs the simulator, so
   :func:`audit_dreams` measures it (:func:`find_violations` reports ``None``), and tasks that cannot be posed
   (Ant's free base) report ``None``.
+
+Tabletop tasks (a :class:`~dreamgym.tasks.scene.TableScene`) add the object-permanence and contact checks of
+:data:`~dreamgym.transfer.objects.OBJECT_CHECKS`.
 """
 
 
@@ -445,10 +449,21 @@ def _interpenetration(spec: TaskSpec, obs: np.ndarray, valid: np.ndarray) -> np.
 
 
 def _violations(bounds: PhysicsBounds, spec: TaskSpec, rollouts: tuple[np.ndarray, ...]) -> ViolationRates:
+    from dreamgym.transfer.objects import object_violations
+
     obs, valid, _ = rollouts
     violations = find_violations(bounds, *rollouts)
     violations["interpenetration"] = _interpenetration(spec, obs, valid)
+    if spec.scene is not None:
+        violations |= object_violations(spec.scene, obs, valid)
     return ViolationRates.of(violations, valid, outside_limits(bounds, obs))
+
+
+def audit_checks(spec: TaskSpec) -> tuple[str, ...]:
+    """The checks audited on ``spec``: :data:`CHECKS`, and the tabletop checks where the task has a scene."""
+    from dreamgym.transfer.objects import OBJECT_CHECKS
+
+    return CHECKS + (OBJECT_CHECKS if spec.scene is not None else ())
 
 
 def audit_dreams(
@@ -501,4 +516,5 @@ def audit_dreams(
         bounds=bounds,
         horizon=horizon,
         seed=seed,
+        checks=audit_checks(spec),
     )
