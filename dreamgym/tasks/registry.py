@@ -115,6 +115,10 @@ class TaskSpec:
 
         importlib.import_module(self.package)
         env = gym.make(self.env_id, **kwargs)
+        if self.package == "panda_gym":
+            from dreamgym.tasks.wrappers import ChainedSeeds
+
+            env = ChainedSeeds(env)
         if self.goal is not None and flatten:
             env = gym.wrappers.FlattenObservation(env)
         return env

@@ -110,3 +110,16 @@ def test_the_codec_refuses_what_it_cannot_convert() -> None:
         codec.to_flat({"observation": np.zeros(6), "achieved_goal": np.zeros(3)})
     with pytest.raises(TypeError, match="Expected a Dict observation space of Box sub-spaces"):
         DictCodec(gym.spaces.Box(0, 1, (3,)))
+
+
+@pytest.mark.parametrize("name", GOAL_TASKS)
+def test_unseeded_resets_continue_the_seeded_one(name: str) -> None:
+    """panda-gym draws fresh entropy on an unseeded reset; the task's env chains it from the seeded one."""
+
+    def starts() -> list[np.ndarray]:
+        env = get_task(name).make_env()
+        first = [env.reset(seed=7)[0]]
+        return first + [env.reset()[0] for _ in range(3)]
+
+    for a, b in zip(starts(), starts(), strict=True):
+        np.testing.assert_array_equal(a, b)
