@@ -245,7 +245,7 @@ def find_violations(
     energy = _energy(obs.astype(np.float64), layout)
     spec = get_task(bounds.task)
     checks: dict[str, np.ndarray | None] = {
-        "joint_limit": outside[..., list(layout.joint_dims)].any(-1),
+        "joint_limit": outside[..., list(layout.joint_dims)].any(-1) if layout.joint_dims else None,
         "ground": None if layout.height_dim is None else ~(after[..., layout.height_dim] >= low[layout.height_dim]),
         "angle_pair": None,
         "out_of_range": outside[..., others].any(-1) | _floating(after, layout.height_dim, high),
