@@ -82,7 +82,7 @@ def _finite_or_none(values) -> tuple[float | None, ...]:
 
 @dataclass(frozen=True)
 class WorldModelConfig:
-    """Architecture of the RSSM world model for vector observations.
+    """Architecture of the RSSM world model for vector observations, with camera images beside them.
 
     Attributes:
         obs_dim: size of the flat observation vector.
@@ -112,6 +112,10 @@ class WorldModelConfig:
             because its dreams break no audited fact (``benchmarks/results/physics.md``).
         obs_layout: how the decoder respects the kinds of observation dimensions (angle pairs on the unit circle,
             bounded joints, binary contacts); ``None`` decodes every dimension as a free real number.
+        image_shape: (height, width, channels) of the camera image observed beside the vector, encoded by
+            DreamerV3's CNN and reconstructed by its transposed CNN (:mod:`~dreamgym.world_model.image_nets`);
+            ``None``: no image (every checkpoint whose config predates this setting).
+        cnn_depth: channels of the CNN's first stage (doubling at every stage).
     """
 
     obs_dim: int
@@ -131,8 +135,14 @@ class WorldModelConfig:
     ensemble_heads: str = "mlp"
     decoder: str = "structured"
     obs_layout: DecoderLayout | None = None
+    image_shape: tuple[int, int, int] | None = None
+    cnn_depth: int = 32
 
     def __post_init__(self) -> None:
+        if self.image_shape is not None:  # JSON gives a list back
+            object.__setattr__(self, "image_shape", tuple(int(v) for v in self.image_shape))
+            if len(self.image_shape) != 3:
+                raise ValueError(f"Expected `image_shape` (height, width, channels), got {self.image_shape}.")
         if self.ensemble_heads not in ENSEMBLE_HEADS:
             raise ValueError(f"Unknown ensemble_heads {self.ensemble_heads!r}; expected one of {list(ENSEMBLE_HEADS)}.")
         if self.decoder not in DECODERS:
@@ -214,11 +224,11 @@ class _Preset:
 # DreamerV3 paper's S size (deter 512, 32x32 latents).
 PRESETS: dict[str, _Preset] = {
     "debug": _Preset(
-        model=dict(deter=32, hidden=32, stoch=4, classes=4, mlp_layers=1),
+        model=dict(deter=32, hidden=32, stoch=4, classes=4, mlp_layers=1, cnn_depth=4),
         train=dict(batch_size=4, seq_len=16, steps=50, log_every=10, checkpoint_every=25),
     ),
     "small": _Preset(
-        model=dict(deter=128, hidden=128, stoch=16, classes=16, mlp_layers=2),
+        model=dict(deter=128, hidden=128, stoch=16, classes=16, mlp_layers=2, cnn_depth=16),
         train=dict(batch_size=32, seq_len=32, steps=3000, lr=1e-3),
     ),
     "default": _Preset(

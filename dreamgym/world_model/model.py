@@ -1,4 +1,5 @@
-"""The world model: symlog MLP encoder, RSSM, and decoder, reward and continue heads, with the DreamerV3 loss."""
+"""The world model: symlog MLP encoder (and CNN for images), RSSM, and decoders, reward and continue heads, with the
+DreamerV3 loss."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torch import nn
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.decoder import ObservationDecoder
 from dreamgym.world_model.functional import symlog, twohot_bins, twohot_decode, twohot_encode
+from dreamgym.world_model.image_nets import ImageDecoder, ImageEncoder, image_loss
 from dreamgym.world_model.networks import MLP
 from dreamgym.world_model.rssm import RSSM, RSSMState, categorical_kl
 
@@ -50,9 +52,23 @@ class WorldModel(nn.Module):
         self.reward_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=cfg.reward_bins, zero_out=True)
         self.cont_head = MLP(cfg.feature_dim, cfg.hidden, cfg.mlp_layers, out_dim=1)
         self.register_buffer("bins", twohot_bins(cfg.reward_bins, cfg.reward_limit), persistent=False)
+        if cfg.image_shape is not None:
+            # The image's CNN features and the vector's MLP features are fused into the one embedding the RSSM
+            # reads, so the RSSM is the same with or without a camera.
+            self.image_encoder = ImageEncoder(cfg.image_shape, cfg.cnn_depth)
+            self.image_fuse = MLP(cfg.hidden + self.image_encoder.out_dim, cfg.hidden, 1)
+            self.image_decoder = ImageDecoder(cfg.feature_dim, cfg.image_shape, cfg.cnn_depth)
 
-    def embed(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(symlog(obs))
+    def embed(self, obs: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        embed = self.encoder(symlog(obs))
+        if self.cfg.image_shape is None:
+            return embed
+        if image is None:
+            raise ValueError(
+                f"This world model sees {self.cfg.image_shape} camera images beside the vector observation; "
+                "pass them as `image` (uint8, (..., H, W, C))."
+            )
+        return self.image_fuse(torch.cat([embed, self.image_encoder(image)], -1))
 
     def observe(
         self,
@@ -60,9 +76,11 @@ class WorldModel(nn.Module):
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         state: RSSMState | None = None,
+        image: torch.Tensor | None = None,
     ) -> RSSMState:
-        """Posterior states (batch shape (B, T)) of observed sequences; see :meth:`RSSM.observe`."""
-        posts, _, _ = self.rssm.observe(self.embed(obs), prev_action, is_first, state)
+        """Posterior states (batch shape (B, T)) of observed sequences (with their camera images (B, T, H, W, C)
+        where the model sees images); see :meth:`RSSM.observe`."""
+        posts, _, _ = self.rssm.observe(self.embed(obs, image), prev_action, is_first, state)
         return posts
 
     def imagine(
@@ -84,6 +102,12 @@ class WorldModel(nn.Module):
         raw = self.decoder(feat)
         obs, binary_prob = self.decoder.observation(raw, binary_draw)
         return Decoded(obs, *self._reward_and_continue(feat), binary_prob)
+
+    def decode_image(self, state: RSSMState) -> torch.Tensor:
+        """The camera image a state predicts, (..., H, W, C) in [0, 1] (``image_nets.to_uint8`` makes frames)."""
+        if self.cfg.image_shape is None:
+            raise ValueError("This world model has no image decoder: it was built without `image_shape`.")
+        return self.image_decoder(state.features)
 
     def reward_and_continue(self, state: RSSMState) -> tuple[torch.Tensor, torch.Tensor]:
         """Reward and continue probability alone: what an agent learning on latents needs, without paying for the
@@ -108,10 +132,13 @@ class WorldModel(nn.Module):
         (filtering the batch a second time would double the sequential part of an update)."""
         cfg = self.cfg
         posts, post_logp, prior_logp = self.rssm.observe(
-            self.embed(batch["obs"]), batch["prev_action"], batch["is_first"]
+            self.embed(batch["obs"], batch.get("image")), batch["prev_action"], batch["is_first"]
         )
         feat = posts.features
         recon = self.decoder.loss(self.decoder(feat), batch["obs"])
+        if cfg.image_shape is not None:
+            image = image_loss(self.image_decoder(feat), batch["image"])
+            recon = recon + image
         reward_logits = self.reward_head(feat)
         reward = -(twohot_encode(batch["reward"], self.bins) * torch.log_softmax(reward_logits, -1)).sum(-1)
         cont_target = 1.0 - batch["is_terminal"].to(feat.dtype)
@@ -131,6 +158,7 @@ class WorldModel(nn.Module):
         metrics = {
             "loss/total": total,
             "loss/recon": recon.mean(),
+            **({"loss/image": image.mean()} if cfg.image_shape is not None else {}),
             "loss/reward": reward.mean(),
             "loss/cont": cont.mean(),
             "loss/kl_dyn": dyn.mean(),
