@@ -27,7 +27,7 @@ class DreamAgentConfig:
 
     Attributes:
         algo: ``"ppo"`` (many dreams, on-policy: the natural fit for cheap batched dreams) or ``"sac"``.
-        steps: dream transitions the agent learns from.
+        steps: dream transitions the agent learns from, rounded up to whole rollouts (what SB3 collects anyway).
         num_envs: dreams stepped together; SAC works best with few, PPO with many.
         horizon: dream length before truncation; the task's dream horizon if ``None``. Short dreams started
             from real states (MBPO-style branches) limit how far model error can compound.
@@ -171,7 +171,14 @@ def train_in_dream(
     learn = dict(reset_num_timesteps=False, progress_bar=progress, tb_log_name="agent")
     if config.critic_warmup_steps:
         with frozen(actor_parameters(model.policy)):
-            model.learn(total_timesteps=config.critic_warmup_steps, **learn)
+            model.learn(total_timesteps=_whole_rollouts(model, config.critic_warmup_steps), **learn)
     if config.steps > config.critic_warmup_steps:
-        model.learn(total_timesteps=config.steps - config.critic_warmup_steps, **learn)
+        model.learn(total_timesteps=_whole_rollouts(model, config.steps - config.critic_warmup_steps), **learn)
     return model
+
+
+def _whole_rollouts(model: BaseAlgorithm, steps: int) -> int:
+    """``steps`` rounded up to whole rollouts of an on-policy algorithm, which only ever collects whole ones: the
+    steps it is asked for are then the steps it takes, and its progress bar ends at its total."""
+    rollout = getattr(model, "n_steps", 1) * model.n_envs
+    return -(-steps // rollout) * rollout

@@ -113,11 +113,15 @@ class TaskSpec:
 
         import gymnasium as gym
 
-        importlib.import_module(self.package)
-        env = gym.make(self.env_id, **kwargs)
-        if self.package == "panda_gym":
-            from dreamgym.tasks.wrappers import ChainedSeeds
+        from dreamgym.tasks.wrappers import ChainedSeeds, QuietConnect, native_output_silenced
 
+        with native_output_silenced((1, 2)):  # PyBullet prints its build time on import (stderr)
+            importlib.import_module("pybullet")  # every task's package simulates with it; otherwise make imports it
+            importlib.import_module(self.package)
+        with native_output_silenced():  # ... and argv lines on connecting (panda-gym connects here)
+            env = gym.make(self.env_id, **kwargs)
+        env = QuietConnect(env)
+        if self.package == "panda_gym":
             env = ChainedSeeds(env)
         if self.goal is not None and flatten:
             env = gym.wrappers.FlattenObservation(env)

@@ -57,3 +57,18 @@ def test_a_continued_agent_trains_the_same_whatever_ran_before(trained_checkpoin
         )
     np.testing.assert_array_equal(*continued)
     assert not np.array_equal(continued[0], _weights(PPO.load(tmp_path / "agent.zip", device="cpu")))  # it trained on
+
+
+def test_steps_are_whole_rollouts_so_the_progress_bar_ends_at_its_total() -> None:
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents.sb3_dream import _whole_rollouts
+
+    env = DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2)
+    model = PPO("MlpPolicy", env, n_steps=8, batch_size=16, n_epochs=1, device="cpu", seed=0)
+    steps = _whole_rollouts(model, 33)
+    assert steps == 48
+    model.learn(steps)
+    assert model.num_timesteps == steps  # SB3 took exactly what it was asked for
