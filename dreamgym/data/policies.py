@@ -16,6 +16,7 @@ import numpy as np
 from dreamgym.errors import CheckpointError
 from dreamgym.seeding import preserved_global_rngs
 from dreamgym.tasks.goals import DictCodec
+from dreamgym.tasks.registry import to_unit_actions
 
 __all__ = [
     "POLICY_FORMATS_GROUP",
@@ -108,19 +109,23 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
 
 
 def sb3_predictor(model: Any, deterministic: bool) -> Policy:
-    """An SB3 model as a policy on dreamgym's flat observations.
+    """An SB3 model as a policy on dreamgym's flat observations and [-1, 1] actions.
 
     A model trained on a goal task's ``Dict`` observations (``MultiInputPolicy``, HER) gets them back from the
-    flat vector (see :mod:`dreamgym.tasks.goals`), so it runs on the ladder like any other policy.
+    flat vector (see :mod:`dreamgym.tasks.goals`), and one trained in an env's own action bounds (a user's task
+    in its native dream) has its actions mapped onto [-1, 1], so it runs on the ladder like any other policy.
     """
     from gymnasium import spaces
 
     codec = DictCodec(model.observation_space) if isinstance(model.observation_space, spaces.Dict) else None
+    low, high = model.action_space.low, model.action_space.high
+    unit = bool(np.allclose(low, -1.0) and np.allclose(high, 1.0))
 
     def act(observation: np.ndarray) -> np.ndarray:
         obs = codec.to_dict(observation) if codec is not None else observation
         action, _ = model.predict(obs, deterministic=deterministic)
-        return np.asarray(action)
+        action = np.asarray(action)
+        return action if unit else to_unit_actions(action, low, high)
 
     return act
 

@@ -47,8 +47,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             ``"model"`` (the continue head) or ``"either"``; see :class:`~dreamgym.envs.dream_batch.DreamBatch`.
         binary_sampling: ``"mode"`` or ``"sample"``: how contact flags of a structured decoder are dreamed.
         render_mode: ``"rgb_array"`` or ``None``.
-        dict_observations: a goal task's observations as the real env's ``Dict`` (``False``: the flat vector
-            dreamgym's own pipeline works on). No effect on other tasks.
+        native_spaces: observations and actions in the real env's own spaces: a goal task's ``Dict``, a task's
+            own action bounds (``False``: the flat observations and [-1, 1] actions dreamgym's pipeline works on).
 
     Example:
         >>> env = gymnasium.make("dreamgym/InvertedPendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
@@ -70,18 +70,19 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         termination: str = "task",
         binary_sampling: str = "mode",
         render_mode: str | None = None,
-        dict_observations: bool = True,
+        native_spaces: bool = True,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.task = get_task(task)
-        self.codec = self.task.goal.codec if self.task.goal is not None and dict_observations else None
+        self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
         self.observation_space = self.codec.space if self.codec is not None else self.task.observation_space
         if self.codec is not None:
             # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
             # compute_reward as one).
             self.compute_reward = self.task.goal.compute_reward
-        self.action_space = self.task.action_space
+        self.native_actions = native_spaces and self.task.rescales_actions
+        self.action_space = self.task.env_action_space if self.native_actions else self.task.action_space
         self.render_mode = render_mode
         self.checkpoint = load_task_checkpoint(self.task, checkpoint)
         self.dreams = DreamBatch(
@@ -112,7 +113,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.codec.to_dict(obs) if self.codec is not None else obs.copy()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        result = self.dreams.step(validate_action(action, self.task.action_dim))
+        action = validate_action(action, self.task.action_dim)
+        result = self.dreams.step(self.task.to_unit_actions(action) if self.native_actions else action)
         self._last_reward = float(result.reward[0])
         info = {"uncertainty": float(result.uncertainty[0]), "halted": bool(result.halted[0])}
         if result.binary_prob is not None:

@@ -57,8 +57,8 @@ class DreamVectorEnv(VectorEnv):
         render_mode: ``"rgb_array"`` (renders env 0) or ``None``.
         max_episode_steps: what ``gymnasium.make_vec(..., max_episode_steps=N)`` passes; as the ``TimeLimit`` that
             ``gymnasium.make`` adds for it, it can only shorten a dream (to dream longer, raise ``horizon``).
-        dict_observations: a goal task's observations as the real env's ``Dict`` (``False``: the flat vector
-            dreamgym's own pipeline works on). No effect on other tasks.
+        native_spaces: observations and actions in the real env's own spaces: a goal task's ``Dict``, a task's
+            own action bounds (``False``: the flat observations and [-1, 1] actions dreamgym's pipeline works on).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -79,7 +79,7 @@ class DreamVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
-        dict_observations: bool = True,
+        native_spaces: bool = True,
     ):
         self.task = get_task(task)
         autoreset_mode = AutoresetMode(autoreset_mode)
@@ -107,13 +107,14 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = self.dreams.num_envs
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.render_mode = render_mode
-        self.codec = self.task.goal.codec if self.task.goal is not None and dict_observations else None
+        self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
         self.single_observation_space = self.codec.space if self.codec is not None else self.task.observation_space
         if self.codec is not None:
             # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
             # compute_reward as one).
             self.compute_reward = self.task.goal.compute_reward
-        self.single_action_space = self.task.action_space
+        self.native_actions = native_spaces and self.task.rescales_actions
+        self.single_action_space = self.task.env_action_space if self.native_actions else self.task.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
@@ -151,6 +152,8 @@ class DreamVectorEnv(VectorEnv):
         mode = self.metadata["autoreset_mode"]
         resetting = self._autoreset.copy() if mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
         actions = validate_action_batch(actions, self.num_envs, self.task.action_dim, active=~resetting)
+        if self.native_actions:
+            actions = self.task.to_unit_actions(actions)
         result = self.dreams.step(actions)
         obs, reward = result.obs.copy(), result.reward.astype(np.float64)
         terminated, truncated = result.terminated.copy(), result.truncated.copy()

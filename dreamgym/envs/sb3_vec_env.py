@@ -37,7 +37,7 @@ class DreamSB3VecEnv(VecEnv):
             num_envs=num_envs,
             checkpoint=checkpoint,
             autoreset_mode=AutoresetMode.SAME_STEP,
-            dict_observations=False,  # flat, as the evaluation ladder scores the agent (see DreamVectorEnv)
+            native_spaces=False,  # flat and [-1, 1], as the evaluation ladder scores the agent (see DreamVectorEnv)
             **dream_kwargs,
         )
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)

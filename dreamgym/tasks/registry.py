@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -33,7 +33,8 @@ class TaskSpec:
         env_id: the Gymnasium id of the real simulator environment.
         obs_shape: shape of one observation as dreamgym's pipeline sees it: a flat float32 vector (a goal
             task's ``Dict`` flattened, see :mod:`dreamgym.tasks.goals`).
-        action_dim: number of action dimensions; actions lie in [-1, 1] for every PyBullet locomotion task.
+        action_dim: number of action dimensions. Inside dreamgym (models, replay, the ladder's policies) actions
+            lie in [-1, 1]; a real env with other bounds is rescaled to them (see ``action_low``).
         max_episode_steps: the real environment's time limit.
         dream_horizon: default length of one dream before it is truncated. Shorter than the real limit
             because open-loop model error grows with the horizon; long enough to see the task's failure modes.
@@ -47,9 +48,14 @@ class TaskSpec:
             observation does not hold.
         goal: a goal-conditioned task's goal and its rules (``None`` for other tasks): the real env's
             observation is a ``Dict``, which :meth:`make_env` flattens and the dream envs give back.
-        package: the Python package whose import registers ``env_id`` with Gymnasium.
+        package: the Python package whose import registers ``env_id`` with Gymnasium (``None``: Gymnasium knows
+            the id already, or imports it from a ``module:Env-v0`` id itself).
         scene: a tabletop task's gripper, block and table (:mod:`dreamgym.tasks.scene`), which the audit checks
             object permanence and contact against; ``None`` for other tasks.
+        action_low, action_high: the real env's action bounds where they are not [-1, 1]; :meth:`make_env`
+            rescales its actions to [-1, 1] (``gymnasium.wrappers.RescaleAction``), and the dream envs take actions
+            in these bounds, as the real env does.
+        env_kwargs: keyword arguments of ``gymnasium.make`` for the real env.
     """
 
     name: str
@@ -64,8 +70,11 @@ class TaskSpec:
     layout: ObsLayout | None = None
     termination: TerminationRule | None = None
     goal: GoalSpec | None = None
-    package: str = "pybullet_envs_gymnasium"
+    package: str | None = "pybullet_envs_gymnasium"
     scene: TableScene | None = None
+    action_low: tuple[float, ...] | None = None
+    action_high: tuple[float, ...] | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -73,6 +82,14 @@ class TaskSpec:
                 f"Task {self.name!r}: the observation layout covers {self.layout.size} dimensions, the observation "
                 f"shape is {self.obs_shape}."
             )
+        if (self.action_low is None) != (self.action_high is None):
+            raise ValueError(f"Task {self.name!r}: give both `action_low` and `action_high`, or neither.")
+        if self.action_low is not None:
+            low, high = np.asarray(self.action_low, np.float64), np.asarray(self.action_high, np.float64)
+            if low.shape != (self.action_dim,) or high.shape != (self.action_dim,):
+                raise ValueError(f"Task {self.name!r}: expected {self.action_dim} action bounds, got {low}, {high}.")
+            if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+                raise ValueError(f"Task {self.name!r}: expected finite action bounds, low < high; got {low}, {high}.")
         if self.goal is not None and (self.goal.flat_size,) != self.obs_shape:
             raise ValueError(
                 f"Task {self.name!r}: the goal's Dict observation flattens to {self.goal.flat_size} values, the "
@@ -92,9 +109,85 @@ class TaskSpec:
 
     @property
     def action_space(self) -> gym.spaces.Box:
+        """The unit action space dreamgym's models and pipeline work in."""
         from gymnasium import spaces
 
         return spaces.Box(-1.0, 1.0, shape=(self.action_dim,), dtype=np.float32)
+
+    @property
+    def rescales_actions(self) -> bool:
+        return self.action_low is not None and not (
+            np.allclose(self.action_low, -1.0) and np.allclose(self.action_high, 1.0)
+        )
+
+    @property
+    def env_action_space(self) -> gym.spaces.Box:
+        """The real env's own action space (its bounds), which the dream envs take too."""
+        from gymnasium import spaces
+
+        if not self.rescales_actions:
+            return self.action_space
+        low, high = np.asarray(self.action_low, np.float32), np.asarray(self.action_high, np.float32)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def to_unit_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Actions in the real env's bounds, mapped linearly onto [-1, 1] (what ``RescaleAction`` inverts)."""
+        if not self.rescales_actions:
+            return actions
+        return to_unit_actions(actions, self.action_low, self.action_high)
+
+    @classmethod
+    def from_env(
+        cls, env_id: str, name: str | None = None, dream_horizon: int | None = None, **env_kwargs: Any
+    ) -> TaskSpec:
+        """A task read off a real Gymnasium env: its spaces, time limit and reward threshold.
+
+        Args:
+            env_id: a registered Gymnasium id (or ``module:Env-v0``, which Gymnasium imports).
+            name: dreamgym's name for the task (its dream id is ``dreamgym/<name>-dream-v0``); the id's name
+                without version by default.
+            dream_horizon: steps of a dream before truncation; the env's time limit by default.
+            **env_kwargs: passed to ``gymnasium.make`` whenever the real env is made.
+
+        Raises:
+            ValueError: a space dreamgym does not support yet, or no time limit to read.
+        """
+        import gymnasium as gym
+        from gymnasium import spaces
+
+        env = gym.make(env_id, **env_kwargs)
+        try:
+            obs_space, action_space, spec = env.observation_space, env.action_space, env.spec
+        finally:
+            env.close()
+        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+            raise ValueError(
+                f"{env_id!r} observes {obs_space}; dreamgym's tasks take a flat Box observation (a goal Dict "
+                "like panda-gym's is supported through GoalSpec; images are the pixel tasks', not yet a user's)."
+            )
+        if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+            raise ValueError(
+                f"{env_id!r} acts in {action_space}; dreamgym's world models take continuous actions, a flat Box "
+                "(discrete actions are not supported: the dream's dynamics are conditioned on real-valued actions)."
+            )
+        if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+            raise ValueError(f"{env_id!r} has unbounded actions {action_space}; expected finite bounds to rescale.")
+        limit = spec.max_episode_steps if spec is not None else None
+        if limit is None:
+            raise ValueError(f"{env_id!r} has no time limit; register it with max_episode_steps.")
+        return cls(
+            name or env_id.split(":")[-1].split("/")[-1].rsplit("-v", 1)[0],
+            env_id,
+            tuple(int(d) for d in obs_space.shape),
+            int(action_space.shape[0]),
+            int(limit),
+            int(dream_horizon or limit),
+            success_return=spec.reward_threshold,
+            package=None,
+            action_low=tuple(float(v) for v in action_space.low),
+            action_high=tuple(float(v) for v in action_space.high),
+            env_kwargs=dict(env_kwargs),
+        )
 
     def kinematic_chain(self) -> dict | None:
         """The robot's planar kinematic chain (:func:`dreamgym.tasks.kinematics.planar_chain`; reads the MJCF and
@@ -115,17 +208,30 @@ class TaskSpec:
 
         from dreamgym.tasks.wrappers import ChainedSeeds, QuietConnect, native_output_silenced
 
-        with native_output_silenced((1, 2)):  # PyBullet prints its build time on import (stderr)
-            importlib.import_module("pybullet")  # every task's package simulates with it; otherwise make imports it
-            importlib.import_module(self.package)
+        if self.package is not None:
+            with native_output_silenced((1, 2)):  # PyBullet prints its build time on import (stderr)
+                if self.package in PYBULLET_PACKAGES:  # otherwise make imports it, unsilenced
+                    importlib.import_module("pybullet")
+                importlib.import_module(self.package)
         with native_output_silenced():  # ... and argv lines on connecting (panda-gym connects here)
-            env = gym.make(self.env_id, **kwargs)
+            env = gym.make(self.env_id, **{**self.env_kwargs, **kwargs})
         env = QuietConnect(env)
         if self.package == "panda_gym":
             env = ChainedSeeds(env)
         if self.goal is not None and flatten:
             env = gym.wrappers.FlattenObservation(env)
+        if self.rescales_actions:
+            env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
         return env
+
+
+PYBULLET_PACKAGES = ("pybullet_envs_gymnasium", "panda_gym")
+
+
+def to_unit_actions(actions: np.ndarray, low, high) -> np.ndarray:
+    """Actions within ``[low, high]`` mapped linearly onto [-1, 1] (the inverse of ``RescaleAction``'s map)."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    return (2.0 * (np.asarray(actions, np.float32) - low) / (high - low) - 1.0).astype(np.float32)
 
 
 def _pendulum_layout(poles: int) -> ObsLayout:
@@ -310,6 +416,27 @@ TASKS: dict[str, TaskSpec] = {
         _panda("PandaPush", "PandaPush-v3", 18, with_object=True),
     )
 }
+
+
+def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:
+    """Adds a task to dreamgym: every command and env takes its name, and ``dreamgym/<name>-dream-v0`` is
+    registered with Gymnasium.
+
+    Example:
+        >>> import dreamgym
+        >>> spec = dreamgym.register_task(dreamgym.TaskSpec.from_env("Pendulum-v1"))  # doctest: +SKIP
+        >>> env = gymnasium.make("dreamgym/Pendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
+
+    Raises:
+        ValueError: a task of that name exists (pass ``overwrite=True`` to replace one of your own).
+    """
+    if spec.name in TASKS and not overwrite:
+        raise ValueError(f"A task named {spec.name!r} is registered already; pass overwrite=True to replace it.")
+    TASKS[spec.name] = spec
+    from dreamgym.envs.registration import register_dream_envs
+
+    register_dream_envs()
+    return spec
 
 
 def get_task(name: str) -> TaskSpec:

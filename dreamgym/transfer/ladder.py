@@ -221,7 +221,7 @@ def run_dreams(
     until it ends or reaches ``horizon``: :func:`run_episodes` for the world model."""
     from dreamgym.envs.dream_vector_env import DreamVectorEnv
 
-    env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon, dict_observations=False)
+    env = DreamVectorEnv(spec.name, num_envs=episodes, checkpoint=checkpoint, horizon=horizon, native_spaces=False)
     try:
         obs, _ = env.reset(seed=seed)
         reset_policy(policy)

@@ -1,0 +1,108 @@
+"""A user's own task: a Gymnasium env dreamgym does not ship (Pendulum, actions in [-2, 2]) runs collect -> train ->
+dream -> evaluate, and what is not supported is refused by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dreamgym
+from dreamgym.tasks import TASKS, TaskSpec, get_task
+
+
+@pytest.fixture(scope="module")
+def pendulum() -> Iterator[TaskSpec]:
+    spec = dreamgym.register_task(TaskSpec.from_env("Pendulum-v1"))
+    yield spec
+    del TASKS[spec.name]
+    gym.registry.pop("dreamgym/Pendulum-dream-v0")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(pendulum: TaskSpec, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dreamgym.data import collect, load_episodes
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    root = tmp_path_factory.mktemp("pendulum")
+    data = load_episodes(collect(pendulum, 400, root / "data", seed=0, progress=False), pendulum)
+    assert np.abs(data.action).max() <= 1.0  # the pipeline's actions are unit actions
+    model_cfg, train_cfg = make_config("debug", 3, 1, steps=10)
+    return train_world_model(data, root / "ckpt", pendulum, model_cfg, train_cfg, progress=False).path
+
+
+def test_the_spec_is_read_off_the_env(pendulum: TaskSpec) -> None:
+    assert (pendulum.name, pendulum.obs_shape, pendulum.action_dim) == ("Pendulum", (3,), 1)
+    assert pendulum.max_episode_steps == 200 and pendulum.action_low == (-2.0,) and pendulum.package is None
+    assert get_task("Pendulum") is pendulum
+    env = pendulum.make_env()
+    assert env.action_space == pendulum.action_space  # rescaled to [-1, 1] for the pipeline
+    assert pendulum.env_action_space == gym.make("Pendulum-v1").action_space
+    with pytest.raises(ValueError, match="A task named 'Pendulum' is registered already"):
+        dreamgym.register_task(TaskSpec.from_env("Pendulum-v1"))
+
+
+def test_its_dream_takes_the_envs_own_actions_and_passes_both_checkers(pendulum: TaskSpec, checkpoint: Path) -> None:
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make("dreamgym/Pendulum-dream-v0", checkpoint=checkpoint)
+    assert env.action_space == pendulum.env_action_space
+    check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+    vector = gym.make_vec("dreamgym/Pendulum-dream-v0", num_envs=2, checkpoint=checkpoint)
+    assert vector.single_action_space == pendulum.env_action_space
+    # The same command, in the env's units or in the unit range, dreams the same.
+    native = gym.make("dreamgym/Pendulum-dream-v0", checkpoint=checkpoint).unwrapped
+    unit = dreamgym.envs.DreamEnv("Pendulum", checkpoint=checkpoint, native_spaces=False)
+    native.reset(seed=3)
+    unit.reset(seed=3)
+    for a in (2.0, -1.0, 0.5):
+        np.testing.assert_allclose(
+            native.step(np.array([a], np.float32))[0], unit.step(np.array([a / 2], np.float32))[0]
+        )
+
+
+def test_an_agent_trained_in_its_dream_is_evaluated_in_the_real_env(pendulum: TaskSpec, checkpoint: Path) -> None:
+    from stable_baselines3 import PPO
+
+    from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, sb3_policy
+
+    model = PPO(
+        "MlpPolicy",
+        gym.make("dreamgym/Pendulum-dream-v0", checkpoint=checkpoint),
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+    )
+    model.learn(128)
+    real = evaluate_in_pybullet(sb3_policy(model), "Pendulum", 2, seed=0)
+    # The ladder's unit actions, rescaled by the task's env, are the model's own actions in Pendulum itself.
+    env, returns = gym.make("Pendulum-v1"), []
+    for episode in range(2):
+        obs, _ = env.reset(seed=episode)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(model.predict(obs, deterministic=True)[0])
+            total, done = total + reward, terminated or truncated
+        returns.append(total)
+    np.testing.assert_allclose(real.returns, returns, rtol=1e-5)
+    assert np.isfinite(evaluate_in_dream(sb3_policy(model), "Pendulum", checkpoint, 2, seed=0).returns).all()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("CartPole-v1", "acts in Discrete\\(2\\); dreamgym's world models take continuous actions"),
+        ("FrozenLake-v1", "observes Discrete\\(16\\); dreamgym's tasks take a flat Box observation"),
+    ],
+)
+def test_unsupported_spaces_are_refused_by_name(env_id: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TaskSpec.from_env(env_id)
