@@ -440,10 +440,32 @@ def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:
 
 
 def get_task(name: str) -> TaskSpec:
-    """Looks a task up by name, with a suggestion when the name is close to a known one."""
+    """Looks a task up by name, with a suggestion when the name is close to a known one.
+
+    ``"module:ATTRIBUTE"`` names a user's :class:`TaskSpec` (``--task my_pkg.tasks:ARM`` on the command line): the
+    module is imported and the spec registered under its own name, so the dream id and the checkpoints that
+    record the task's name find it.
+    """
+    if ":" in name:
+        return _import_task(name)
     try:
         return TASKS[name]
     except KeyError:
         close = difflib.get_close_matches(name, TASKS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UnknownTaskError(f"Unknown task {name!r}; expected one of {sorted(TASKS)}.{hint}") from None
+
+
+def _import_task(reference: str) -> TaskSpec:
+    import importlib
+
+    module_name, _, attribute = reference.partition(":")
+    try:
+        spec = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise UnknownTaskError(f"Cannot import task {reference!r} (expected 'module:ATTRIBUTE'): {err}") from None
+    if not isinstance(spec, TaskSpec):
+        raise UnknownTaskError(f"{reference!r} is a {type(spec).__name__}, not a dreamgym TaskSpec.")
+    if TASKS.get(spec.name) is not spec:
+        register_task(spec, overwrite=spec.name in TASKS and TASKS[spec.name] == spec)
+    return spec

@@ -106,3 +106,26 @@ def test_an_agent_trained_in_its_dream_is_evaluated_in_the_real_env(pendulum: Ta
 def test_unsupported_spaces_are_refused_by_name(env_id: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TaskSpec.from_env(env_id)
+
+
+def test_the_command_line_takes_a_users_task_by_module_and_name(tmp_path: Path, monkeypatch, capsys) -> None:
+    from dreamgym.cli import main
+    from dreamgym.errors import UnknownTaskError
+
+    (tmp_path / "my_tasks.py").write_text(
+        "from dreamgym import TaskSpec\nSWING = TaskSpec.from_env('Pendulum-v1', name='Swing')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        data, ckpt = tmp_path / "data", tmp_path / "ckpt"
+        assert main(["collect", "--task", "my_tasks:SWING", "--steps", "300", "--out", str(data), "--no-progress"]) == 0
+        flags = ["--dataset", str(data), "--task", "my_tasks:SWING", "--preset", "debug", "--steps", "5"]
+        assert main(["train", *flags, "--out", str(ckpt), "--no-progress"]) == 0
+        assert get_task("Swing").action_low == (-2.0,)
+        env = gym.make("dreamgym/Swing-dream-v0", checkpoint=ckpt)
+        assert env.reset(seed=0)[0].shape == (3,)
+        with pytest.raises(UnknownTaskError, match="Cannot import task 'my_tasks:NOPE'"):
+            get_task("my_tasks:NOPE")
+    finally:
+        TASKS.pop("Swing", None)
+        gym.registry.pop("dreamgym/Swing-dream-v0", None)
