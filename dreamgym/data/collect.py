@@ -279,7 +279,7 @@ def _run_episodes(env: gym.Env, act: Policy, steps: int, seed: int, progress: bo
                 )
             observation, reward, terminated, truncated, _ = env.step(action)
             truncated = truncated or step == steps - 1  # the budget ends the last episode like a time limit
-            record["observations"].append(np.asarray(observation, dtype=obs_dtype))
+            _append_observation(record, observation, obs_dtype)
             record["actions"].append(action)
             record["rewards"].append(float(reward))
             record["terminations"].append(bool(terminated))
@@ -295,14 +295,27 @@ def _run_episodes(env: gym.Env, act: Policy, steps: int, seed: int, progress: bo
     return episodes
 
 
-def _empty_record(first_observation: Any, obs_dtype: Any) -> dict[str, list[Any]]:
-    return {
-        "observations": [np.asarray(first_observation, dtype=obs_dtype)],
+def _append_observation(record: dict[str, Any], observation: Any, obs_dtype: Any) -> None:
+    """Adds one observation: a Box's as an array, a pixel task's ``Dict(image, proprio)`` entry by entry (Minari
+    stores a Dict space's entries as datasets of their own, the frames as uint8)."""
+    if isinstance(observation, dict):
+        for key, value in observation.items():
+            record["observations"][key].append(np.asarray(value))
+    else:
+        record["observations"].append(np.asarray(observation, dtype=obs_dtype))
+
+
+def _empty_record(first_observation: Any, obs_dtype: Any) -> dict[str, Any]:
+    observations: Any = {key: [] for key in first_observation} if isinstance(first_observation, dict) else []
+    record = {
+        "observations": observations,
         "actions": [],
         "rewards": [],
         "terminations": [],
         "truncations": [],
     }
+    _append_observation(record, first_observation, obs_dtype)
+    return record
 
 
 def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[str, Any]) -> None:

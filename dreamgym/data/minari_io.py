@@ -117,8 +117,12 @@ def _read_episodes(dataset: Any, path_or_id: str | Path) -> Iterator[tuple[int, 
 
 def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceData:
     """Checks one Minari episode and lays it out as rows."""
+    image = None
+    observations = episode.observations
+    if isinstance(observations, dict) and set(observations) == {"image", "proprio"}:  # a pixel task's
+        image, observations = np.asarray(observations["image"]), observations["proprio"]
     fields = {
-        "observations": episode.observations,
+        "observations": observations,
         "actions": episode.actions,
         "rewards": episode.rewards,
     }
@@ -126,15 +130,20 @@ def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceDa
         if not isinstance(value, np.ndarray):
             raise DatasetError(
                 f"Episode {index} has `{name}` of type {type(value).__name__}; expected an array "
-                "(dreamgym supports Box observation and action spaces only)."
+                "(dreamgym supports Box observation and action spaces, and pixel tasks' image + proprio Dicts)."
             )
     steps = len(episode.rewards)
     lengths = {"observations": steps + 1, "actions": steps, "terminations": steps}
+    counts = {
+        "observations": len(observations),
+        "actions": len(episode.actions),
+        "terminations": len(episode.terminations),
+    }
+    if image is not None:
+        lengths["images"], counts["images"] = steps + 1, len(image)
     for name, expected in lengths.items():
-        if len(getattr(episode, name)) != expected:
-            raise DatasetError(
-                f"Episode {index} has {len(getattr(episode, name))} {name} for {steps} rewards; expected {expected}."
-            )
+        if counts[name] != expected:
+            raise DatasetError(f"Episode {index} has {counts[name]} {name} for {steps} rewards; expected {expected}.")
     observations, actions = fields["observations"], fields["actions"].reshape(steps, -1)
     if task is not None:
         _check_shape(index, "observation", observations.shape[1:], task.obs_shape, task)
@@ -146,7 +155,12 @@ def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceDa
                 f"Episode {index} has non-finite values (NaN or inf) in `{name}`, first at step "
                 f"{int(np.argmin(finite))}; expected finite numbers. Recollect the data set."
             )
-    return SequenceData.from_episode(observations, actions, episode.rewards, episode.terminations, index)
+    if task is not None and (image is None) != (task.image_shape is None):
+        has = "has camera images" if image is not None else "has no camera images"
+        raise DatasetError(f"Episode {index} {has}, task {task.name!r} {'does not' if image is not None else 'does'}.")
+    if task is not None and image is not None:
+        _check_shape(index, "image", image.shape[1:], task.image_shape, task)
+    return SequenceData.from_episode(observations, actions, episode.rewards, episode.terminations, index, image)
 
 
 def _check_shape(index: int, what: str, got: tuple[int, ...], expected: tuple[int, ...], task: TaskSpec) -> None:

@@ -34,6 +34,7 @@ class SequenceData:
         is_first: ``(rows,)`` bool, true on the first row of each episode.
         is_terminal: ``(rows,)`` bool, true where the episode terminated (not where it was truncated).
         episode_index: ``(rows,)`` int64 episode each row belongs to, counting from 0.
+        image: ``(rows, H, W, C)`` uint8 camera frames beside ``obs`` (a pixel task's), or ``None``.
         metadata: dreamgym metadata of the source data set(s).
 
     Example:
@@ -49,6 +50,7 @@ class SequenceData:
     is_first: np.ndarray
     is_terminal: np.ndarray
     episode_index: np.ndarray
+    image: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -68,6 +70,12 @@ class SequenceData:
                 raise ValueError(f"Expected `{name}` to have {rows} rows like `obs`, got {len(array)}.")
             array.setflags(write=False)
             object.__setattr__(self, name, array)
+        if self.image is not None:
+            image = np.array(self.image, dtype=np.uint8)
+            if len(image) != rows or image.ndim != 4:
+                raise ValueError(f"Expected `image` of shape ({rows}, H, W, C) like `obs`, got {image.shape}.")
+            image.setflags(write=False)
+            object.__setattr__(self, "image", image)
         if self.prev_action.shape != self.action.shape:
             raise ValueError(
                 f"Expected `action` of shape {self.prev_action.shape} like `prev_action`, got {self.action.shape}."
@@ -81,6 +89,7 @@ class SequenceData:
         rewards: np.ndarray,
         terminations: np.ndarray,
         episode_index: int = 0,
+        image: np.ndarray | None = None,
     ) -> SequenceData:
         """Lays one episode out as N+1 rows (see the class docstring)."""
         actions = np.asarray(actions, dtype=np.float32)
@@ -96,6 +105,7 @@ class SequenceData:
             is_first=np.arange(steps + 1) == 0,
             is_terminal=np.concatenate([[False], terminations]),
             episode_index=np.full(steps + 1, episode_index),
+            image=image,
         )
 
     @classmethod
@@ -120,7 +130,11 @@ class SequenceData:
                     raise ValueError(f"Expected `{name}` rows of shape {want} in part {i} (as in part 0), got {got}.")
         # Each part's own numbering is shifted to start where the previous part's episodes end.
         offsets = np.cumsum([0] + [part.num_episodes for part in parts[:-1]])
+        if len({part.image is None for part in parts}) > 1:
+            raise ValueError("Expected every part to have camera images or none to; got a mix.")
         arrays = {name: np.concatenate([getattr(part, name) for part in parts]) for name in _ARRAY_FIELDS}
+        if parts[0].image is not None:
+            arrays["image"] = np.concatenate([part.image for part in parts])
         arrays["episode_index"] = np.concatenate(
             [_renumbered(part.episode_index, offset) for part, offset in zip(parts, offsets, strict=True)]
         )
@@ -134,6 +148,8 @@ class SequenceData:
         A reflected episode is as physical as the original, so adding it doubles what a world model sees of
         the state space at no cost in real steps and removes any left/right bias the data happened to have.
         """
+        if self.image is not None:
+            raise ValueError("Mirroring flips vector observations; camera images would need the scene reflected too.")
         obs_sign = np.asarray(obs_sign, dtype=np.float32)
         action_sign = np.asarray(action_sign, dtype=np.float32)
         return SequenceData(
@@ -181,7 +197,7 @@ class SequenceData:
         Metadata is left out on purpose: the same transitions under another description are the same data.
         """
         digest = hashlib.sha256()
-        for name in _ARRAY_FIELDS:
+        for name in _ARRAY_FIELDS + (("image",) if self.image is not None else ()):
             array = np.ascontiguousarray(getattr(self, name))
             digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
             digest.update(array.tobytes())

@@ -53,5 +53,7 @@ class SequenceSampler:
         starts = self.rng.integers(0, len(self.data) - self.seq_len + 1, size=batch_size)
         rows = starts[:, None] + self._offsets  # (B, T) row indices; one gather per key, no Python loop
         batch = {key: getattr(self.data, key)[rows] for key in _KEYS}
+        if self.data.image is not None:
+            batch["image"] = self.data.image[rows]
         batch["is_first"][:, 0] = True
         return batch

@@ -17,6 +17,7 @@ from dreamgym.errors import CheckpointError
 from dreamgym.seeding import seeded_torch
 from dreamgym.tasks import TASKS
 from dreamgym.world_model.checkpoint import Checkpoint
+from dreamgym.world_model.image_nets import to_uint8
 from dreamgym.world_model.uncertainty import CALIBRATION_KEY, CALIBRATION_KEYS, ensemble_disagreement
 
 __all__ = ["BINARY_SAMPLING", "TERMINATIONS", "DreamBatch", "DreamStep", "resolve_halt_threshold"]
@@ -31,7 +32,7 @@ class DreamStep(NamedTuple):
     The arrays are views of the batch's tensors, not copies (a copy per step is what the env adapters make once):
     ``obs`` is the batch's current observation, which :meth:`DreamBatch.reset` overwrites in place, so copy what
     must outlive a reset. ``success`` is set for goal tasks only: the dreamed achieved goal within the task's
-    distance of the desired one.
+    distance of the desired one. ``image`` is set for camera models only: the dreamed frames, uint8 (N, H, W, C).
     """
 
     obs: np.ndarray
@@ -42,6 +43,7 @@ class DreamStep(NamedTuple):
     halted: np.ndarray
     binary_prob: np.ndarray | None = None
     success: np.ndarray | None = None
+    image: np.ndarray | None = None
 
 
 def resolve_halt_threshold(checkpoint: Checkpoint, threshold: float | str | None, scale: float = 1.0) -> float:
@@ -175,9 +177,14 @@ class DreamBatch:
         # checkpoint, so every env made from it dreams alike, and the caller's torch RNG is left untouched.
         with torch.inference_mode(), seeded_torch(0):
             starts = checkpoint.starts
-            posts = self.model.observe(starts["obs"], starts["prev_action"], starts["is_first"].bool())
+            posts = self.model.observe(
+                starts["obs"], starts["prev_action"], starts["is_first"].bool(), image=starts.get("image")
+            )
             self.start_states = posts.index((slice(None), -1))
             self.start_obs = starts["obs"][:, -1].clone()
+            # A camera model's dreams start from the real frame of their start, and then show decoded ones.
+            self.start_image = starts["image"][:, -1].clone() if "image" in starts else None
+            self.image = None if self.start_image is None else self.start_image[torch.zeros(self.num_envs).long()]
             self.state = self.start_states.index(torch.zeros(self.num_envs, dtype=torch.long))
             self.obs = self.start_obs[torch.zeros(self.num_envs, dtype=torch.long)].clone()
         entropy = np.random.SeedSequence().generate_state(self.num_envs, dtype=np.uint64)
@@ -208,6 +215,8 @@ class DreamBatch:
             self.state.deter[idx] = self.start_states.deter[pick]
             self.state.stoch[idx] = self.start_states.stoch[pick]
             self.obs[idx] = self.start_obs[pick]
+            if self.image is not None:
+                self.image[idx] = self.start_image[pick]
         return self.obs.numpy()
 
     def _goal_step(self, obs: torch.Tensor, reward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -240,6 +249,8 @@ class DreamBatch:
                 draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, self.binary_draws)
             decoded = self.model.decode(self.state, draw)
             model_reward, success = self._goal_step(decoded.obs, decoded.reward)
+            if self.image is not None:
+                self.image = to_uint8(self.model.decode_image(self.state))
             self.obs = decoded.obs
             uncertainty = ensemble_disagreement(prior) if cfg.ensemble > 1 else torch.zeros(self.num_envs)
             reward = model_reward - self.uncertainty_penalty * uncertainty
@@ -263,4 +274,5 @@ class DreamBatch:
             halted=halted.numpy(),
             binary_prob=None if decoded.binary_prob is None else decoded.binary_prob.numpy(),
             success=None if success is None else success.numpy(),
+            image=None if self.image is None else self.image.numpy(),
         )

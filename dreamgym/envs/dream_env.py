@@ -30,7 +30,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     the step where HALT ended the dream; ``info["contact_prob"]`` holds the probability of each contact flag
     where the model decodes contacts as Bernoulli variables.
 
-    A goal task (panda-gym) observes the real env's ``Dict`` (``observation``, ``achieved_goal``,
+    A pixel task observes ``Dict(image, proprio)`` as its real env does, the image decoded by the world model's
+    CNN decoder. A goal task (panda-gym) observes the real env's ``Dict`` (``observation``, ``achieved_goal``,
     ``desired_goal``), has ``compute_reward`` for HER and reports ``info["is_success"]``, as the real env does.
 
     Args:
@@ -76,7 +77,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.task = get_task(task)
         self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
-        self.observation_space = self.codec.space if self.codec is not None else self.task.observation_space
+        self.pixels = self.task.image_shape is not None and native_spaces
+        native = self.codec is not None or self.pixels
+        self.observation_space = self.task.env_observation_space if native else self.task.observation_space
         if self.codec is not None:
             # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
             # compute_reward as one).
@@ -110,6 +113,8 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._present(obs[0]), {}
 
     def _present(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        if self.pixels:  # the frame the dream shows now: the real start frame after a reset, then decoded ones
+            return {"image": self.dreams.image[0].numpy().copy(), "proprio": obs.copy()}
         return self.codec.to_dict(obs) if self.codec is not None else obs.copy()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

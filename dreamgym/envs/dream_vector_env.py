@@ -37,7 +37,7 @@ class DreamVectorEnv(VectorEnv):
     following ``step`` call, whose action for it is ignored; with ``SAME_STEP`` it is reset at once and
     the last observation is in ``info["final_obs"]``. A goal task observes the real env's ``Dict`` (a dict of
     batched arrays, as Gymnasium batches a ``Dict`` space), has ``compute_reward`` and reports
-    ``info["is_success"]``.
+    ``info["is_success"]``. A pixel task observes ``Dict(image, proprio)``, the frames decoded by the world model.
 
     Args:
         task: dreamgym task name.
@@ -108,7 +108,9 @@ class DreamVectorEnv(VectorEnv):
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.render_mode = render_mode
         self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
-        self.single_observation_space = self.codec.space if self.codec is not None else self.task.observation_space
+        self.pixels = self.task.image_shape is not None and native_spaces
+        native = self.codec is not None or self.pixels
+        self.single_observation_space = self.task.env_observation_space if native else self.task.observation_space
         if self.codec is not None:
             # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
             # compute_reward as one).
@@ -145,7 +147,11 @@ class DreamVectorEnv(VectorEnv):
         self._last_reward[mask] = 0.0
         return self._present(obs), {}
 
-    def _present(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+    def _present(self, obs: np.ndarray, env: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """The batch's observations (or env ``env``'s) in the env's observation space."""
+        if self.pixels:
+            image = self.dreams.image.numpy()
+            return {"image": (image if env is None else image[env]).copy(), "proprio": obs}
         return self.codec.to_dict(obs) if self.codec is not None else obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -169,7 +175,7 @@ class DreamVectorEnv(VectorEnv):
             if done.any():
                 final_obs = np.empty(self.num_envs, dtype=object)
                 for i in np.flatnonzero(done):  # object arrays take rows one by one; only ended envs
-                    final_obs[i] = self._present(obs[i].copy())
+                    final_obs[i] = self._present(obs[i].copy(), i)
                 final_info = {key: value.copy() for key, value in info.items()}
                 _drop(final_info, ~done)  # the ended envs' last step, as Gymnasium's vector envs report it
                 _drop(info, done)  # ... while the step's own info is the reset's, which has none

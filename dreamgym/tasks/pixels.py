@@ -226,4 +226,5 @@ def register_pixel_envs() -> None:
             entry_point="dreamgym.tasks.pixels:make_pixel_env",
             kwargs={"task": name},
             max_episode_steps=get_task(name).max_episode_steps,
+            reward_threshold=get_task(name).success_return,
         )

@@ -56,6 +56,9 @@ class TaskSpec:
             rescales its actions to [-1, 1] (``gymnasium.wrappers.RescaleAction``), and the dream envs take actions
             in these bounds, as the real env does.
         env_kwargs: keyword arguments of ``gymnasium.make`` for the real env.
+        image_shape: a pixel task's camera frame (height, width, channels); its real env observes
+            ``Dict(image, proprio)`` and ``obs_shape`` is the proprioception's (:mod:`dreamgym.tasks.pixels`).
+        pixels_of: the vector task a pixel task renders: its layout, rules and robot are that task's.
     """
 
     name: str
@@ -75,6 +78,8 @@ class TaskSpec:
     action_low: tuple[float, ...] | None = None
     action_high: tuple[float, ...] | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    image_shape: tuple[int, int, int] | None = None
+    pixels_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -105,6 +110,11 @@ class TaskSpec:
     @property
     def env_observation_space(self) -> gym.spaces.Space:
         """The real env's own observation space: the goal ``Dict`` of a goal task, else :attr:`observation_space`."""
+        from gymnasium import spaces
+
+        if self.image_shape is not None:
+            image = spaces.Box(0, 255, shape=self.image_shape, dtype=np.uint8)
+            return spaces.Dict({"image": image, "proprio": self.observation_space})
         return self.goal.space if self.goal is not None else self.observation_space
 
     @property
@@ -194,6 +204,8 @@ class TaskSpec:
         makes the env once), or ``None`` for a robot that is not a planar walker."""
         from dreamgym.tasks.kinematics import PLANAR_WALKERS, planar_chain
 
+        if self.pixels_of is not None:
+            return get_task(self.pixels_of).kinematic_chain()
         return planar_chain(self) if self.name in PLANAR_WALKERS else None
 
     def make_env(self, flatten: bool = True, **kwargs) -> gym.Env:
@@ -416,6 +428,29 @@ TASKS: dict[str, TaskSpec] = {
         _panda("PandaPush", "PandaPush-v3", 18, with_object=True),
     )
 }
+
+
+PIXEL_TASKS = ("InvertedPendulum", "Hopper", "HalfCheetah", "Walker2D", "Ant")
+"""Vector tasks with a pixel twin ``<Task>Pixels``: the real task seen through a 64x64 RGB camera beside its
+proprioception (``dreamgym/<Task>Pixels-v0``, cameras in :data:`dreamgym.tasks.pixels.CAMERAS`)."""
+IMAGE_SHAPE = (64, 64, 3)
+
+
+def _pixel_twin(spec: TaskSpec) -> TaskSpec:
+    import dataclasses
+
+    return dataclasses.replace(
+        spec,
+        name=f"{spec.name}Pixels",
+        env_id=f"dreamgym/{spec.name}Pixels-v0",
+        obs_kind="pixels",
+        image_shape=IMAGE_SHAPE,
+        pixels_of=spec.name,
+        package="dreamgym",  # whose import registers the pixel envs
+    )
+
+
+TASKS.update({f"{name}Pixels": _pixel_twin(TASKS[name]) for name in PIXEL_TASKS})
 
 
 def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:

@@ -441,6 +441,8 @@ def _interpenetration(spec: TaskSpec, obs: np.ndarray, valid: np.ndarray) -> np.
     from dreamgym.transfer.interpenetration import measure_interpenetration
     from dreamgym.transfer.posing import UNPOSABLE_TASKS
 
+    if spec.pixels_of is not None:  # its proprioception is its vector task's observation: posed the same way
+        spec = get_task(spec.pixels_of)
     if spec.name in UNPOSABLE_TASKS:
         return None
     after = obs[:, 1:]

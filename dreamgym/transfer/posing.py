@@ -158,7 +158,8 @@ def make_pose(task: str | TaskSpec, env: gym.Env, match_torso_time: bool = False
         A :class:`Pose`, called as ``pose(env, obs)`` with one observation (d,); ``None`` where the task's
         observation does not hold its pose (the reason is ``UNPOSABLE_TASKS[task]``).
     """
-    name = task.name if isinstance(task, TaskSpec) else get_task(task).name
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
+    name = spec.pixels_of or spec.name  # a pixel task's robot is its vector task's
     if name == "InvertedPendulum":
         return _PendulumPose()
     if name == "InvertedDoublePendulum":

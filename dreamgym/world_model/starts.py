@@ -18,7 +18,8 @@ def sample_context_windows(
 
     The model filters a window to get a start state whose history is real, which is what a dream started
     "from the data set" means; ending on a non-terminal step guarantees the dream has a future to imagine.
-    The first row of each window has ``is_first`` set so the filter starts from a clean state.
+    The first row of each window has ``is_first`` set so the filter starts from a clean state. A pixel task's
+    windows hold their camera frames too (``image``, uint8).
     """
     ends = np.flatnonzero(~data.is_terminal[length - 1 :]) + length - 1
     if len(ends) == 0:
@@ -30,8 +31,11 @@ def sample_context_windows(
     rows = ends[:, None] - np.arange(length - 1, -1, -1)[None, :]
     is_first = data.is_first[rows].copy()
     is_first[:, 0] = True
-    return {
+    windows = {
         "obs": torch.as_tensor(data.obs[rows], dtype=torch.float32),
         "prev_action": torch.as_tensor(data.prev_action[rows], dtype=torch.float32),
         "is_first": torch.as_tensor(is_first),
     }
+    if data.image is not None:
+        windows["image"] = torch.as_tensor(data.image[rows])
+    return windows

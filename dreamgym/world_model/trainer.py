@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ __all__ = ["TrainResult", "optimizer_tensors", "restore_optimizer", "train_world
 
 START_WINDOWS = 2048
 START_CONTEXT = 16
+IMAGE_START_WINDOWS = 32
+"""Start windows stored with a camera model: each holds 16 frames of 12 KiB, so 32 windows are 6 MiB on disk."""
 
 
 @dataclass
@@ -134,6 +137,13 @@ def train_world_model(
     step = 0
     if model_cfg.decoder == "structured" and model_cfg.obs_layout is None:
         model_cfg = model_cfg.with_task_layout(task.layout, data.obs, task.kinematic_chain())
+    if task.image_shape is not None and model_cfg.image_shape is None:
+        model_cfg = dataclasses.replace(model_cfg, image_shape=task.image_shape)
+    if (data.image is None) != (model_cfg.image_shape is None):
+        raise ValueError(
+            f"The world model {'sees' if model_cfg.image_shape else 'has no'} camera images and the data set "
+            f"{'has none' if data.image is None else 'has them'}; train a pixel task on its pixel data."
+        )
     model = WorldModel(model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
     if resume and (out / CONFIG_FILE).exists():
@@ -164,7 +174,8 @@ def train_world_model(
     fingerprint = data.fingerprint()
 
     # The data does not change during a run, so the start windows stored with every checkpoint are cut once.
-    starts = sample_context_windows(data, START_WINDOWS, START_CONTEXT, np.random.default_rng(train_cfg.seed))
+    windows = START_WINDOWS if data.image is None else IMAGE_START_WINDOWS
+    starts = sample_context_windows(data, windows, START_CONTEXT, np.random.default_rng(train_cfg.seed))
 
     def checkpoint(calibration: dict | None = None) -> None:
         tensors, groups = optimizer_tensors(optimizer)

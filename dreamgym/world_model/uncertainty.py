@@ -93,7 +93,8 @@ def calibrate_disagreement(
     was_training = model.training
     model.eval()
     with torch.inference_mode(), seeded_torch(seed):
-        embed = model.embed(torch.as_tensor(data.obs[rows]))
+        image = None if data.image is None else torch.as_tensor(data.image[rows])
+        embed = model.embed(torch.as_tensor(data.obs[rows]), image)
         _, _, prior_logp = model.rssm.observe(embed, torch.as_tensor(data.prev_action[rows]), torch.as_tensor(is_first))
         u = ensemble_disagreement(prior_logp)[torch.as_tensor(keep)].numpy()
     model.train(was_training)

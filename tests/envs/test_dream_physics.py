@@ -71,7 +71,7 @@ def test_env_info_keeps_the_contact_probability():
 
     env = DreamEnv.__new__(DreamEnv)  # the in-memory checkpoint has no directory to load from
     env.task, env.dreams, env._last_reward = HOPPER, DreamBatch(_hopper_checkpoint(), 1, 20), 0.0
-    env.codec, env.native_actions = None, False
+    env.codec, env.native_actions, env.pixels = None, False, False
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.zeros(3, np.float32))
     assert info["contact_prob"].shape == (1,) and 0.0 <= info["contact_prob"][0] <= 1.0

@@ -15,14 +15,17 @@ def test_spec_matches_real_env(name: str) -> None:
     env = spec.make_env()
     try:
         obs, _ = env.reset(seed=0)
-        assert env.observation_space.shape == spec.obs_shape
+        assert env.observation_space == spec.env_observation_space or env.observation_space.shape == spec.obs_shape
+        if spec.image_shape is not None:  # a pixel task: the proprioception is the observation dreamgym models
+            assert obs["image"].shape == spec.image_shape
+            obs = obs["proprio"]
         assert np.asarray(obs).shape == spec.obs_shape
         assert env.action_space.shape == (spec.action_dim,)
         np.testing.assert_array_equal(env.action_space.low, -1.0)
         np.testing.assert_array_equal(env.action_space.high, 1.0)
         assert env.spec.max_episode_steps == spec.max_episode_steps
         assert env.spec.reward_threshold == spec.success_return
-        assert env.spec.id == spec.env_id
+        assert env.spec.id == spec.env_id or spec.image_shape is not None  # wrapped by the pixel env's own id
     finally:
         env.close()
 

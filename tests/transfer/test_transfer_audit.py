@@ -30,7 +30,11 @@ def hopper_real():
 
 def _rows(data, start: int, stop: int):
     """Rows ``start:stop`` of ``data`` (cut where episodes begin) as data of their own."""
-    arrays = {f.name: getattr(data, f.name)[start:stop] for f in dataclasses.fields(data) if f.name != "metadata"}
+    arrays = {
+        f.name: getattr(data, f.name)[start:stop]
+        for f in dataclasses.fields(data)
+        if f.name != "metadata" and getattr(data, f.name) is not None
+    }
     return dataclasses.replace(data, **arrays)
 
 

@@ -1,0 +1,70 @@
+"""Pixel dreams end to end: HopperPixels frames collected into Minari, a camera world model trained on them, and
+``dreamgym/HopperPixels-dream-v0`` showing decoded frames beside the proprioception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dreamgym  # noqa: F401  (registers the ids)
+from dreamgym.data import collect, load_episodes
+from dreamgym.errors import DatasetError
+from dreamgym.tasks import get_task
+
+TASK = "HopperPixels"
+
+
+@pytest.fixture(scope="module")
+def pixel_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return collect(get_task(TASK), 200, tmp_path_factory.mktemp("pixels") / "data", seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pixel_checkpoint(pixel_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(TASK)
+    data = load_episodes(pixel_data, spec)
+    model_cfg, train_cfg = make_config("debug", 15, 3, steps=5)
+    out = tmp_path_factory.mktemp("pixel_ckpt") / "ckpt"
+    return train_world_model(data, out, spec, model_cfg, train_cfg, progress=False).path
+
+
+def test_pixel_data_sets_hold_the_frames_beside_the_proprioception(pixel_data: Path) -> None:
+    data = load_episodes(pixel_data, get_task(TASK))
+    assert data.image.shape == (len(data), 64, 64, 3) and data.image.dtype == np.uint8
+    assert data.obs.shape == (len(data), 15)
+    assert len(np.unique(data.image.reshape(len(data), -1), axis=0)) > len(data) // 2  # frames change with the robot
+    with pytest.raises(DatasetError, match="has camera images, task 'Hopper' does not"):
+        load_episodes(pixel_data, get_task("Hopper"))
+
+
+def test_the_pixel_dream_observes_decoded_frames_and_passes_the_checker(pixel_checkpoint: Path) -> None:
+    env = gym.make(f"dreamgym/{TASK}-dream-v0", checkpoint=pixel_checkpoint)
+    assert env.observation_space == get_task(TASK).make_env().observation_space
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    start = obs["image"].copy()
+    obs, *_ = env.step(env.action_space.sample())
+    assert obs["image"].dtype == np.uint8 and obs["image"].shape == (64, 64, 3) and obs["proprio"].shape == (15,)
+    assert not np.array_equal(obs["image"], start)  # the real start frame, then the decoder's
+
+
+def test_vector_pixel_dreams_keep_each_envs_last_frame(pixel_checkpoint: Path) -> None:
+    envs = gym.make_vec(f"dreamgym/{TASK}-dream-v0", num_envs=3, checkpoint=pixel_checkpoint, autoreset_mode="SameStep")
+    obs, _ = envs.reset(seed=0)
+    assert obs["image"].shape == (3, 64, 64, 3) and obs["proprio"].shape == (3, 15)
+    for _ in range(get_task(TASK).dream_horizon):
+        obs, _, terminated, truncated, info = envs.step(envs.action_space.sample())
+        done = terminated | truncated
+        if done.any():
+            i = int(np.flatnonzero(done)[0])
+            assert info["final_obs"][i]["image"].shape == (64, 64, 3)
+            assert not np.array_equal(info["final_obs"][i]["image"], obs["image"][i])  # the reset's start frame now
+            return
+    pytest.fail("no dream ended within the horizon")
