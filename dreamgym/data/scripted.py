@@ -4,8 +4,8 @@ Uniform random actions almost never touch PandaPush's block (the arm wanders, th
 world model trained on such data has no reason to know that pushed blocks move and untouched ones do not. A
 scripted expert that reaches behind the block and pushes it towards the target, with Gaussian noise on every
 action and a share of purely random actions, covers contact, pushing, missing and free motion. It reads only
-the flat observation (the goal tasks' layout, :mod:`dreamgym.tasks.goals`), so it runs on a robot as it runs in
-PyBullet.
+the flat observation, where the goal and the task's tabletop scene (:mod:`dreamgym.tasks.scene`) say, so it runs
+on a robot as it runs in PyBullet.
 """
 
 from __future__ import annotations
@@ -26,24 +26,19 @@ HOVER = 0.06
 """Height at which the end effector travels to its lining-up point, above the block (m)."""
 
 
-def _field(spec: TaskSpec, name: str) -> list[int]:
-    """The dimensions of the layout field whose name starts with ``name``."""
-    return next(list(f.dims) for f in spec.layout.fields if f.name.startswith(name))
-
-
 def _toward(position: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.clip((target - position) / ACTION_STEP, -1.0, 1.0)
 
 
 def _reach(obs: np.ndarray, spec: TaskSpec) -> np.ndarray:
-    ee = obs[..., _field(spec, "end-effector position")]
+    ee = obs[..., list(spec.scene.gripper_dims)]
     _, desired = spec.goal.split(obs)
     return _toward(ee, desired)
 
 
 def _push(obs: np.ndarray, spec: TaskSpec) -> np.ndarray:
     """Line up behind the block at its height (travelling above it), then push through it towards the target."""
-    ee, block = obs[..., _field(spec, "end-effector position")], obs[..., _field(spec, "object position")]
+    ee, block = obs[..., list(spec.scene.gripper_dims)], obs[..., list(spec.scene.object_dims)]
     _, desired = spec.goal.split(obs)
     heading = desired[..., :2] - block[..., :2]
     heading /= np.linalg.norm(heading, axis=-1, keepdims=True) + 1e-8

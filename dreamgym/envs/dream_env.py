@@ -11,6 +11,7 @@ import torch
 
 from dreamgym.envs.dream_batch import DreamBatch
 from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.native import set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action
 from dreamgym.tasks import get_task
@@ -76,16 +77,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.task = get_task(task)
-        self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
-        self.pixels = self.task.image_shape is not None and native_spaces
-        native = self.codec is not None or self.pixels
-        self.observation_space = self.task.env_observation_space if native else self.task.observation_space
-        if self.codec is not None:
-            # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
-            # compute_reward as one).
-            self.compute_reward = self.task.goal.compute_reward
-        self.native_actions = native_spaces and self.task.rescales_actions
-        self.action_space = self.task.env_action_space if self.native_actions else self.task.action_space
+        self.observation_space, self.action_space = set_native_spaces(self, self.task, native_spaces)
         self.render_mode = render_mode
         self.checkpoint = load_task_checkpoint(self.task, checkpoint)
         self.dreams = DreamBatch(

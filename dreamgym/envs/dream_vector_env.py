@@ -12,6 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from dreamgym.envs.dream_batch import DreamBatch, DreamStep
 from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.native import set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action_batch
 from dreamgym.tasks import get_task
@@ -107,16 +108,7 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = self.dreams.num_envs
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.render_mode = render_mode
-        self.codec = self.task.goal.codec if self.task.goal is not None and native_spaces else None
-        self.pixels = self.task.image_shape is not None and native_spaces
-        native = self.codec is not None or self.pixels
-        self.single_observation_space = self.task.env_observation_space if native else self.task.observation_space
-        if self.codec is not None:
-            # The goal-env API HER relabels with; only goal envs have it (SB3 and Gymnasium treat any env with a
-            # compute_reward as one).
-            self.compute_reward = self.task.goal.compute_reward
-        self.native_actions = native_spaces and self.task.rescales_actions
-        self.single_action_space = self.task.env_action_space if self.native_actions else self.task.action_space
+        self.single_observation_space, self.single_action_space = set_native_spaces(self, self.task, native_spaces)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
