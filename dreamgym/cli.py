@@ -1,4 +1,4 @@
-"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | export | demo``.
+"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | video | export | demo``.
 
 Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
 as CleanRL does; nothing imports this module.
@@ -156,6 +156,18 @@ class EvaluateArgs:
 
 
 @dataclass
+class VideoArgs:
+    """Video of PyBullet next to the dream from the same start and actions (a camera model: and their difference)."""
+
+    checkpoint: str = _opt("ckpt", "world-model checkpoint directory")
+    policy: str = _opt("random", "'random', 'scripted' (manipulation tasks), an SB3 .zip or a policy directory")
+    out: str = _opt("video.mp4", "output video: .mp4, .webm or .gif")
+    steps: int = _opt(50, "most steps")
+    seed: int = _opt(0, "reset seed of PyBullet and seed of the dream noise")
+    fps: int = _opt(10, "frames per second")
+
+
+@dataclass
 class ExportArgs:
     """Write an inference-only copy of a world model (no optimiser state), e.g. to ship or bundle it."""
 
@@ -205,6 +217,7 @@ COMMANDS: dict[str, type] = {
     "dream": DreamArgs,
     "train-online": TrainOnlineArgs,
     "evaluate": EvaluateArgs,
+    "video": VideoArgs,
     "export": ExportArgs,
     "demo": DemoArgs,
 }
@@ -383,6 +396,15 @@ def _evaluate(args: EvaluateArgs) -> None:
         print(f"report in {files.html} (Markdown {files.markdown.name}, figures, TensorBoard in {files.tensorboard})")
 
 
+def _video(args: VideoArgs) -> None:
+    from dreamgym.transfer.video import write_video
+
+    video = write_video(args.checkpoint, args.policy, args.out, args.steps, args.seed, args.fps)
+    print(f"wrote {video.frames} frames of {video.size[1]}x{video.size[0]} to {video.path}")
+    for side, events in (video.events or {}).items():
+        print(f"{side} frames: " + ", ".join(f"{name} {len(steps)}" for name, steps in events.items()))
+
+
 def _export(args: ExportArgs) -> None:
     from dreamgym.world_model import export_checkpoint, read_config
 
@@ -453,6 +475,7 @@ HANDLERS = {
     "dream": _dream,
     "train-online": _train_online,
     "evaluate": _evaluate,
+    "video": _video,
     "export": _export,
     "demo": _demo,
 }

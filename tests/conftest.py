@@ -65,3 +65,18 @@ def trained_ensemble_checkpoint(
         wm_sequences, root / "ckpt", pendulum_task, model_cfg, train_cfg, logdir=root / "tb", progress=False
     )
     return result.path
+
+
+@pytest.fixture(scope="session")
+def push_pixels_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``debug`` camera world model of PandaPushPixels after 3 updates on 100 scripted steps. Read-only."""
+    from dreamgym.data import collect, load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task("PandaPushPixels")
+    root = tmp_path_factory.mktemp("push_pixels")
+    data = load_episodes(collect(spec, 100, root / "data", policy="scripted", seed=0, progress=False), spec)
+    model_cfg, train_cfg = make_config("debug", spec.obs_shape[0], spec.action_dim, steps=3)
+    return train_world_model(data, root / "ckpt", spec, model_cfg, train_cfg, progress=False).path

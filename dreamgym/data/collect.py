@@ -118,7 +118,9 @@ def collect(
         if isinstance(policy, str) and policy == "scripted":
             from dreamgym.data.scripted import scripted_policy
 
-            policy = scripted_policy(task, seed=seed)
+            expert = scripted_policy(task, seed=seed)
+            # A pixel task's expert reads the proprioception beside the frame, as on the vector task.
+            policy = expert if task.image_shape is None else lambda obs: expert(obs["proprio"])
             name = name or "scripted"
         resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
         with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):

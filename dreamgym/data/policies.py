@@ -23,6 +23,7 @@ __all__ = [
     "Policy",
     "ResolvedPolicy",
     "load_policy",
+    "load_sb3_model",
     "load_sb3_policy",
     "policy_digest",
     "reset_policy",
@@ -94,6 +95,16 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
     Raises:
         CheckpointError: the file is missing or was not written by a supported SB3 algorithm.
     """
+    return sb3_predictor(load_sb3_model(path, algorithm), deterministic)
+
+
+def load_sb3_model(path: str | Path, algorithm: str | None = None) -> Any:
+    """Loads a Stable-Baselines3 checkpoint on the CPU, its algorithm read from the file when not given; the
+    global RNGs are left as they were.
+
+    Raises:
+        CheckpointError: the file is missing or was not written by a supported SB3 algorithm.
+    """
     import stable_baselines3 as sb3
 
     path = Path(path)
@@ -103,9 +114,7 @@ def load_sb3_policy(path: str | Path, deterministic: bool = False, algorithm: st
     if name not in ("PPO", "A2C", "SAC", "TD3"):
         raise CheckpointError(f"Unsupported SB3 algorithm {algorithm!r}; expected PPO, A2C, SAC or TD3.")
     with preserved_global_rngs():  # SB3's load reseeds every global RNG with the checkpoint's training seed
-        model = getattr(sb3, name).load(path, device="cpu")
-
-    return sb3_predictor(model, deterministic)
+        return getattr(sb3, name).load(path, device="cpu")
 
 
 def sb3_predictor(model: Any, deterministic: bool) -> Policy:

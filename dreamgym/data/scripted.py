@@ -75,9 +75,10 @@ def scripted_policy(
         ValueError: the task has no scripted expert.
     """
     spec = get_task(task) if isinstance(task, str) else task
-    if spec.name not in SCRIPTED_TASKS:
+    name = spec.pixels_of or spec.name  # a pixel task's proprioception is its vector task's observation
+    if name not in SCRIPTED_TASKS:
         raise ValueError(f"Task {spec.name!r} has no scripted expert; expected one of {sorted(SCRIPTED_TASKS)}.")
-    expert = SCRIPTED_TASKS[spec.name]
+    expert = SCRIPTED_TASKS[name]
     rng = np.random.default_rng(seed)
 
     def act(obs: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 
 from dreamgym.envs.dream_batch import DreamBatch
 from dreamgym.envs.loading import load_task_checkpoint
-from dreamgym.envs.native import set_native_spaces
+from dreamgym.envs.native import present_observation, set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action
 from dreamgym.tasks import get_task
@@ -105,9 +105,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._present(obs[0]), {}
 
     def _present(self, obs: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
-        if self.pixels:  # the frame the dream shows now: the real start frame after a reset, then decoded ones
-            return {"image": self.dreams.image[0].numpy().copy(), "proprio": obs.copy()}
-        return self.codec.to_dict(obs) if self.codec is not None else obs.copy()
+        # The frame the dream shows now: the real start frame after a reset, then decoded ones.
+        image = self.dreams.image[0].numpy().copy() if self.pixels else None
+        return present_observation(self, obs.copy(), image)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = validate_action(action, self.task.action_dim)

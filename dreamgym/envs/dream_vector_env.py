@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 
 from dreamgym.envs.dream_batch import DreamBatch, DreamStep
 from dreamgym.envs.loading import load_task_checkpoint
-from dreamgym.envs.native import set_native_spaces
+from dreamgym.envs.native import present_observation, set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action_batch
 from dreamgym.tasks import get_task
@@ -141,10 +141,11 @@ class DreamVectorEnv(VectorEnv):
 
     def _present(self, obs: np.ndarray, env: int | None = None) -> np.ndarray | dict[str, np.ndarray]:
         """The batch's observations (or env ``env``'s) in the env's observation space."""
+        image = None
         if self.pixels:
             image = self.dreams.image.numpy()
-            return {"image": (image if env is None else image[env]).copy(), "proprio": obs}
-        return self.codec.to_dict(obs) if self.codec is not None else obs
+            image = (image if env is None else image[env]).copy()
+        return present_observation(self, obs, image)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         mode = self.metadata["autoreset_mode"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from dreamgym.tasks import TaskSpec
 
-__all__ = ["set_native_spaces"]
+__all__ = ["present_observation", "set_native_spaces"]
 
 
 def set_native_spaces(env: Any, task: TaskSpec, native: bool) -> tuple[gym.spaces.Space, gym.spaces.Box]:
@@ -27,3 +28,12 @@ def set_native_spaces(env: Any, task: TaskSpec, native: bool) -> tuple[gym.space
     observation_space = task.env_observation_space if env.codec is not None or env.pixels else task.observation_space
     action_space = task.env_action_space if env.native_actions else task.action_space
     return observation_space, action_space
+
+
+def present_observation(env: Any, obs: np.ndarray, image: np.ndarray | None) -> np.ndarray | dict[str, np.ndarray]:
+    """Flat observations (and a pixel task's frames) in the space :func:`set_native_spaces` gave ``env``: the
+    frame beside ``proprio``, or beside a goal task's ``Dict`` entries; a goal task's ``Dict``; or ``obs``."""
+    if env.pixels:
+        rest = env.codec.to_dict(obs) if env.codec is not None else {"proprio": obs}
+        return {"image": image, **rest}
+    return env.codec.to_dict(obs) if env.codec is not None else obs

@@ -3,7 +3,9 @@
 Each frame is drawn by PyBullet's CPU rasteriser (``ER_TINY_RENDERER``) from the env's own physics client, so it
 needs no display, no OpenGL and no second simulation, and the same seed gives the same frames. The observation is
 a ``Dict`` of ``"image"`` and ``"proprio"``, the layout SB3's ``MultiInputPolicy`` and Dreamer-style image world
-models read.
+models read. A goal task (panda-gym) puts the frame beside its goal ``Dict`` instead, in one flat ``Dict``
+(``image``, ``observation``, ``achieved_goal``, ``desired_goal``), which SB3's HER and ``MultiInputPolicy`` take as
+they are; inside dreamgym (``TaskSpec.make_env``) its ``proprio`` is the flat goal vector, as for every task.
 
 Example:
     >>> import gymnasium as gym
@@ -28,6 +30,7 @@ from dreamgym.tasks.registry import get_task
 
 __all__ = [
     "CAMERAS",
+    "PANDA_GRIPPER_RGBA",
     "PANDA_TARGET_RGBA",
     "CameraConfig",
     "PixelObservation",
@@ -97,12 +100,19 @@ CAMERAS: dict[str, CameraConfig] = {
 # OpenGL renders.
 PANDA_TARGET_RGBA = (0.9, 0.1, 0.1, 0.3)
 
+# The Panda's hand and fingers are drawn blue: the arm is white and grey like the table, and the object-permanence
+# measurement on frames (:mod:`dreamgym.transfer.locate`) finds the gripper by its colour, as it finds the block by
+# panda-gym's green.
+PANDA_GRIPPER_RGBA = (0.1, 0.25, 0.9, 1.0)
+PANDA_GRIPPER_LINKS = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
+
 
 class PixelObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Adds a camera image of a PyBullet env to its observation: ``{"image": (H, W, 3) uint8, "proprio": obs}``.
 
     Works on pybullet-envs-gymnasium envs (client ``unwrapped._p``, robot base ``unwrapped.robot.body_real_xyz``)
-    and panda-gym envs (client ``unwrapped.sim.physics_client``). ``render()`` is the wrapped env's own.
+    and panda-gym envs (client ``unwrapped.sim.physics_client``). ``render()`` is the wrapped env's own. An env
+    that observes a ``Dict`` (a goal task's) gets ``"image"`` added to it: ``{"image", **obs}``.
 
     Args:
         env: the real env, e.g. ``get_task("Hopper").make_env()``.
@@ -130,15 +140,14 @@ class PixelObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
                     f"A tracking camera follows a walking robot's base; {env.unwrapped} has no walking robot. "
                     "Use track=False."
                 )
-        if self._is_panda and "target" in env.unwrapped.sim._bodies_idx:
-            sim = env.unwrapped.sim
-            sim.physics_client.changeVisualShape(sim._bodies_idx["target"], -1, rgbaColor=PANDA_TARGET_RGBA)
-        self.observation_space = gym.spaces.Dict(
-            {
-                "image": gym.spaces.Box(0, 255, (camera.height, camera.width, 3), np.uint8),
-                "proprio": env.observation_space,
-            }
-        )
+        if self._is_panda:
+            _recolour_panda(env.unwrapped.sim)
+        image = gym.spaces.Box(0, 255, (camera.height, camera.width, 3), np.uint8)
+        self._merge = isinstance(env.observation_space, gym.spaces.Dict)
+        if self._merge:
+            self.observation_space = gym.spaces.Dict({"image": image, **env.observation_space.spaces})
+        else:
+            self.observation_space = gym.spaces.Dict({"image": image, "proprio": env.observation_space})
         # Computed once: only a tracking camera's view changes between frames.
         self._projection = pybullet.computeProjectionMatrixFOV(
             fov=camera.fov, aspect=camera.width / camera.height, nearVal=0.05, farVal=50.0
@@ -183,20 +192,36 @@ class PixelObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         # pybullet returns a (H, W, 4) array when built with numpy, a flat tuple otherwise.
         return np.asarray(rgba, dtype=np.uint8).reshape(c.height, c.width, 4)[..., :3].copy()
 
-    def observation(self, observation: np.ndarray) -> dict[str, np.ndarray]:
+    def observation(self, observation: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._merge:
+            return {"image": self.frame(), **observation}
         return {"image": self.frame(), "proprio": observation}
+
+
+def _recolour_panda(sim: Any) -> None:
+    """Target red and gripper blue (see :data:`PANDA_TARGET_RGBA`, :data:`PANDA_GRIPPER_RGBA`)."""
+    client, bodies = sim.physics_client, sim._bodies_idx
+    if "target" in bodies:
+        client.changeVisualShape(bodies["target"], -1, rgbaColor=PANDA_TARGET_RGBA)
+    panda = bodies["panda"]
+    for joint in range(client.getNumJoints(panda)):
+        if client.getJointInfo(panda, joint)[12].decode() in PANDA_GRIPPER_LINKS:
+            client.changeVisualShape(panda, joint, rgbaColor=PANDA_GRIPPER_RGBA)
 
 
 def pixel_env_id(task: str, version: int = 0) -> str:
     return f"dreamgym/{task}Pixels-v{version}"
 
 
-def make_pixel_env(task: str, camera: CameraConfig | None = None, **kwargs: Any) -> gym.Env:
+def make_pixel_env(task: str, camera: CameraConfig | None = None, flatten: bool = False, **kwargs: Any) -> gym.Env:
     """The real env of ``task`` with pixel observations (the entry point of ``dreamgym/<Task>Pixels-v0``).
 
     Args:
         task: a task name; without ``camera``, one of :data:`CAMERAS`.
         camera: the camera; defaults to the task's entry in :data:`CAMERAS`.
+        flatten: a goal task observes ``Dict(image, proprio)`` with its flat goal vector as ``proprio`` (how
+            dreamgym's pipeline reads it) instead of the frame beside its goal ``Dict`` (how HER reads it). Other
+            tasks observe ``Dict(image, proprio)`` either way.
         **kwargs: passed to the real env (``TaskSpec.make_env``), e.g. ``render_mode="rgb_array"``.
 
     Raises:
@@ -212,7 +237,7 @@ def make_pixel_env(task: str, camera: CameraConfig | None = None, **kwargs: Any)
             )
         camera = CAMERAS[task]
     spec = get_task(task)
-    return PixelObservation(spec.make_env(**kwargs), camera)
+    return PixelObservation(spec.make_env(flatten=flatten, **kwargs), camera)
 
 
 def register_pixel_envs() -> None:

@@ -114,6 +114,8 @@ class TaskSpec:
 
         if self.image_shape is not None:
             image = spaces.Box(0, 255, shape=self.image_shape, dtype=np.uint8)
+            if self.goal is not None:  # one flat Dict, as SB3's HER and MultiInputPolicy take (no nesting)
+                return spaces.Dict({"image": image, **self.goal.space.spaces})
             return spaces.Dict({"image": image, "proprio": self.observation_space})
         return self.goal.space if self.goal is not None else self.observation_space
 
@@ -212,7 +214,9 @@ class TaskSpec:
         """Creates the real simulator environment (imports the package that registers it on first use).
 
         A goal task's ``Dict`` observation is flattened (``FlattenObservation``) unless ``flatten`` is False, so
-        collection, world models and the evaluation ladder see the flat vector they work on.
+        collection, world models and the evaluation ladder see the flat vector they work on. A pixel goal task
+        keeps its camera frame: flattened, it observes ``Dict(image, proprio)`` with the flat goal vector as
+        ``proprio``, as every pixel task does inside dreamgym.
         """
         import importlib
 
@@ -225,12 +229,14 @@ class TaskSpec:
                 if self.package in PYBULLET_PACKAGES:  # otherwise make imports it, unsilenced
                     importlib.import_module("pybullet")
                 importlib.import_module(self.package)
+        if self.image_shape is not None and self.goal is not None:  # the pixel env flattens the goal itself
+            kwargs = {**kwargs, "flatten": flatten}
         with native_output_silenced():  # ... and argv lines on connecting (panda-gym connects here)
             env = gym.make(self.env_id, **{**self.env_kwargs, **kwargs})
         env = QuietConnect(env)
         if self.package == "panda_gym":
             env = ChainedSeeds(env)
-        if self.goal is not None and flatten:
+        if self.goal is not None and flatten and self.image_shape is None:
             env = gym.wrappers.FlattenObservation(env)
         if self.rescales_actions:
             env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
@@ -430,9 +436,11 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-PIXEL_TASKS = ("InvertedPendulum", "Hopper", "HalfCheetah", "Walker2D", "Ant")
+PIXEL_TASKS = ("InvertedPendulum", "Hopper", "HalfCheetah", "Walker2D", "Ant", "PandaReach", "PandaPush")
 """Vector tasks with a pixel twin ``<Task>Pixels``: the real task seen through a 64x64 RGB camera beside its
-proprioception (``dreamgym/<Task>Pixels-v0``, cameras in :data:`dreamgym.tasks.pixels.CAMERAS`)."""
+proprioception (``dreamgym/<Task>Pixels-v0``, cameras in :data:`dreamgym.tasks.pixels.CAMERAS`). A goal task's
+twin observes the camera frame beside its goal ``Dict``: ``image``, ``observation``, ``achieved_goal``,
+``desired_goal``."""
 IMAGE_SHAPE = (64, 64, 3)
 
 

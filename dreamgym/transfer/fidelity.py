@@ -247,11 +247,13 @@ def dream_from_states(
     seeds: np.ndarray,
     horizon: int,
     termination: str = "task",
+    image: torch.Tensor | None = None,
 ) -> DreamBatch:
     """A :class:`DreamBatch` whose dreams start from the given latent states instead of the checkpoint's starts.
 
     ``seeds`` (one per dream, see :func:`dream_seeds`) seed each dream's own noise stream; ``termination`` is
-    :class:`DreamBatch`'s.
+    :class:`DreamBatch`'s; ``image`` (N, H, W, C) uint8 is a camera model's start frames, which the dreams show
+    until their first step.
     """
     # DreamBatch filters its checkpoint's start windows on construction; one-step windows of the given
     # observations keep that cheap (the full set of stored windows takes seconds), and the states are then
@@ -261,6 +263,8 @@ def dream_from_states(
         "prev_action": torch.zeros(len(obs), 1, checkpoint.model.cfg.action_dim),
         "is_first": torch.ones(len(obs), 1, dtype=torch.bool),
     }
+    if image is not None:
+        one_step["image"] = torch.as_tensor(image)[:, None]
     batch = DreamBatch(
         replace(checkpoint, starts=one_step), num_envs=len(obs), horizon=horizon, termination=termination
     )
@@ -268,6 +272,8 @@ def dream_from_states(
     batch.reset(torch.ones(len(obs), dtype=torch.bool))  # episode and step counters of a fresh dream
     batch.state = RSSMState(state.deter.clone(), state.stoch.clone())
     batch.obs = obs.clone().float()
+    if image is not None:  # the reset drew random starts; each dream shows its own start frame
+        batch.image = torch.as_tensor(image).clone()
     return batch
 
 

@@ -1,6 +1,9 @@
 """Side-by-side video: PyBullet next to the dream from the same start under the same actions, divergence below.
 
-The dream is drawn as the robot itself: a second PyBullet instance is posed at every step in the dreamed state
+A camera world model's dream is its own decoded frames: :func:`pixel_side_by_side_video` shows the real frame, the
+dreamed one and their absolute difference, with the object-permanence events of :mod:`dreamgym.transfer.locate`
+marked on the side they happened. For a vector world model the dream is drawn as the robot itself: a second
+PyBullet instance is posed at every step in the dreamed state
 (:mod:`dreamgym.transfer.posing`: joint positions, torso height and pitch for planar walkers), so the two halves
 of a frame compare like for like and a dream that bends a knee backwards shows it. Tasks without a puppet (Ant's
 free base is not recoverable from its observation) fall back to bar frames of the dreamed vector.
@@ -19,16 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from dreamgym.data.policies import reset_policy
+from dreamgym.data.policies import load_policy, reset_policy
 from dreamgym.envs.render import render_vector_state
 from dreamgym.seeding import seeded_torch
-from dreamgym.tasks import TaskSpec
+from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.fidelity import dream_from_states, dream_seeds, obs_scale
 from dreamgym.transfer.posing import make_pose
-from dreamgym.transfer.recording import BatchPolicy, load_for_task
+from dreamgym.transfer.recording import BatchPolicy, load_for_task, random_policy
 from dreamgym.world_model.checkpoint import Checkpoint
 
-__all__ = ["SideBySideVideo", "side_by_side_video"]
+__all__ = ["SideBySideVideo", "pixel_side_by_side_video", "side_by_side_video", "write_video"]
 
 PLOT_HEIGHT = 160
 
@@ -44,7 +47,10 @@ class SideBySideVideo:
         divergence: (frames,) normalised observation error of the dream against PyBullet at each frame, in the
             unit of :mod:`dreamgym.transfer.fidelity` (RMSE over dimensions / training-data std).
         real_terminated_at, dream_terminated_at: step at which each side ended its episode, or ``None``.
-        dream_frames: ``"puppet"`` (the robot posed in the dreamed state) or ``"bars"``.
+        dream_frames: ``"puppet"`` (the robot posed in the dreamed state), ``"bars"``, or ``"decoded"`` (a camera
+            model's frames; then ``divergence`` is the mean absolute pixel difference in [0, 1]).
+        events: a camera model's object-permanence events (:mod:`dreamgym.transfer.locate`) per side,
+            ``{"dream": {event: [frame, ...]}, "real": {...}}``; ``None`` for other videos.
     """
 
     path: Path
@@ -54,6 +60,7 @@ class SideBySideVideo:
     real_terminated_at: int | None
     dream_terminated_at: int | None
     dream_frames: str
+    events: dict[str, dict[str, list[int]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +71,7 @@ class SideBySideVideo:
             "real_terminated_at": self.real_terminated_at,
             "dream_terminated_at": self.dream_terminated_at,
             "dream_frames": self.dream_frames,
+            "events": self.events,
         }
 
     @classmethod
@@ -77,6 +85,7 @@ class SideBySideVideo:
             real_terminated_at=data["real_terminated_at"],
             dream_terminated_at=data["dream_terminated_at"],
             dream_frames=data["dream_frames"],
+            events=data.get("events"),  # absent from records written before camera videos
         )
 
 
@@ -88,8 +97,17 @@ def _label(frame: np.ndarray, text: str) -> np.ndarray:
     return frame
 
 
-def _divergence_strip(errors: np.ndarray, upto: int, total: int, width: int, ceiling: float) -> np.ndarray:
-    """The divergence curve up to frame ``upto`` on fixed axes (all frames share x and y scales)."""
+def _divergence_strip(
+    errors: np.ndarray,
+    upto: int,
+    total: int,
+    width: int,
+    ceiling: float,
+    title: str = "divergence (RMSE / data std)",
+    marks: np.ndarray | None = None,
+) -> np.ndarray:
+    """The divergence curve up to frame ``upto`` on fixed axes (all frames share x and y scales), with red ticks
+    at the frames in ``marks`` (events) up to ``upto``."""
     import cv2
 
     strip = np.full((PLOT_HEIGHT, width, 3), 255, dtype=np.uint8)
@@ -99,10 +117,13 @@ def _divergence_strip(errors: np.ndarray, upto: int, total: int, width: int, cei
     ys = bottom - np.clip(errors[: upto + 1] / ceiling, 0, 1) * (bottom - top)
     points = np.stack([xs, ys], 1).round().astype(np.int32)
     cv2.polylines(strip, [points], False, (200, 60, 40), 2, cv2.LINE_AA)
+    for t in [] if marks is None else [t for t in marks if t <= upto]:
+        x = round(left + t * (right - left) / max(total - 1, 1))
+        cv2.line(strip, (x, bottom), (x, bottom - 12), (220, 0, 0), 2)
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.putText(strip, f"{ceiling:.2f}", (4, top + 5), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
     cv2.putText(strip, "0", (30, bottom), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
-    text = f"divergence (RMSE / data std) t={upto}: {errors[upto]:.3f}"
+    text = f"{title} t={upto}: {errors[upto]:.3f}"
     cv2.putText(strip, text, (left, 17), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     return strip
 
@@ -255,3 +276,136 @@ def side_by_side_video(
         dream_terminated_at=dream_end,
         dream_frames="bars" if pose is None else "puppet",
     )
+
+
+EVENT_LABELS = {
+    "vanished": "block vanished",
+    "moved_untouched": "moved untouched",
+    "overlaps_gripper": "gripper in block",
+}
+
+
+def pixel_side_by_side_video(
+    checkpoint: Checkpoint | str | Path,
+    task: str | TaskSpec,
+    policy: Any,
+    seed: int,
+    path: str | Path,
+    steps: int = 50,
+    fps: int = 10,
+    zoom: int = 4,
+) -> SideBySideVideo:
+    """A camera world model's video: PyBullet's frame, the dreamed frame from the same start and actions, and their
+    absolute difference, side by side, the mean image error plotted below.
+
+    Where the task's frames show a block (PandaPush), it and the gripper are located by colour in both sequences:
+    a circle marks the block, and a step where an object-permanence event happens (the block vanishes, moves
+    untouched, or blends into the gripper) frames that side's panel in red and names the event, with a red tick on
+    the error curve for the dream's. PyBullet's own events are what the camera shows (the arm hiding the block),
+    the dream's beyond them are the model's.
+
+    Args:
+        checkpoint: camera world model (path or loaded) of the pixel ``task``.
+        task: the pixel task.
+        policy: a :data:`~dreamgym.transfer.pixel_rollout.PixelPolicy` (see ``load_pixel_policy``), acting on the
+            real observations.
+        seed: reset seed of PyBullet and seed of the dream noise; the same seed gives the same video.
+        path: output file: ``.mp4``, ``.webm`` or ``.gif``.
+        steps: most steps.
+        fps: frames per second.
+        zoom: each 64x64 frame is shown ``zoom`` times larger (nearest neighbour, so pixels stay pixels).
+    """
+    import cv2
+
+    from dreamgym.transfer.locate import BLOCK, locate, permanence_events
+    from dreamgym.transfer.pixel_rollout import pixel_rollout
+
+    if Path(path).suffix.lower() not in (*_FOURCC, ".gif"):
+        raise ValueError(f"Expected a video path ending in .mp4, .webm or .gif, got {str(path)!r}.")
+    if not isinstance(zoom, int | np.integer) or zoom < 1:
+        raise ValueError(f"Expected a positive integer `zoom`, got {zoom!r}.")
+    rollout = pixel_rollout(checkpoint, task, policy, seed, steps)
+    real, dream = rollout.real_frames, rollout.dream_frames
+    error = rollout.image_error
+    sides = {"real": real, "dream": dream}
+    flags = {side: permanence_events(frames) for side, frames in sides.items()}
+    blocks = {side: locate(frames, BLOCK) for side, frames in sides.items()}
+    events = {side: {k: (np.flatnonzero(v) + 1).tolist() for k, v in f.items()} for side, f in flags.items()}
+    dream_marks = np.array(sorted({t for frames in events["dream"].values() for t in frames}), dtype=np.int64)
+    ceiling = max(float(error.max()), 1e-6)
+    header = 44
+
+    def panel(frame: np.ndarray, side: str | None, t: int) -> np.ndarray:
+        big = cv2.resize(frame, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+        if side is None:
+            return big
+        if blocks[side].found[t]:
+            row, col = blocks[side].centre[t]
+            centre = (int((col + 0.5) * zoom), int((row + 0.5) * zoom))
+            cv2.circle(big, centre, 4 * zoom, (255, 0, 255), 1, cv2.LINE_AA)
+        if t > 0 and any(flags[side][name][t - 1] for name in flags[side]):
+            cv2.rectangle(big, (0, 0), (big.shape[1] - 1, big.shape[0] - 1), (230, 0, 0), 3)
+        return big
+
+    def caption(width: int, lines: list[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
+        strip = np.full((header, width, 3), 255, dtype=np.uint8)
+        for i, (text, colour) in enumerate(lines):
+            cv2.putText(strip, text, (4, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        return strip
+
+    def composed() -> Iterator[np.ndarray]:
+        for t in range(len(real)):
+            diff = np.abs(dream[t].astype(np.int16) - real[t].astype(np.int16)).astype(np.uint8)
+            panels, captions = [], []
+            for frame, side, title in ((real[t], "real", f"PyBullet t={t}"), (dream[t], "dream", "dream")):
+                if side == "dream" and rollout.dream_terminated_at is not None and t >= rollout.dream_terminated_at:
+                    title += f" (ended t={rollout.dream_terminated_at})"
+                happened = [EVENT_LABELS[k] for k in flags[side] if t > 0 and flags[side][k][t - 1]]
+                lines = [(title, (20, 20, 20))] + ([(", ".join(happened), (220, 0, 0))] if happened else [])
+                panels.append(panel(frame, side, t))
+                captions.append(caption(panels[-1].shape[1], lines))
+            panels.append(panel(diff, None, t))
+            captions.append(caption(panels[-1].shape[1], [("|dream - PyBullet|", (20, 20, 20))]))
+            top = np.concatenate([np.concatenate(captions, 1), np.concatenate(panels, 1)], 0)
+            strip = _divergence_strip(
+                error, t, len(real), top.shape[1], ceiling, "mean |dream - PyBullet| pixel error", dream_marks
+            )
+            yield np.concatenate([top, strip], 0)
+
+    written, frames, size = _write(composed(), Path(path), fps)
+    return SideBySideVideo(
+        path=written,
+        frames=frames,
+        size=size,
+        divergence=error,
+        real_terminated_at=rollout.real_terminated_at,
+        dream_terminated_at=rollout.dream_terminated_at,
+        dream_frames="decoded",
+        events=events,
+    )
+
+
+def write_video(
+    checkpoint: str | Path, policy: str | Path, path: str | Path, steps: int = 50, seed: int = 0, fps: int = 10
+) -> SideBySideVideo:
+    """``dreamgym video``: the side-by-side video of a checkpoint's task, the kind chosen by the model.
+
+    A camera model gets :func:`pixel_side_by_side_video`; a vector model :func:`side_by_side_video`. ``policy`` is
+    ``"random"``, ``"scripted"`` (manipulation tasks), an SB3 ``.zip`` or a policy directory.
+    """
+    from dreamgym.transfer.pixel_rollout import load_pixel_policy
+    from dreamgym.world_model.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    spec = get_task(loaded.task)
+    if spec.image_shape is not None:
+        return pixel_side_by_side_video(loaded, spec, load_pixel_policy(policy, spec, seed), seed, path, steps, fps)
+    if policy == "random":
+        act = random_policy(spec.action_dim, seed)
+    elif policy == "scripted":
+        from dreamgym.data.scripted import scripted_policy
+
+        act = scripted_policy(spec, seed=seed)
+    else:
+        act = load_policy(policy, deterministic=True)
+    return side_by_side_video(loaded, spec, act, seed, path, steps, fps)

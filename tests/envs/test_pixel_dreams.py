@@ -68,3 +68,19 @@ def test_vector_pixel_dreams_keep_each_envs_last_frame(pixel_checkpoint: Path) -
             assert not np.array_equal(info["final_obs"][i]["image"], obs["image"][i])  # the reset's start frame now
             return
     pytest.fail("no dream ended within the horizon")
+
+
+def test_the_pixel_push_dream_observes_the_frame_beside_the_goal_dict(push_pixels_checkpoint: Path) -> None:
+    spec = get_task("PandaPushPixels")
+    env = gym.make("dreamgym/PandaPushPixels-dream-v0", checkpoint=push_pixels_checkpoint)
+    assert (
+        env.observation_space == spec.env_observation_space == gym.make("dreamgym/PandaPushPixels-v0").observation_space
+    )
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_, info = env.step(env.action_space.sample())
+    assert obs["image"].shape == (64, 64, 3) and obs["observation"].shape == (18,) and "is_success" in info
+    assert reward == env.unwrapped.compute_reward(obs["achieved_goal"], obs["desired_goal"], info)
+    envs = gym.make_vec("dreamgym/PandaPushPixels-dream-v0", num_envs=2, checkpoint=push_pixels_checkpoint)
+    obs, _ = envs.reset(seed=0)
+    assert obs["image"].shape == (2, 64, 64, 3) and obs["desired_goal"].shape == (2, 3)

@@ -40,7 +40,7 @@ def test_every_camera_is_for_a_known_task() -> None:
 
 @pytest.mark.parametrize("task", sorted(CAMERAS))
 def test_image_is_64x64_rgb_and_the_robot_is_visible_and_moves(task: str) -> None:
-    env = make_pixel_env(task)
+    env = make_pixel_env(task, flatten=True)
     assert env.observation_space["image"] == gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)
     assert env.observation_space["proprio"] == env.env.observation_space
     assert env.observation_space["proprio"].shape == get_task(task).obs_shape
@@ -60,7 +60,7 @@ def test_image_is_64x64_rgb_and_the_robot_is_visible_and_moves(task: str) -> Non
 
 @pytest.mark.parametrize("task", ["Hopper", "PandaPush"])
 def test_same_seed_gives_identical_frames_and_proprio_is_the_real_observation(task: str) -> None:
-    a, b, real = make_pixel_env(task), make_pixel_env(task), get_task(task).make_env()
+    a, b, real = make_pixel_env(task, flatten=True), make_pixel_env(task, flatten=True), get_task(task).make_env()
     obs_a, _ = a.reset(seed=7)
     obs_b, _ = b.reset(seed=7)
     obs_real, _ = real.reset(seed=7)
@@ -157,3 +157,43 @@ def test_import_dreamgym_does_not_load_pybullet() -> None:
     code = "import sys, dreamgym; print([m for m in sys.modules if 'bullet' in m or m == 'panda_gym'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("task", ["PandaReach", "PandaPush"])
+def test_panda_pixel_envs_observe_the_frame_beside_the_goal_dict_as_her_expects(task: str) -> None:
+    from dreamgym.tasks.pixels import PANDA_GRIPPER_RGBA
+    from dreamgym.transfer.locate import BLOCK, GRIPPER, locate
+
+    env = gym.make(pixel_env_id(task))
+    assert list(env.observation_space.spaces) == ["achieved_goal", "desired_goal", "image", "observation"]
+    assert env.observation_space == get_task(f"{task}Pixels").env_observation_space
+    obs, _ = env.reset(seed=0)
+    flat, _ = get_task(f"{task}Pixels").make_env().reset(seed=0)
+    np.testing.assert_array_equal(obs["image"], flat["image"])
+    np.testing.assert_array_equal(get_task(task).goal.codec.to_flat(obs), flat["proprio"])
+    reward = env.unwrapped.compute_reward(obs["achieved_goal"], obs["desired_goal"], {})
+    assert reward == get_task(task).goal.compute_reward(obs["achieved_goal"], obs["desired_goal"])
+    assert locate(obs["image"], GRIPPER).pixels[0] > 5, f"the gripper is painted {PANDA_GRIPPER_RGBA}"
+    assert locate(obs["image"], BLOCK).found[0] == (task == "PandaPush")
+    env.close()
+
+
+def test_sb3_her_trains_on_the_pixel_push_env() -> None:
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    env = gym.make(pixel_env_id("PandaPush"))
+    model = SAC(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=HerReplayBuffer,
+        buffer_size=200,
+        learning_starts=60,
+        batch_size=8,
+        policy_kwargs={"net_arch": [16]},
+        seed=0,
+        device="cpu",
+    )
+    model.learn(64)  # past learning_starts: HER relabels goals of stored transitions with frames beside them
+    action, _ = model.predict(env.reset(seed=1)[0], deterministic=True)
+    assert action.shape == (3,)
+    env.close()
