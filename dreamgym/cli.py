@@ -279,15 +279,13 @@ def _collect(args: CollectArgs) -> None:
 
 
 def _train(args: TrainArgs) -> None:
-    from dreamgym.data import SequenceData, dataset_metadata, load_episodes
-    from dreamgym.tasks import get_task
+    from dreamgym.data import SequenceData, load_episodes, task_from_dataset
+    from dreamgym.tasks import ensure_registered, get_task
     from dreamgym.world_model import make_config
     from dreamgym.world_model.trainer import train_world_model
 
-    task_name = args.task or dataset_metadata(args.dataset[0]).get("task")
-    if task_name is None:
-        raise ValueError(f"Data set {args.dataset[0]!r} does not name its task in its metadata; pass --task.")
-    spec = get_task(task_name)
+    # The task the data set names, or, for a robot's log that names none, the task its spaces define.
+    spec = get_task(args.task) if args.task else ensure_registered(task_from_dataset(args.dataset[0]))
     data = SequenceData.concatenate([load_episodes(path, spec) for path in args.dataset])
     overrides = {
         "seed": args.seed,
@@ -308,9 +306,9 @@ def _dream(args: DreamArgs) -> None:
     from agents import CloningConfig, DreamAgentConfig, train_in_dream
     from dreamgym.data import load_episodes
     from dreamgym.tasks import get_task
-    from dreamgym.world_model import read_config
+    from dreamgym.world_model import checkpoint_task
 
-    task = read_config(args.checkpoint)["task"]
+    task = checkpoint_task(args.checkpoint).name  # a user's task, unknown to this process, is rebuilt from it
     demonstrations = load_episodes(args.warm_start, get_task(task)) if args.warm_start else None
     halt: float | str | None = args.halt
     with contextlib.suppress(ValueError):  # not a number: a calibration statistic's name, checked by the env
@@ -417,9 +415,9 @@ def _export(args: ExportArgs) -> None:
     data = None
     if args.calibrate:  # read (and check) the data first: a bad path must not leave an uncalibrated export
         from dreamgym.data import SequenceData, load_episodes
-        from dreamgym.tasks import get_task
+        from dreamgym.world_model import checkpoint_task
 
-        spec = get_task(config["task"])  # an export keeps its source's task
+        spec = checkpoint_task(config)  # an export keeps its source's task
         data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
     path = export_checkpoint(args.checkpoint, args.out)
     if data is not None:
@@ -488,6 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     cls = COMMANDS[namespace.command]
     args = cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)})
     try:
+        if getattr(args, "task", None) is not None:
+            from dreamgym.tasks import get_task
+
+            # Every --task takes a built-in name, a registered one or a user's module:ATTRIBUTE (imported and
+            # registered here), so the commands below see a registered task name whatever the user typed.
+            args.task = get_task(args.task).name
         HANDLERS[namespace.command](args)
     except (DreamGymError, ValueError) as err:
         # Library code raises these for bad input (a missing file, a non-positive count, HALT on a single

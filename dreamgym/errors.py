@@ -7,6 +7,7 @@ __all__ = [
     "EmergencyStopError",
     "InvalidActionError",
     "InvalidGapError",
+    "NoSimulatorError",
     "RobotError",
     "RobotNotConnectedError",
     "UnknownTaskError",
@@ -38,6 +39,10 @@ class InvalidActionError(DreamGymError, ValueError):
 
 class InvalidGapError(DreamGymError, ValueError):
     """A reality-gap preset that does not exist, or a gap strength or parameter outside its valid range."""
+
+
+class NoSimulatorError(DreamGymError, RuntimeError):
+    """A real env was asked of a task defined by a recorded log alone, which has no simulator."""
 
 
 class RobotError(DreamGymError):

@@ -140,6 +140,7 @@ def save_dreamer_policy(
             action_shape=(task.action_dim,),
             starts=starts,
             extra=extra,
+            spec=task,
         )
         model_sha = json.loads((staging / "config.json").read_text())["files"]["model.safetensors"]
         (staging / ACTOR_FILE).write_bytes(actor_blob)

@@ -150,6 +150,7 @@ class MBPOBehaviour:
                 action_shape=(spec.action_dim,),
                 starts=starts,
                 extra=extra,
+                spec=spec,
             )
             self.sac.save(staging / POLICY_FILE, exclude=["replay_buffer"])  # SB3's format, which its users load
         return out / self.policy_dir / POLICY_FILE

@@ -20,7 +20,7 @@ from dreamgym.data.sequence_data import SequenceData
 from dreamgym.errors import DatasetError
 from dreamgym.tasks.registry import TaskSpec
 
-__all__ = ["dataset_metadata", "load_episodes"]
+__all__ = ["dataset_metadata", "load_episodes", "open_dataset", "read_episodes"]
 
 # Only strings of this form are looked up as Minari ids; anything else is a path. Requiring the version keeps
 # a mistyped path from being searched for (and Minari's root directory created) under ~/.minari.
@@ -45,16 +45,33 @@ def load_episodes(path_or_id: str | Path, task: TaskSpec | None = None) -> Seque
     Raises:
         DatasetError: the data set is missing, unreadable, empty, of the wrong shapes or holds NaN/inf values.
     """
-    dataset = _open(path_or_id)
+    dataset = open_dataset(path_or_id)
     if dataset.total_episodes == 0:
         raise DatasetError(f"Data set {str(path_or_id)!r} has no episodes; expected at least 1. {_CREATE_HINT}")
-    parts = [_episode_rows(i, episode, task) for i, episode in _read_episodes(dataset, path_or_id)]
+    rescale = _in_env_units(dataset, task, path_or_id)
+    parts = [_episode_rows(i, episode, task, rescale) for i, episode in read_episodes(dataset, path_or_id)]
     shapes = {(part.obs_shape, part.action_dim) for part in parts}
     if len(shapes) > 1:
         raise DatasetError(
             f"Data set {str(path_or_id)!r} mixes observation/action shapes {sorted(shapes)}; expected one."
         )
     return SequenceData.concatenate(parts, metadata=_metadata(dataset, path_or_id))
+
+
+def _in_env_units(dataset: Any, task: TaskSpec | None, path_or_id: str | Path) -> bool:
+    """Whether the data set's actions are in the task's own bounds (a robot's log) rather than in [-1, 1] (what
+    :func:`~dreamgym.data.collect` records through the rescaled env), so loading maps them onto [-1, 1]."""
+    if task is None or not task.rescales_actions:
+        return False
+    stored = dataset.action_space
+    if stored == task.env_action_space:
+        return True
+    if stored == task.action_space:
+        return False
+    raise DatasetError(
+        f"Data set {str(path_or_id)!r} acts in {stored}; task {task.name!r} acts in {task.env_action_space} (or in "
+        f"{task.action_space} as dreamgym records it). Was it recorded on another robot?"
+    )
 
 
 def dataset_metadata(path_or_id: str | Path) -> dict[str, Any]:
@@ -65,7 +82,7 @@ def dataset_metadata(path_or_id: str | Path) -> dict[str, Any]:
     Raises:
         DatasetError: the data set is missing or unreadable.
     """
-    return _metadata(_open(path_or_id), path_or_id)
+    return _metadata(open_dataset(path_or_id), path_or_id)
 
 
 def _metadata(dataset: Any, path_or_id: str | Path) -> dict[str, Any]:
@@ -73,7 +90,7 @@ def _metadata(dataset: Any, path_or_id: str | Path) -> dict[str, Any]:
     return {**raw.get(METADATA_KEY, {}), "dataset_id": raw.get("dataset_id"), "source": str(path_or_id)}
 
 
-def _open(path_or_id: str | Path) -> Any:
+def open_dataset(path_or_id: str | Path) -> Any:
     """Opens a Minari data set from a directory or, failing that, a local Minari id."""
     import minari
 
@@ -99,7 +116,7 @@ def _open(path_or_id: str | Path) -> Any:
     raise DatasetError(f"No data set at path {str(path_or_id)!r}. {_CREATE_HINT}")
 
 
-def _read_episodes(dataset: Any, path_or_id: str | Path) -> Iterator[tuple[int, Any]]:
+def read_episodes(dataset: Any, path_or_id: str | Path) -> Iterator[tuple[int, Any]]:
     """``(index, episode)`` pairs; a file that breaks while being read (truncated, corrupt) is a DatasetError."""
     episodes = iter(dataset.iterate_episodes())
     for index in itertools.count():
@@ -115,11 +132,17 @@ def _read_episodes(dataset: Any, path_or_id: str | Path) -> Iterator[tuple[int, 
         yield index, episode
 
 
-def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceData:
-    """Checks one Minari episode and lays it out as rows."""
+def _episode_rows(index: int, episode: Any, task: TaskSpec | None, rescale: bool = False) -> SequenceData:
+    """Checks one Minari episode and lays it out as rows (actions mapped onto [-1, 1] where ``rescale``)."""
     image = None
     observations = episode.observations
-    if isinstance(observations, dict) and set(observations) == {"image", "proprio"}:  # a pixel task's
+    codec = task.observation_codec if task is not None and task.image_shape is None else None
+    if isinstance(observations, dict) and codec is not None:  # a user's Dict, flat in the task's key order
+        try:
+            observations = codec.to_flat(observations)
+        except ValueError as err:
+            raise DatasetError(f"Episode {index} does not observe task {task.name!r}'s Dict: {err}") from err
+    elif isinstance(observations, dict) and set(observations) == {"image", "proprio"}:  # a pixel task's
         image, observations = np.asarray(observations["image"]), observations["proprio"]
     fields = {
         "observations": observations,
@@ -130,7 +153,8 @@ def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceDa
         if not isinstance(value, np.ndarray):
             raise DatasetError(
                 f"Episode {index} has `{name}` of type {type(value).__name__}; expected an array "
-                "(dreamgym supports Box observation and action spaces, and pixel tasks' image + proprio Dicts)."
+                "(dreamgym supports Box observation and action spaces, a task's Dict of Box observations, and pixel "
+                "tasks' image + proprio Dicts)."
             )
     steps = len(episode.rewards)
     lengths = {"observations": steps + 1, "actions": steps, "terminations": steps}
@@ -145,6 +169,8 @@ def _episode_rows(index: int, episode: Any, task: TaskSpec | None) -> SequenceDa
         if counts[name] != expected:
             raise DatasetError(f"Episode {index} has {counts[name]} {name} for {steps} rewards; expected {expected}.")
     observations, actions = fields["observations"], fields["actions"].reshape(steps, -1)
+    if rescale:
+        actions = task.to_unit_actions(actions)
     if task is not None:
         _check_shape(index, "observation", observations.shape[1:], task.obs_shape, task)
         _check_shape(index, "action", actions.shape[1:], (task.action_dim,), task)

@@ -10,11 +10,10 @@ import numpy as np
 import torch
 
 from dreamgym.envs.dream_batch import DreamBatch
-from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.loading import load_task_checkpoint, resolve_task
 from dreamgym.envs.native import present_observation, set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action
-from dreamgym.tasks import get_task
 
 __all__ = ["DreamEnv"]
 
@@ -76,7 +75,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
-        self.task = get_task(task)
+        self.task = resolve_task(task, checkpoint)
         self.observation_space, self.action_space = set_native_spaces(self, self.task, native_spaces)
         self.render_mode = render_mode
         self.checkpoint = load_task_checkpoint(self.task, checkpoint)

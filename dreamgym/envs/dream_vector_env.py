@@ -11,11 +11,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from dreamgym.envs.dream_batch import DreamBatch, DreamStep
-from dreamgym.envs.loading import load_task_checkpoint
+from dreamgym.envs.loading import load_task_checkpoint, resolve_task
 from dreamgym.envs.native import present_observation, set_native_spaces
 from dreamgym.envs.render import render_vector_state
 from dreamgym.envs.validation import validate_action_batch
-from dreamgym.tasks import get_task
 
 __all__ = ["DreamVectorEnv"]
 
@@ -82,7 +81,7 @@ class DreamVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         native_spaces: bool = True,
     ):
-        self.task = get_task(task)
+        self.task = resolve_task(task, checkpoint)
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode == AutoresetMode.DISABLED:
             raise ValueError("DreamVectorEnv supports autoreset modes NEXT_STEP and SAME_STEP, not DISABLED.")

@@ -1,6 +1,15 @@
 """Task registry: which real robot environment each dreamgym task stands for, and what its observations are."""
 
 from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
-from dreamgym.tasks.registry import TASKS, TaskSpec, get_task, register_task
+from dreamgym.tasks.registry import TASKS, TaskSpec, ensure_registered, get_task, register_task
 
-__all__ = ["TASKS", "ObsField", "ObsLayout", "TaskSpec", "TerminationRule", "get_task", "register_task"]
+__all__ = [
+    "TASKS",
+    "ObsField",
+    "ObsLayout",
+    "TaskSpec",
+    "TerminationRule",
+    "ensure_registered",
+    "get_task",
+    "register_task",
+]

@@ -43,16 +43,19 @@ class DictCodec:
         self.size = start
         self.flat_space = spaces.flatten_space(space)
 
-    def to_dict(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        """(..., size) -> {key: (..., *shape)}."""
+    def to_dict(self, flat: np.ndarray, clip: bool = False) -> dict[str, np.ndarray]:
+        """(..., size) -> {key: (..., *shape)}; ``clip`` puts each entry inside its ``Box``'s bounds (a dreamed value
+        may stray outside what the real env can observe, and an env must stay inside its own space)."""
         flat = np.asarray(flat)
         if flat.shape[-1] != self.size:
             raise ValueError(f"Expected flat observations with {self.size} values, got shape {flat.shape}.")
         lead = flat.shape[:-1]
-        return {
-            key: flat[..., s].reshape(*lead, *self.space.spaces[key].shape).astype(self.space.spaces[key].dtype)
-            for key, s in self.slices.items()
-        }
+        entries = {}
+        for key, s in self.slices.items():
+            sub = self.space.spaces[key]
+            value = flat[..., s].reshape(*lead, *sub.shape)
+            entries[key] = (np.clip(value, sub.low, sub.high) if clip else value).astype(sub.dtype)
+        return entries
 
     def to_flat(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Inverse of :meth:`to_dict`."""

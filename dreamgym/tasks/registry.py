@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from dreamgym.errors import UnknownTaskError
-from dreamgym.tasks.goals import GoalSpec
+from dreamgym.errors import NoSimulatorError, UnknownTaskError
+from dreamgym.tasks.goals import DictCodec, GoalSpec
 from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
 from dreamgym.tasks.scene import TableScene
+from dreamgym.tasks.spaces import (
+    check_action_space,
+    check_observation_space,
+    describe_space,
+    space_from_description,
+)
 
 if TYPE_CHECKING:
     import gymnasium as gym
 
-__all__ = ["TASKS", "TaskSpec", "get_task"]
+__all__ = ["TASKS", "TaskSpec", "ensure_registered", "get_task", "register_task"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,8 @@ class TaskSpec:
 
     Attributes:
         name: dreamgym's name for the task, used in ids such as ``dreamgym/Hopper-dream-v0``.
-        env_id: the Gymnasium id of the real simulator environment.
+        env_id: the Gymnasium id of the real simulator environment; ``None`` for a task known only from a recorded
+            log (a real robot's), which has no simulator (see :func:`dreamgym.data.task_from_dataset`).
         obs_shape: shape of one observation as dreamgym's pipeline sees it: a flat float32 vector (a goal
             task's ``Dict`` flattened, see :mod:`dreamgym.tasks.goals`).
         action_dim: number of action dimensions. Inside dreamgym (models, replay, the ladder's policies) actions
@@ -59,10 +67,14 @@ class TaskSpec:
         image_shape: a pixel task's camera frame (height, width, channels); its real env observes
             ``Dict(image, proprio)`` and ``obs_shape`` is the proprioception's (:mod:`dreamgym.tasks.pixels`).
         pixels_of: the vector task a pixel task renders: its layout, rules and robot are that task's.
+        env_observation: a user's task's own observation space, where it is not :attr:`observation_space`: a
+            ``Box`` with the env's bounds, or a ``Dict`` of ``Box`` entries, which :meth:`make_env` flattens in the
+            ``Dict``'s key order and the dream envs give back (see :mod:`dreamgym.tasks.spaces`).
+        dataset: the recorded data set a task without a simulator was defined from (``env_id`` is then ``None``).
     """
 
     name: str
-    env_id: str
+    env_id: str | None
     obs_shape: tuple[int, ...]
     action_dim: int
     max_episode_steps: int
@@ -80,6 +92,8 @@ class TaskSpec:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     image_shape: tuple[int, int, int] | None = None
     pixels_of: str | None = None
+    env_observation: Any = None
+    dataset: str | None = None
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -95,6 +109,15 @@ class TaskSpec:
                 raise ValueError(f"Task {self.name!r}: expected {self.action_dim} action bounds, got {low}, {high}.")
             if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
                 raise ValueError(f"Task {self.name!r}: expected finite action bounds, low < high; got {low}, {high}.")
+        if self.env_observation is not None:
+            from gymnasium import spaces
+
+            flat = (spaces.flatdim(self.env_observation),)
+            if flat != self.obs_shape:
+                raise ValueError(
+                    f"Task {self.name!r}: its observation space {self.env_observation} flattens to {flat[0]} values, "
+                    f"the observation shape is {self.obs_shape}."
+                )
         if self.goal is not None and (self.goal.flat_size,) != self.obs_shape:
             raise ValueError(
                 f"Task {self.name!r}: the goal's Dict observation flattens to {self.goal.flat_size} values, the "
@@ -109,7 +132,8 @@ class TaskSpec:
 
     @property
     def env_observation_space(self) -> gym.spaces.Space:
-        """The real env's own observation space: the goal ``Dict`` of a goal task, else :attr:`observation_space`."""
+        """The real env's own observation space: a pixel task's ``Dict(image, proprio)``, a goal task's goal
+        ``Dict``, a user's task's own space (:attr:`env_observation`), else :attr:`observation_space`."""
         from gymnasium import spaces
 
         if self.image_shape is not None:
@@ -117,7 +141,29 @@ class TaskSpec:
             if self.goal is not None:  # one flat Dict, as SB3's HER and MultiInputPolicy take (no nesting)
                 return spaces.Dict({"image": image, **self.goal.space.spaces})
             return spaces.Dict({"image": image, "proprio": self.observation_space})
-        return self.goal.space if self.goal is not None else self.observation_space
+        if self.goal is not None:
+            return self.goal.space
+        return self.env_observation if self.env_observation is not None else self.observation_space
+
+    @property
+    def observation_codec(self) -> DictCodec | None:
+        """Converts between the real env's ``Dict`` observations (a goal task's, a user's) and the flat vector the
+        pipeline works on; ``None`` where the real env observes a ``Box``."""
+        from gymnasium import spaces
+
+        if self.goal is not None:
+            return self.goal.codec
+        if isinstance(self.env_observation, spaces.Dict):
+            return DictCodec(self.env_observation)
+        return None
+
+    @property
+    def simulator(self) -> str | None:
+        """What runs the real task: ``"PyBullet"``, another env's Gymnasium id, or ``None`` for a task defined by a
+        recorded log alone."""
+        if self.env_id is None:
+            return None
+        return "PyBullet" if self.package in PYBULLET_PACKAGES or self.pixels_of is not None else self.env_id
 
     @property
     def action_space(self) -> gym.spaces.Box:
@@ -165,40 +211,121 @@ class TaskSpec:
             ValueError: a space dreamgym does not support yet, or no time limit to read.
         """
         import gymnasium as gym
-        from gymnasium import spaces
 
         env = gym.make(env_id, **env_kwargs)
         try:
             obs_space, action_space, spec = env.observation_space, env.action_space, env.spec
         finally:
             env.close()
-        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
-            raise ValueError(
-                f"{env_id!r} observes {obs_space}; dreamgym's tasks take a flat Box observation (a goal Dict "
-                "like panda-gym's is supported through GoalSpec; images are the pixel tasks', not yet a user's)."
-            )
-        if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
-            raise ValueError(
-                f"{env_id!r} acts in {action_space}; dreamgym's world models take continuous actions, a flat Box "
-                "(discrete actions are not supported: the dream's dynamics are conditioned on real-valued actions)."
-            )
-        if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
-            raise ValueError(f"{env_id!r} has unbounded actions {action_space}; expected finite bounds to rescale.")
         limit = spec.max_episode_steps if spec is not None else None
         if limit is None:
+            check_observation_space(obs_space, repr(env_id))
+            check_action_space(action_space, repr(env_id))
             raise ValueError(f"{env_id!r} has no time limit; register it with max_episode_steps.")
-        return cls(
+        return cls.from_spaces(
             name or env_id.split(":")[-1].split("/")[-1].rsplit("-v", 1)[0],
-            env_id,
-            tuple(int(d) for d in obs_space.shape),
-            int(action_space.shape[0]),
+            obs_space,
+            action_space,
             int(limit),
-            int(dream_horizon or limit),
+            env_id=env_id,
+            source=repr(env_id),
+            dream_horizon=dream_horizon,
             success_return=spec.reward_threshold,
+            env_kwargs=dict(env_kwargs),
+        )
+
+    @classmethod
+    def from_spaces(
+        cls,
+        name: str,
+        observation_space: gym.spaces.Space,
+        action_space: gym.spaces.Space,
+        max_episode_steps: int,
+        *,
+        env_id: str | None = None,
+        source: str | None = None,
+        dream_horizon: int | None = None,
+        success_return: float | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        dataset: str | None = None,
+    ) -> TaskSpec:
+        """A user's task from its real spaces: what :meth:`from_env` and
+        :func:`dreamgym.data.task_from_dataset` share.
+
+        Raises:
+            ValueError: a space dreamgym does not support yet (named, with the reason; see
+                :mod:`dreamgym.tasks.spaces`).
+        """
+        from gymnasium import spaces
+
+        source = source or repr(env_id or name)
+        check_observation_space(observation_space, source)
+        check_action_space(action_space, source)
+        return cls(
+            name,
+            env_id,
+            (int(spaces.flatdim(observation_space)),),
+            int(action_space.shape[0]),
+            int(max_episode_steps),
+            int(dream_horizon or max_episode_steps),
+            success_return=success_return,
             package=None,
             action_low=tuple(float(v) for v in action_space.low),
             action_high=tuple(float(v) for v in action_space.high),
-            env_kwargs=dict(env_kwargs),
+            env_kwargs=dict(env_kwargs or {}),
+            env_observation=observation_space,
+            dataset=dataset,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a checkpoint records of its task: enough to rebuild a user's task with :meth:`from_dict` (no env or
+        data set needed), and the real env's own spaces (:func:`~dreamgym.tasks.spaces.describe_space`), which
+        loading checks. A built-in task's layout and rules are not recorded: dreamgym rebuilds it by name."""
+        import json
+
+        try:
+            env_kwargs = json.loads(json.dumps(self.env_kwargs))
+        except TypeError as err:
+            raise ValueError(
+                f"Task {self.name!r}: its env_kwargs must be JSON-serialisable, so a checkpoint can remake the env; "
+                f"{err}."
+            ) from err
+        return {
+            "name": self.name,
+            "env_id": self.env_id,
+            "obs_shape": list(self.obs_shape),
+            "action_dim": self.action_dim,
+            "max_episode_steps": self.max_episode_steps,
+            "dream_horizon": self.dream_horizon,
+            "success_return": self.success_return,
+            "package": self.package,
+            "action_low": list(self.action_low) if self.action_low is not None else None,
+            "action_high": list(self.action_high) if self.action_high is not None else None,
+            "env_kwargs": env_kwargs,
+            "env_observation": describe_space(self.env_observation) if self.env_observation is not None else None,
+            "dataset": self.dataset,
+            "observation_space": describe_space(self.env_observation_space),
+            "action_space": describe_space(self.env_action_space),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        """The user's task :meth:`to_dict` recorded (a checkpoint's ``task_spec``)."""
+        env_observation = data.get("env_observation")
+        return cls(
+            data["name"],
+            data["env_id"],
+            tuple(data["obs_shape"]),
+            int(data["action_dim"]),
+            int(data["max_episode_steps"]),
+            int(data["dream_horizon"]),
+            success_return=data["success_return"],
+            package=data["package"],
+            action_low=tuple(data["action_low"]) if data["action_low"] is not None else None,
+            action_high=tuple(data["action_high"]) if data["action_high"] is not None else None,
+            env_kwargs=dict(data["env_kwargs"]),
+            env_observation=space_from_description(env_observation) if env_observation is not None else None,
+            dataset=data.get("dataset"),
         )
 
     def kinematic_chain(self) -> dict | None:
@@ -213,10 +340,13 @@ class TaskSpec:
     def make_env(self, flatten: bool = True, **kwargs) -> gym.Env:
         """Creates the real simulator environment (imports the package that registers it on first use).
 
-        A goal task's ``Dict`` observation is flattened (``FlattenObservation``) unless ``flatten`` is False, so
-        collection, world models and the evaluation ladder see the flat vector they work on. A pixel goal task
-        keeps its camera frame: flattened, it observes ``Dict(image, proprio)`` with the flat goal vector as
-        ``proprio``, as every pixel task does inside dreamgym.
+        A ``Dict`` observation (a goal task's, a user's) is flattened (``FlattenObservation``, the ``Dict``'s key
+        order) unless ``flatten`` is False, so collection, world models and the evaluation ladder see the flat
+        vector they work on. A pixel goal task keeps its camera frame: flattened, it observes
+        ``Dict(image, proprio)`` with the flat goal vector as ``proprio``, as every pixel task does inside dreamgym.
+
+        Raises:
+            NoSimulatorError: the task was defined by a recorded log and has no simulator.
         """
         import importlib
 
@@ -224,6 +354,11 @@ class TaskSpec:
 
         from dreamgym.tasks.wrappers import ChainedSeeds, QuietConnect, native_output_silenced
 
+        if self.env_id is None:
+            raise NoSimulatorError(
+                f"Task {self.name!r} has no simulator: it was defined by the recorded data set {self.dataset!r}. "
+                "Its world model trains on that log and dreams without one; real episodes come from the robot."
+            )
         if self.package is not None:
             with native_output_silenced((1, 2)):  # PyBullet prints its build time on import (stderr)
                 if self.package in PYBULLET_PACKAGES:  # otherwise make imports it, unsilenced
@@ -236,7 +371,7 @@ class TaskSpec:
         env = QuietConnect(env)
         if self.package == "panda_gym":
             env = ChainedSeeds(env)
-        if self.goal is not None and flatten and self.image_shape is None:
+        if self.observation_codec is not None and flatten and self.image_shape is None:
             env = gym.wrappers.FlattenObservation(env)
         if self.rescales_actions:
             env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
@@ -471,10 +606,17 @@ def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:
         >>> env = gymnasium.make("dreamgym/Pendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
 
     Raises:
-        ValueError: a task of that name exists (pass ``overwrite=True`` to replace one of your own).
+        ValueError: a task of that name exists (pass ``overwrite=True`` to replace one of your own), the name cannot
+            be part of a Gymnasium id, or the env's kwargs cannot be recorded in a checkpoint.
     """
+    if not re.fullmatch(r"[\w.-]+", spec.name):
+        raise ValueError(
+            f"Expected a task name of letters, digits, '_', '-' and '.' (it becomes dreamgym/<name>-dream-v0), "
+            f"got {spec.name!r}."
+        )
     if spec.name in TASKS and not overwrite:
         raise ValueError(f"A task named {spec.name!r} is registered already; pass overwrite=True to replace it.")
+    spec.to_dict()  # refuses env_kwargs a checkpoint could not record, before any data is collected
     TASKS[spec.name] = spec
     from dreamgym.envs.registration import register_dream_envs
 
@@ -509,6 +651,12 @@ def _import_task(reference: str) -> TaskSpec:
         raise UnknownTaskError(f"Cannot import task {reference!r} (expected 'module:ATTRIBUTE'): {err}") from None
     if not isinstance(spec, TaskSpec):
         raise UnknownTaskError(f"{reference!r} is a {type(spec).__name__}, not a dreamgym TaskSpec.")
+    return ensure_registered(spec)
+
+
+def ensure_registered(spec: TaskSpec) -> TaskSpec:
+    """Registers ``spec`` unless that very task is registered already (imported again, rebuilt from a checkpoint,
+    read off a data set again); a different task under its name is refused as :func:`register_task` refuses it."""
     if TASKS.get(spec.name) is not spec:
-        register_task(spec, overwrite=spec.name in TASKS and TASKS[spec.name] == spec)
+        register_task(spec, overwrite=TASKS.get(spec.name) == spec)
     return spec

@@ -34,9 +34,7 @@ def load_for_task(checkpoint: Checkpoint | str | Path, task: str | TaskSpec) -> 
     """Loads ``checkpoint`` (or checks a loaded one) for ``task``, refusing a model of another task or spaces."""
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     if not isinstance(checkpoint, Checkpoint):
-        checkpoint = load_checkpoint(
-            checkpoint, task=spec.name, observation_shape=spec.obs_shape, action_shape=(spec.action_dim,)
-        )
+        checkpoint = load_checkpoint(checkpoint, spec=spec)
     elif checkpoint.task != spec.name:
         raise CheckpointError(
             f"Checkpoint {str(checkpoint.path)!r} was trained on task {checkpoint.task!r}, "

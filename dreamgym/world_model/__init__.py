@@ -2,6 +2,7 @@
 
 from dreamgym.world_model.checkpoint import (
     Checkpoint,
+    checkpoint_task,
     export_checkpoint,
     load_checkpoint,
     read_config,
@@ -22,6 +23,7 @@ __all__ = [
     "TrainConfig",
     "WorldModel",
     "WorldModelConfig",
+    "checkpoint_task",
     "export_checkpoint",
     "load_checkpoint",
     "make_config",

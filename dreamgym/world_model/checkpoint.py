@@ -3,7 +3,8 @@
 Layout::
 
     ckpt/
-      config.json            sizes, task, spaces, data-set fingerprint, sha256 of every file below
+      config.json            sizes, task (and a user task's description), spaces, data-set fingerprint, sha256 of
+                             every file below
       model.safetensors      world-model weights
       starts.safetensors     real context windows that dreams start from (so a checkpoint is self-contained)
       trainer.safetensors    optimiser moments and RNG state, only while training may resume
@@ -30,13 +31,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from dreamgym.errors import CheckpointError
+from dreamgym.errors import CheckpointError, UnknownTaskError
+from dreamgym.tasks import TASKS, TaskSpec, ensure_registered, get_task
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.model import WorldModel
 
 __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
+    "checkpoint_task",
     "export_checkpoint",
     "load_checkpoint",
     "read_config",
@@ -119,6 +122,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     trainer_tensors: dict[str, torch.Tensor] | None = None,
     trainer_state: dict[str, Any] | None = None,
+    spec: TaskSpec | None = None,
 ) -> Path:
     """Writes a checkpoint directory atomically and returns its path.
 
@@ -132,6 +136,8 @@ def save_checkpoint(
         extra: further JSON-serialisable fields for config.json (training settings, data set, step).
         trainer_tensors: optimiser and RNG tensors needed to resume training.
         trainer_state: JSON-serialisable trainer state needed to resume training.
+        spec: the task, recorded as ``task_spec`` (:meth:`TaskSpec.to_dict`): the real env's own action bounds and
+            observation space, checked on load, and what rebuilds a user's task where it is not registered.
     """
     from dreamgym import __version__
 
@@ -155,6 +161,7 @@ def save_checkpoint(
         "observation_space": {"shape": list(observation_shape), "dtype": "float32"},
         "action_space": {"shape": list(action_shape), "dtype": "float32", "low": -1.0, "high": 1.0},
         "model": model.cfg.to_dict(),
+        **({"task_spec": spec.to_dict()} if spec is not None else {}),
         **(extra or {}),
         "files": {name: _sha256(data) for name, data in blobs.items()},
     }
@@ -180,6 +187,7 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
     """
     checkpoint = load_checkpoint(source)
     defining = {"format", "format_version", "dreamgym_version", "task", "observation_space", "action_space"}
+    defining |= {"task_spec"}
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
     return save_checkpoint(
         target,
@@ -188,6 +196,7 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
         observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
         action_shape=tuple(checkpoint.config["action_space"]["shape"]),
         starts=checkpoint.starts,
+        spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
         extra={**extra, "exported_from": {"path": str(source), "model_sha256": checkpoint.config["files"][MODEL_FILE]}},
     )
 
@@ -202,7 +211,7 @@ def update_config(directory: str | Path, fields: dict[str, Any]) -> dict[str, An
     """
     directory = Path(directory)
     config = read_config(directory)
-    protected = {"format", "format_version", "files", "task", "observation_space", "action_space", "model"}
+    protected = {"format", "format_version", "files", "task", "observation_space", "action_space", "model", "task_spec"}
     if protected & set(fields):
         raise ValueError(f"Expected fields other than {sorted(protected & set(fields))}; those define the checkpoint.")
     for name in config["files"]:
@@ -273,20 +282,72 @@ def stored_model_config(config: dict[str, Any], directory: str | Path) -> WorldM
         raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
 
 
+def checkpoint_task(checkpoint: str | Path | dict[str, Any]) -> TaskSpec:
+    """The task a checkpoint models (a directory, or its config from :func:`read_config`), registered on the way.
+
+    A task dreamgym knows by name is that task. A user's task that is not registered in this process (a task read
+    off an env, or defined by a robot's log whose data set is gone) is rebuilt from the checkpoint's ``task_spec``
+    and registered, so ``dreamgym/<name>-dream-v0`` and every command take it. Exposed as
+    ``dreamgym.task_from_checkpoint``.
+
+    Example:
+        >>> spec = dreamgym.task_from_checkpoint("ckpt/arm")  # doctest: +SKIP
+        >>> env = gymnasium.make(f"dreamgym/{spec.name}-dream-v0", checkpoint="ckpt/arm")  # doctest: +SKIP
+
+    Raises:
+        UnknownTaskError: the task is not registered and the checkpoint, written before tasks were recorded in it,
+            does not describe it.
+    """
+    config = checkpoint if isinstance(checkpoint, dict) else read_config(checkpoint)
+    name, stored = config["task"], config.get("task_spec")
+    if name in TASKS or stored is None:
+        try:
+            return get_task(name)
+        except UnknownTaskError as err:
+            raise UnknownTaskError(
+                f"{err} The checkpoint does not describe its task (it was written before checkpoints recorded "
+                "their task); register the task first (dreamgym.register_task, or --task module:ATTRIBUTE)."
+            ) from None
+    return ensure_registered(TaskSpec.from_dict(stored))
+
+
+def _check_task(directory: Path, config: dict[str, Any], spec: TaskSpec) -> None:
+    """Refuses a checkpoint whose recorded env spaces (action bounds, observation space) are not ``spec``'s; one
+    written before they were recorded is only checked by shape."""
+    stored = config.get("task_spec")
+    if stored is None:
+        return
+    current = spec.to_dict()
+    for key, label in (("action_space", "action space"), ("observation_space", "observation space")):
+        if stored[key] != current[key]:
+            raise CheckpointError(
+                f"Checkpoint {str(directory)!r} was trained for task {spec.name!r} with the {label} "
+                f"{stored[key]}, but the task now has {current[key]}. A model conditioned on other action bounds or "
+                "observation entries would dream the wrong thing; retrain on data of this task, or register the "
+                "task as it was."
+            )
+
+
 def load_checkpoint(
     directory: str | Path,
     *,
     task: str | None = None,
     observation_shape: tuple[int, ...] | None = None,
     action_shape: tuple[int, ...] | None = None,
+    spec: TaskSpec | None = None,
 ) -> Checkpoint:
     """Loads a checkpoint, refusing one that is corrupt or was trained for another task or other spaces.
+
+    ``spec`` checks all of ``task``, ``observation_shape`` and ``action_shape`` and, where the checkpoint records
+    them, the real env's action bounds and observation space (a ``Dict``'s keys, shapes and order).
 
     Raises:
         CheckpointError: with a message naming what did not match and what was expected.
     """
     directory = Path(directory)
     config = read_config(directory)
+    if spec is not None:
+        task, observation_shape, action_shape = spec.name, spec.obs_shape, (spec.action_dim,)
     if task is not None and config["task"] != task:
         raise CheckpointError(
             f"Checkpoint {str(directory)!r} was trained on task {config['task']!r}, "
@@ -301,6 +362,8 @@ def load_checkpoint(
                 f"Checkpoint {str(directory)!r} was trained with {label} shape {tuple(stored)}, "
                 f"but the env expects {label} shape {tuple(expected)}."
             )
+    if spec is not None:
+        _check_task(directory, config, spec)
     model = WorldModel(stored_model_config(config, directory))
     try:
         model.load_state_dict(load_tensor_file(directory, MODEL_FILE, config))

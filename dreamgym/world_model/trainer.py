@@ -147,7 +147,7 @@ def train_world_model(
     model = WorldModel(model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
     if resume and (out / CONFIG_FILE).exists():
-        ckpt = load_checkpoint(out, task=task.name, observation_shape=task.obs_shape, action_shape=(task.action_dim,))
+        ckpt = load_checkpoint(out, spec=task)
         model = ckpt.model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
         if "trainer.json" in ckpt.config["files"]:
@@ -187,6 +187,7 @@ def train_world_model(
             observation_shape=task.obs_shape,
             action_shape=(task.action_dim,),
             starts=starts,
+            spec=task,
             extra={
                 "train": train_cfg.to_dict(),
                 "step": step,

@@ -68,10 +68,11 @@ def test_sampled_contacts_are_seeded_draws_of_the_kept_probability():
 
 def test_env_info_keeps_the_contact_probability():
     from dreamgym.envs.dream_env import DreamEnv
+    from dreamgym.envs.native import set_native_spaces
 
     env = DreamEnv.__new__(DreamEnv)  # the in-memory checkpoint has no directory to load from
     env.task, env.dreams, env._last_reward = HOPPER, DreamBatch(_hopper_checkpoint(), 1, 20), 0.0
-    env.codec, env.native_actions, env.pixels = None, False, False
+    env.observation_space, env.action_space = set_native_spaces(env, HOPPER, native=False)
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.zeros(3, np.float32))
     assert info["contact_prob"].shape == (1,) and 0.0 <= info["contact_prob"][0] <= 1.0

@@ -61,10 +61,12 @@ def test_its_dream_takes_the_envs_own_actions_and_passes_both_checkers(pendulum:
     unit = dreamgym.envs.DreamEnv("Pendulum", checkpoint=checkpoint, native_spaces=False)
     native.reset(seed=3)
     unit.reset(seed=3)
+    space = native.observation_space
+    assert space == gym.make("Pendulum-v1").observation_space  # the env's own bounds, which dreams are clipped into
     for a in (2.0, -1.0, 0.5):
-        np.testing.assert_allclose(
-            native.step(np.array([a], np.float32))[0], unit.step(np.array([a / 2], np.float32))[0]
-        )
+        obs = native.step(np.array([a], np.float32))[0]
+        assert space.contains(obs)
+        np.testing.assert_allclose(obs, np.clip(unit.step(np.array([a / 2], np.float32))[0], space.low, space.high))
 
 
 def test_an_agent_trained_in_its_dream_is_evaluated_in_the_real_env(pendulum: TaskSpec, checkpoint: Path) -> None:
@@ -100,7 +102,7 @@ def test_an_agent_trained_in_its_dream_is_evaluated_in_the_real_env(pendulum: Ta
     ("env_id", "message"),
     [
         ("CartPole-v1", "acts in Discrete\\(2\\); dreamgym's world models take continuous actions"),
-        ("FrozenLake-v1", "observes Discrete\\(16\\); dreamgym's tasks take a flat Box observation"),
+        ("FrozenLake-v1", "observes Discrete\\(16\\); dreamgym's tasks take a flat float Box observation or a Dict"),
     ],
 )
 def test_unsupported_spaces_are_refused_by_name(env_id: str, message: str) -> None:
