@@ -52,6 +52,7 @@ class TrainArgs:
     decoder: str = _opt("structured", "observation decoder: structured (angles, joint limits, contacts) or plain")
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
+    nproc: int = _opt(1, "data-parallel training processes on this machine (DDP; under torchrun, torchrun's count)")
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -278,7 +279,34 @@ def _collect(args: CollectArgs) -> None:
     print(f"wrote {args.steps} steps of {args.task}{under} to {path}")
 
 
+def _as_argv(command: str, args: Any) -> list[str]:
+    """The command line that parses back into ``args``: how ``--nproc`` hands a command to its processes."""
+    argv = [command]
+    for f in dataclasses.fields(args):
+        value, flag = getattr(args, f.name), "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
 def _train(args: TrainArgs) -> None:
+    from dreamgym.world_model import distributed
+
+    if args.nproc > 1 and not distributed.under_torchrun():
+        distributed.launch_local(args.nproc, "dreamgym.cli", _as_argv("train", args))
+        return
+    run = distributed.init_from_environment()
+    try:
+        _train_here(args, run is None or run.is_main)
+    finally:
+        distributed.shutdown()
+
+
+def _train_here(args: TrainArgs, main: bool) -> None:
     from dreamgym.data import SequenceData, load_episodes, task_from_dataset
     from dreamgym.tasks import ensure_registered, get_task
     from dreamgym.world_model import make_config
@@ -298,6 +326,8 @@ def _train(args: TrainArgs) -> None:
     result = train_world_model(
         data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir, progress=not args.no_progress
     )
+    if not main:
+        return
     print(f"trained {result.step} updates in {result.seconds:.0f}s; checkpoint in {result.path}")
     print("final losses: " + ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()))
 

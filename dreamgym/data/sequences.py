@@ -42,15 +42,22 @@ class SequenceSampler:
         self.rng = rng if rng is not None else np.random.default_rng(seed)
         self._offsets = np.arange(seq_len)
 
-    def sample(self, batch_size: int) -> dict[str, np.ndarray]:
+    def sample(self, batch_size: int, rows: slice | None = None) -> dict[str, np.ndarray]:
         """Returns one batch: ``obs`` (B, T, *obs_shape), ``prev_action`` (B, T, A), ``reward``,
         ``is_first`` and ``is_terminal`` (B, T).
 
         The arrays are fresh copies (fancy indexing), so callers may modify them.
+
+        Args:
+            batch_size: sequences drawn (B).
+            rows: keep only these sequences of the B drawn: a data-parallel rank's shard. The generator advances
+                as for the whole batch, so ranks that share a seed draw one global batch between them.
         """
         if batch_size < 1:
             raise ValueError(f"Expected `batch_size` >= 1, got {batch_size}.")
         starts = self.rng.integers(0, len(self.data) - self.seq_len + 1, size=batch_size)
+        if rows is not None:
+            starts = starts[rows]
         rows = starts[:, None] + self._offsets  # (B, T) row indices; one gather per key, no Python loop
         batch = {key: getattr(self.data, key)[rows] for key in _KEYS}
         if self.data.image is not None:

@@ -55,6 +55,11 @@ class RSSM(nn.Module):
         else:  # "linear": one MLP whose output layer holds every head's logits side by side
             self.prior_net = MLP(cfg.deter, cfg.hidden, 1, out_dim=cfg.ensemble * cfg.stoch_flat)
         self.post_net = MLP(cfg.deter + cfg.hidden, cfg.hidden, 1, out_dim=cfg.stoch_flat)
+        self.batch_shard: tuple[slice, int] | None = None
+        """Set by data-parallel training (:mod:`~dreamgym.world_model.distributed`): ``(rows, global_batch)`` makes
+        :meth:`observe` draw the posterior noise of the whole global batch and keep ``rows``, so the ranks together
+        draw exactly what one process training on the global batch would. ``None`` (the default) draws for the
+        batch at hand."""
 
     def initial(self, batch_shape: tuple[int, ...], device: torch.device | None = None) -> RSSMState:
         cfg = self.cfg
@@ -92,6 +97,13 @@ class RSSM(nn.Module):
         # syncs on every call (3-4x slower on a dream batch) and fails under vmap-of-grad (ensemble_choice's designs)
         onehot = torch.zeros_like(probs).scatter(-1, index.unsqueeze(-1), 1.0)
         return onehot + probs - probs.detach()
+
+    def _shard_noise(self, logp: torch.Tensor) -> torch.Tensor | None:
+        """This shard's rows of the global batch's uniforms (see :attr:`batch_shard`); ``None`` outside DDP."""
+        if self.batch_shard is None:
+            return None
+        rows, global_batch = self.batch_shard
+        return torch.rand((global_batch, *logp.shape[1:-1]), device=logp.device)[rows]
 
     def advance(self, state: RSSMState, action: torch.Tensor) -> torch.Tensor:
         """The deterministic GRU transition h' = f(h, z, a), shared by filtering and imagination."""
@@ -145,7 +157,7 @@ class RSSM(nn.Module):
             state = RSSMState(state.deter * k, state.stoch * k[..., None])
             deter = self.advance(state, prev_action[:, t] * k)
             post_logp = self._log_probs(self.post_net(torch.cat([deter, embed[:, t]], -1)))
-            state = RSSMState(deter, self.sample(post_logp))
+            state = RSSMState(deter, self.sample(post_logp, self._shard_noise(post_logp)))
             deters.append(deter)
             stochs.append(state.stoch)
             post_logps.append(post_logp)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from dreamgym.world_model.checkpoint import (
     save_checkpoint,
 )
 from dreamgym.world_model.config import TrainConfig, WorldModelConfig
+from dreamgym.world_model.distributed import current_run
 from dreamgym.world_model.model import WorldModel
 from dreamgym.world_model.rssm import RSSMState
 from dreamgym.world_model.starts import sample_context_windows
@@ -75,18 +78,23 @@ def restore_optimizer(
 
 
 def world_model_update(
-    model: WorldModel, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor], train_cfg: TrainConfig
+    model: WorldModel,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    train_cfg: TrainConfig,
+    loss_fn: Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, torch.Tensor], RSSMState]] | None = None,
 ) -> tuple[dict[str, torch.Tensor], RSSMState]:
     """One gradient update of the DreamerV3 loss; returns the loss's detached parts with the gradient norm, and
     the posterior states of the batch.
 
     Shared by offline training here and the online Dreamer loop (``agents/dreamer``), so both clip and refuse
-    divergence alike.
+    divergence alike. ``loss_fn`` replaces ``model.loss_and_posts``: data-parallel training passes the DDP-wrapped
+    loss, whose backward pass averages the gradients over ranks before they are clipped.
 
     Raises:
         FloatingPointError: the gradient is not finite; raised before the step, so the weights stay as they were.
     """
-    loss, parts, posts = model.loss_and_posts(batch)
+    loss, parts, posts = (loss_fn or model.loss_and_posts)(batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
@@ -117,6 +125,13 @@ def train_world_model(
     its step with its optimiser moments and RNG streams, so a killed run ends where an unkilled one would.
     Raising ``train_cfg.steps`` and resuming on more data is how Dyna rounds refine a model.
 
+    Inside an initialised process group of N > 1 ranks (``dreamgym train --nproc N`` or ``torchrun``; see
+    :mod:`~dreamgym.world_model.distributed`) every rank calls this with the same arguments: each computes the
+    loss on its 1/N of every global batch of ``train_cfg.batch_size`` sequences, DDP averages the gradients, and
+    rank 0 alone logs, shows progress and writes the checkpoints (atomically, as always). ``out`` must then be
+    a directory every rank can read. The result is the single-process run's up to floating-point rounding, and
+    its checkpoints resume under any number of processes.
+
     Args:
         data: sequences in the convention of :mod:`dreamgym.data`.
         out: checkpoint directory.
@@ -132,6 +147,9 @@ def train_world_model(
     from torch.utils.tensorboard import SummaryWriter
 
     out = Path(out)
+    run = current_run()  # None: this process trains alone, the serial path
+    rows = run.rows(train_cfg.batch_size) if run else None
+    main = run is None or run.is_main
     torch.manual_seed(train_cfg.seed)
     sampler_rng = np.random.default_rng(train_cfg.seed)
     step = 0
@@ -144,11 +162,14 @@ def train_world_model(
             f"The world model {'sees' if model_cfg.image_shape else 'has no'} camera images and the data set "
             f"{'has none' if data.image is None else 'has them'}; train a pixel task on its pixel data."
         )
-    model = WorldModel(model_cfg)
+    model = WorldModel(model_cfg).to(run.device if run else "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
-    if resume and (out / CONFIG_FILE).exists():
-        ckpt = load_checkpoint(out, spec=task)
-        model = ckpt.model.train()
+    # Rank 0 reads first, so a write killed half-way is finished or discarded once, not by every rank at once.
+    with run.main_first() if run else contextlib.nullcontext():
+        resuming = resume and (out / CONFIG_FILE).exists()
+        ckpt = load_checkpoint(out, spec=task) if resuming else None
+    if ckpt is not None:
+        model = ckpt.model.train().to(run.device if run else "cpu")
         optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, eps=train_cfg.eps)
         if "trainer.json" in ckpt.config["files"]:
             trainer_state = json.loads(read_verified(out, "trainer.json", ckpt.config))
@@ -170,7 +191,7 @@ def train_world_model(
             return TrainResult(model=model.eval(), path=out, step=step, metrics={}, seconds=0.0)
     model.train()
     sampler = SequenceSampler(data, seq_len=train_cfg.seq_len, rng=sampler_rng)
-    writer = SummaryWriter(str(logdir or out / "tensorboard"))
+    writer = SummaryWriter(str(logdir or out / "tensorboard")) if main else None
     fingerprint = data.fingerprint()
 
     # The data does not change during a run, so the start windows stored with every checkpoint are cut once.
@@ -178,7 +199,10 @@ def train_world_model(
     starts = sample_context_windows(data, windows, START_CONTEXT, np.random.default_rng(train_cfg.seed))
 
     def checkpoint(calibration: dict | None = None) -> None:
+        if not main:  # one writer: the ranks' models are identical, and concurrent writes would race
+            return
         tensors, groups = optimizer_tensors(optimizer)
+        tensors = {name: value.cpu() for name, value in tensors.items()}  # a GPU rank's moments, to the file
         tensors["rng.torch"] = torch.get_rng_state()
         save_checkpoint(
             out,
@@ -209,13 +233,18 @@ def train_world_model(
 
     metrics: dict[str, float] = {}
     started = time.perf_counter()
-    bar = tqdm(total=train_cfg.steps, initial=step, desc="world model", unit="upd", disable=not progress)
+    bar = tqdm(total=train_cfg.steps, initial=step, desc="world model", unit="upd", disable=not (progress and main))
+    loss_fn = None
+    if run is not None:
+        model.rssm.batch_shard = (rows, train_cfg.batch_size)
+        loss_fn = run.wrap(model)
     try:  # the bar and the event file close however training ends (divergence, Ctrl-C, a failing sampler)
         while step < train_cfg.steps:
+            batch = _to_torch(sampler.sample(train_cfg.batch_size, rows))
+            if run is not None:
+                batch = {key: value.to(run.device) for key, value in batch.items()}
             try:
-                parts, _ = world_model_update(
-                    model, optimizer, _to_torch(sampler.sample(train_cfg.batch_size)), train_cfg
-                )
+                parts, _ = world_model_update(model, optimizer, batch, train_cfg, loss_fn)
             except FloatingPointError as err:
                 raise FloatingPointError(
                     f"World-model training diverged at update {step + 1}: {err}. The checkpoint in {str(out)!r} "
@@ -224,8 +253,8 @@ def train_world_model(
                 ) from None
             step += 1
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                metrics = {k: float(v) for k, v in parts.items()}
-                for key, value in metrics.items():
+                metrics = {k: float(v) for k, v in (run.average(parts) if run else parts).items()}
+                for key, value in metrics.items() if writer else ():
                     writer.add_scalar(key, value, step)
                 bar.set_postfix(loss=f"{metrics['loss/total']:.3f}", recon=f"{metrics['loss/recon']:.3f}")
             if step % train_cfg.checkpoint_every == 0 and step < train_cfg.steps:
@@ -233,9 +262,18 @@ def train_world_model(
             bar.update(1)
         # HALT thresholds are set relative to the disagreement the finished model shows on its own training data;
         # only the final checkpoint carries it, since an intermediate model's disagreement is not the final one's.
-        checkpoint(calibrate_disagreement(model, data, seed=train_cfg.seed) if model.cfg.ensemble > 1 else None)
+        if run is not None:
+            model.rssm.batch_shard = None
+            model.cpu()  # what a serial run returns; the calibration below reads CPU arrays
+        if main:
+            checkpoint(calibrate_disagreement(model, data, seed=train_cfg.seed) if model.cfg.ensemble > 1 else None)
+        if run is not None:
+            run.barrier()  # every rank returns once the final checkpoint is on disk
     finally:
         bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
+        if run is not None:
+            model.rssm.batch_shard = None  # the returned model filters batches of any size again
     model.eval()
     return TrainResult(model=model, path=out, step=step, metrics=metrics, seconds=time.perf_counter() - started)
