@@ -35,6 +35,11 @@ class CollectArgs:
         "collect under a reality gap: mild, moderate, harsh, or random / random:<preset> for a new gap per episode",
     )
     overwrite: bool = _opt(False, "replace an existing data set at --out")
+    workers: int = _opt(
+        0,
+        "Ray workers (RAY_ADDRESS's cluster or a local one); episodes then seed from (seed, index), so any count "
+        "gives the same data; 0: one env in this process",
+    )
     no_progress: bool = _opt(False, "hide progress bars")
 
 
@@ -141,6 +146,7 @@ class EvaluateArgs:
         "earlier report, which it replaces whole (figures and the video go to a temporary directory if omitted)",
     )
     max_episode_steps: int | None = _opt(None, "shorter episode limit on every rung, for quick runs")
+    workers: int = _opt(0, "Ray workers playing the PyBullet rungs' episodes (same numbers); 0: in this process")
     no_fidelity: bool = _opt(False, "skip world-model fidelity (open-loop error vs horizon, dream vs PyBullet return)")
     fidelity_episodes: int = _opt(5, "held-out PyBullet episodes the fidelity is measured on")
     fidelity_horizon: int = _opt(50, "open-loop steps of the fidelity measurement")
@@ -265,6 +271,10 @@ def _collect(args: CollectArgs) -> None:
 
         gap = parse_gap(args.gap)
         gap_kwargs = {"gap": gap.to_dict(), "wrap_env": lambda env: wrap_gap(env, gap, seed=args.seed)}
+    if args.workers:
+        from dreamgym.data.parallel_collect import collect_episodes as collect
+
+        gap_kwargs["workers"] = args.workers
     path = collect(
         args.task,
         args.steps,
@@ -408,7 +418,14 @@ def _evaluate(args: EvaluateArgs) -> None:
 
     config = _transfer_config(args, TransferConfig)
     report = evaluate_transfer(
-        args.checkpoint, args.policy, config, args.out, not args.no_progress, args.task, resume=not args.fresh
+        args.checkpoint,
+        args.policy,
+        config,
+        args.out,
+        not args.no_progress,
+        args.task,
+        resume=not args.fresh,
+        workers=args.workers or None,
     )
     result = report.ladder
     print(f"{result.task}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")

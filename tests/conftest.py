@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,19 @@ def push_pixels_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = load_episodes(collect(spec, 100, root / "data", policy="scripted", seed=0, progress=False), spec)
     model_cfg, train_cfg = make_config("debug", spec.obs_shape[0], spec.action_dim, steps=3)
     return train_world_model(data, root / "ckpt", spec, model_cfg, train_cfg, progress=False).path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for every test that fans out over workers: Ray takes seconds to start, so it starts
+    once, on the first test that asks for it (2 CPUs, no dashboard, a small object store; episodes are tiny)."""
+    import ray
+    from ray import cloudpickle
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False)
+    # Test modules are not importable from Ray's workers: their functions travel by value, not by name.
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("tests.", "test_")) or "/tests/" in str(getattr(module, "__file__", "")):
+            cloudpickle.register_pickle_by_value(module)
+    yield ray
+    ray.shutdown()

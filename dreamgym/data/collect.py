@@ -95,22 +95,7 @@ def collect(
         DatasetError: ``out`` already exists and ``overwrite`` is false.
         InvalidActionError: a callable policy returned an action of the wrong shape or non-finite values.
     """
-    task = get_task(task) if isinstance(task, str) else task
-    if steps < 1:
-        raise ValueError(f"Expected `steps` >= 1, got {steps}.")
-    out = Path(out).absolute()  # Minari joins relative paths onto its own root when sizing the file
-    if out.exists() and not overwrite:
-        raise DatasetError(
-            f"Data set directory {str(out)!r} already exists; pass overwrite=True (CLI: --overwrite) "
-            "or choose another output path."
-        )
-    if wrap_env is not None and gap is None:
-        raise ValueError(
-            "Expected a `gap` description with `wrap_env`, so the data set records what it was collected under."
-        )
-    extra_metadata = _json_checked("extra_metadata", extra_metadata)
-    gap = _json_checked("gap", gap) if gap is not None else None
-
+    task, out, extra_metadata, gap = _checked_request(task, steps, out, overwrite, wrap_env, gap, extra_metadata)
     env = task.make_env()
     if wrap_env is not None:
         env = wrap_env(env)
@@ -125,23 +110,10 @@ def collect(
         resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
         with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):
             episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
-        metadata = {
-            "dataset_id": dataset_id_for(task, name or resolved.kind),
-            "algorithm_name": algorithm_name or resolved.description,
-            "author": {author},
-            "description": f"{steps} steps of {task.env_id} collected with {resolved.description}.",
-            METADATA_KEY: {
-                **extra_metadata,
-                "task": task.name,
-                "env_id": task.env_id,
-                "policy": resolved.description,
-                "seed": seed,
-                "gap": gap,
-                "steps": steps,
-                "episodes": len(episodes),
-                "dreamgym_version": _dreamgym_version(),
-            },
-        }
+        metadata = _collection_metadata(
+            task, name or resolved.kind, algorithm_name, resolved.description, author, extra_metadata, seed, gap, steps
+        )
+        metadata[METADATA_KEY] |= {"steps": steps, "episodes": len(episodes), "dreamgym_version": _dreamgym_version()}
         with atomic_directory(out, overwrite) as staging:
             _write_minari(staging, env, episodes, metadata)
     finally:
@@ -249,6 +221,62 @@ def write_episodes(
     return out
 
 
+def _checked_request(
+    task: TaskSpec | str,
+    steps: int,
+    out: str | Path,
+    overwrite: bool,
+    wrap_env: Callable[[gym.Env], gym.Env] | None,
+    gap: Mapping[str, Any] | None,
+    extra_metadata: dict[str, Any] | None,
+) -> tuple[TaskSpec, Path, dict[str, Any], dict[str, Any] | None]:
+    """The task, absolute output path, metadata and gap of a collection, refused early where they are unusable."""
+    task = get_task(task) if isinstance(task, str) else task
+    if steps < 1:
+        raise ValueError(f"Expected `steps` >= 1, got {steps}.")
+    out = Path(out).absolute()  # Minari joins relative paths onto its own root when sizing the file
+    if out.exists() and not overwrite:
+        raise DatasetError(
+            f"Data set directory {str(out)!r} already exists; pass overwrite=True (CLI: --overwrite) "
+            "or choose another output path."
+        )
+    if wrap_env is not None and gap is None:
+        raise ValueError(
+            "Expected a `gap` description with `wrap_env`, so the data set records what it was collected under."
+        )
+    extra_metadata = _json_checked("extra_metadata", extra_metadata)
+    return task, out, extra_metadata, _json_checked("gap", gap) if gap is not None else None
+
+
+def _collection_metadata(
+    task: TaskSpec,
+    name: str,
+    algorithm_name: str | None,
+    policy: str,
+    author: str,
+    extra_metadata: dict[str, Any],
+    seed: int,
+    gap: dict[str, Any] | None,
+    steps: int,
+) -> dict[str, Any]:
+    """Minari's metadata of a collected data set, with dreamgym's own under :data:`METADATA_KEY`; the caller adds
+    ``steps``, ``episodes`` and ``dreamgym_version`` last, in that order, once they are known."""
+    return {
+        "dataset_id": dataset_id_for(task, name),
+        "algorithm_name": algorithm_name or policy,
+        "author": {author},
+        "description": f"{steps} steps of {task.env_id} collected with {policy}.",
+        METADATA_KEY: {
+            **extra_metadata,
+            "task": task.name,
+            "env_id": task.env_id,
+            "policy": policy,
+            "seed": seed,
+            "gap": gap,
+        },
+    }
+
+
 def _json_checked(name: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
     """A plain-dict copy of ``value``, refused unless it survives a JSON round trip (Minari stores JSON)."""
     value = dict(value or {})
@@ -273,19 +301,10 @@ def _run_episodes(env: gym.Env, act: Policy, steps: int, seed: int, progress: bo
     record: dict[str, list[Any]] = _empty_record(observation, obs_dtype)
     with tqdm(total=steps, desc=desc, unit="step", disable=not progress, dynamic_ncols=True) as bar:
         for step in range(steps):
-            action = np.asarray(act(observation), dtype=action_dtype)
-            if action.shape != action_shape or not np.all(np.isfinite(action)):
-                raise InvalidActionError(
-                    f"Expected the policy to return a finite action of shape {action_shape}, "
-                    f"got shape {action.shape} with values {action!r} at step {step}."
-                )
+            action = _checked_action(act, observation, action_shape, action_dtype, step)
             observation, reward, terminated, truncated, _ = env.step(action)
             truncated = truncated or step == steps - 1  # the budget ends the last episode like a time limit
-            _append_observation(record, observation, obs_dtype)
-            record["actions"].append(action)
-            record["rewards"].append(float(reward))
-            record["terminations"].append(bool(terminated))
-            record["truncations"].append(bool(truncated))
+            _record_step(record, observation, action, reward, terminated, truncated, obs_dtype)
             bar.update()
             if terminated or truncated:
                 first = not episodes
@@ -295,6 +314,34 @@ def _run_episodes(env: gym.Env, act: Policy, steps: int, seed: int, progress: bo
                     observation, _ = env.reset()
                     record = _empty_record(observation, obs_dtype)
     return episodes
+
+
+def _checked_action(act: Policy, observation: Any, shape: tuple[int, ...], dtype: Any, step: int) -> np.ndarray:
+    """The policy's action for ``observation``, refused unless finite and of the env's shape."""
+    action = np.asarray(act(observation), dtype=dtype)
+    if action.shape != shape or not np.all(np.isfinite(action)):
+        raise InvalidActionError(
+            f"Expected the policy to return a finite action of shape {shape}, "
+            f"got shape {action.shape} with values {action!r} at step {step}."
+        )
+    return action
+
+
+def _record_step(
+    record: dict[str, Any],
+    observation: Any,
+    action: np.ndarray,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+    obs_dtype: Any,
+) -> None:
+    """Adds one step (the observation it arrived at, the action that led there, its reward and flags)."""
+    _append_observation(record, observation, obs_dtype)
+    record["actions"].append(action)
+    record["rewards"].append(float(reward))
+    record["terminations"].append(bool(terminated))
+    record["truncations"].append(bool(truncated))
 
 
 def _append_observation(record: dict[str, Any], observation: Any, obs_dtype: Any) -> None:
@@ -327,17 +374,27 @@ def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[
     namespace files there); ``MinariStorage.new`` takes an explicit directory, which the atomic rename needs.
     The id and version fields it would add are set here so ``minari.MinariDataset`` reads the result.
     """
-    import minari
+    storage = _new_storage(root, env)
+    _finish_metadata(storage, metadata)
+    storage.update_episodes(episodes)
+
+
+def _new_storage(root: Path, env: gym.Env) -> Any:
+    """An empty Minari storage in ``root/data`` for ``env``'s spaces; episodes may be added to it one by one."""
     from minari.dataset.minari_storage import MinariStorage
 
-    storage = MinariStorage.new(
+    return MinariStorage.new(
         root / "data",
         observation_space=env.observation_space,
         action_space=env.action_space,
         env_spec=env.spec,
     )
+
+
+def _finish_metadata(storage: Any, metadata: dict[str, Any]) -> None:
+    import minari
+
     storage.update_metadata({**metadata, "minari_version": minari.__version__})
-    storage.update_episodes(episodes)
 
 
 def _dreamgym_version() -> str:

@@ -561,6 +561,7 @@ def evaluate_transfer(
     progress: bool = True,
     task: str | None = None,
     resume: bool = True,
+    workers: int | None = None,
 ) -> TransferReport:
     """Evaluates a dream-trained policy from the dream to PyBullet (and a robot) and writes one report.
 
@@ -586,6 +587,8 @@ def evaluate_transfer(
         task: the task the caller expects; refused if the checkpoint models another.
         resume: reuse the finished stages an interrupted run of this same evaluation left in ``out/partial``;
             ``False`` runs every stage again. A policy given as a callable never resumes (nothing identifies it).
+        workers: play the ladder's PyBullet episodes on this many Ray workers (:func:`run_ladder`); the numbers
+            are those of ``None``, all in this process, so a resumed run may use another count.
 
     Raises:
         CheckpointError: no checkpoint at ``checkpoint``, or it models another task than ``task``.
@@ -611,7 +614,9 @@ def evaluate_transfer(
     def ladder() -> LadderResult:
         robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
         rungs = config.rungs(checkpoint)
-        return run_ladder(act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress)
+        return run_ladder(
+            act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress, workers
+        )
 
     report = TransferReport(
         config,

@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,6 +26,9 @@ from dreamgym.data.policies import reset_policy
 from dreamgym.errors import RobotError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, make_gap_env, parse_gap
+
+if TYPE_CHECKING:
+    from dreamgym.transfer.parallel import EpisodeFanOut
 
 __all__ = [
     "DreamRung",
@@ -285,15 +288,26 @@ class PyBulletRung:
         return "pybullet" if self.gap is None or (isinstance(self.gap, GapConfig) and self.gap.is_nominal) else "gap"
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
-        limit = self.max_episode_steps or spec.max_episode_steps
+        env = self.make_env(spec)
+        try:
+            outcome = run_episodes(policy, env, episodes, seed, self.limit(spec), progress, f"{spec.name} {self.name}")
+        finally:
+            env.close()
+        return self.result(spec, outcome, seed)
+
+    def limit(self, spec: TaskSpec) -> int:
+        """The most steps of an episode on this rung."""
+        return self.max_episode_steps or spec.max_episode_steps
+
+    def make_env(self, spec: TaskSpec) -> Any:
+        """The rung's env: the task behind its gap."""
         kwargs = {"max_episode_steps": self.max_episode_steps} if self.max_episode_steps else {}
         # The gap's random streams restart from each episode's reset seed, so episode i's noise, jitter and drawn
         # gap depend on its seed alone, as its initial state does; the env-level seed stays fixed.
-        env = make_gap_env(spec, self.gap, seed=0, **kwargs)
-        try:
-            outcome = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} {self.name}")
-        finally:
-            env.close()
+        return make_gap_env(spec, self.gap, seed=0, **kwargs)
+
+    def result(self, spec: TaskSpec, outcome: Episodes, seed: int) -> RungResult:
+        """The rung's result from the outcomes of episodes seeded ``seed, seed + 1, ...``."""
         gap = self.gap or GapConfig()
         return RungResult.from_episodes(
             self.name, self.kind, outcome, seed, spec.success_return, gap.describe(), {"gap": gap.to_dict()}
@@ -532,11 +546,13 @@ def robustness_curve(
     max_episode_steps: int | None = None,
     progress: bool = False,
     cache: dict[GapConfig, RungResult] | None = None,
+    fan_out: EpisodeFanOut | None = None,
 ) -> RobustnessCurve:
     """Returns of ``policy`` in PyBullet at each ``gap.scaled(strength)``, same seeds at every strength.
 
     ``cache`` maps gaps already evaluated (with the same policy, episodes and seed) to their results, so the
-    ladder's nominal and preset rungs are not run twice.
+    ladder's nominal and preset rungs are not run twice. ``fan_out`` runs each strength's episodes on Ray
+    workers (see :func:`run_ladder`).
     """
     spec = get_task(task) if isinstance(task, str) else task
     cache = {} if cache is None else cache
@@ -544,9 +560,8 @@ def robustness_curve(
     for s in tqdm(strengths, desc=f"{spec.name} robustness", unit="strength", disable=not progress, leave=False):
         config = gap.scaled(s)
         if config not in cache:
-            cache[config] = PyBulletRung(config, f"strength {s:g}", max_episode_steps).run(
-                policy, spec, episodes, seed, False
-            )
+            rung = PyBulletRung(config, f"strength {s:g}", max_episode_steps)
+            cache[config] = _run_rung(rung, policy, spec, episodes, seed, False, fan_out)
         returns.append(cache[config].returns)
     return RobustnessCurve(gap, tuple(float(s) for s in strengths), tuple(returns))
 
@@ -560,6 +575,7 @@ def run_ladder(
     robustness_gap: GapConfig | None = GAP_PRESETS["harsh"],
     robustness_strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
     progress: bool = True,
+    workers: int | None = None,
 ) -> LadderResult:
     """Runs every rung with episodes seeded ``seed .. seed + episodes - 1``, then the robustness curve.
 
@@ -572,20 +588,48 @@ def run_ladder(
         robustness_gap: the gap whose strength the curve sweeps; ``None`` skips the curve.
         robustness_strengths: multipliers of ``robustness_gap`` (0 = nominal, 1 = the gap itself).
         progress: tqdm bars per rung.
+        workers: run the PyBullet rungs' episodes (and the robustness curve's) on this many Ray workers
+            (:mod:`dreamgym.transfer.parallel`); the results are the serial ladder's. ``None``: all in this process.
+            The policy is sent to the workers, so it must pickle.
     """
     spec = get_task(task) if isinstance(task, str) else task
     results: list[RungResult] = []
     cache: dict[GapConfig, RungResult] = {}
     steps_limit = None
-    for rung in tqdm(rungs, desc=f"{spec.name} ladder", unit="rung", disable=not progress):
-        result = rung.run(policy, spec, episodes, seed, progress)
-        results.append(result)
-        if isinstance(rung, PyBulletRung) and result.ok and not isinstance(rung.gap, RandomGap):
-            cache[rung.gap or GapConfig()] = result
-            steps_limit = rung.max_episode_steps
-    curve = None
-    if robustness_gap is not None:
-        curve = robustness_curve(
-            policy, spec, robustness_gap, robustness_strengths, episodes, seed, steps_limit, progress, cache
-        )
+    fan_out = None
+    if workers is not None:
+        from dreamgym.transfer.parallel import EpisodeFanOut
+
+        fan_out = EpisodeFanOut(policy, workers)
+    try:
+        for rung in tqdm(rungs, desc=f"{spec.name} ladder", unit="rung", disable=not progress):
+            result = _run_rung(rung, policy, spec, episodes, seed, progress, fan_out)
+            results.append(result)
+            if isinstance(rung, PyBulletRung) and result.ok and not isinstance(rung.gap, RandomGap):
+                cache[rung.gap or GapConfig()] = result
+                steps_limit = rung.max_episode_steps
+        curve = None
+        if robustness_gap is not None:
+            strengths = robustness_strengths
+            curve = robustness_curve(
+                policy, spec, robustness_gap, strengths, episodes, seed, steps_limit, progress, cache, fan_out
+            )
+    finally:
+        if fan_out is not None:
+            fan_out.close()
     return LadderResult(spec.name, episodes, seed, tuple(results), curve)
+
+
+def _run_rung(
+    rung: Rung,
+    policy: Policy,
+    spec: TaskSpec,
+    episodes: int,
+    seed: int,
+    progress: bool,
+    fan_out: EpisodeFanOut | None,
+) -> RungResult:
+    """``rung.run``, or its episodes spread over workers where there are workers and the rung is PyBullet's."""
+    if fan_out is not None and isinstance(rung, PyBulletRung):
+        return fan_out.run(rung, spec, episodes, seed)
+    return rung.run(policy, spec, episodes, seed, progress)
