@@ -1,11 +1,13 @@
 """dreamgym: Gymnasium environments dreamed by learned world models.
 
-Importing the package only registers environment ids; torch and PyBullet load when an env is made.
+Importing the package only registers environment ids (``dreamgym/<Task>-dream-v0``, ``dreamgym/<Task>-robot-v0``);
+torch and PyBullet load when an env is made.
 """
 
 from typing import Any
 
 from dreamgym.envs.registration import register_dream_envs
+from dreamgym.robots.registration import register_robot_envs
 from dreamgym.tasks import TaskSpec, register_task
 from dreamgym.tasks.pixels import register_pixel_envs
 
@@ -14,6 +16,7 @@ __all__ = ["TaskSpec", "__version__", "register_task", "task_from_checkpoint", "
 
 register_dream_envs()
 register_pixel_envs()
+register_robot_envs()
 
 # A user's task from a log or a checkpoint, loaded on first use: they pull in Minari and torch, which a plain
 # `import dreamgym` must not.

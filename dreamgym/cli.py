@@ -1,4 +1,4 @@
-"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | video | export | demo``.
+"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | video | export | robot-server | demo``.
 
 Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
 as CleanRL does; nothing imports this module.
@@ -140,6 +140,7 @@ class EvaluateArgs:
     robot: str | None = _opt(
         None, "robot server address (tcp://host:port), or 'loopback' for PyBullet behind the robot interface"
     )
+    robot_token_file: str | None = _opt(None, "file holding the robot's token (default: $DREAMGYM_ROBOT_TOKEN)")
     out: str | None = _opt(
         None,
         "report directory: report.md, report.html, figures.json, PNGs, the video, TensorBoard; new, empty or an "
@@ -190,6 +191,22 @@ class ExportArgs:
 
 
 @dataclass
+class RobotServerArgs:
+    """Serve a PyBullet task as a loopback robot behind the robot bridge (token from --token-file or the env)."""
+
+    task: str = _opt("InvertedPendulum", "dreamgym task name (a vector task)")
+    host: str = _opt("127.0.0.1", "interface to listen on (0.0.0.0: every interface)")
+    port: int = _opt(5555, "TCP port (0: any free port)")
+    token_file: str | None = _opt(None, "file holding the shared token (default: $DREAMGYM_ROBOT_TOKEN)")
+    period: float | None = _opt(None, "control period in seconds (default: the simulator's step, real time)")
+    latency: float = _opt(0.0, "emulated one-way latency of commands and observations, seconds")
+    jitter: float = _opt(0.0, "emulated latency varies within latency +- jitter, seconds")
+    loss: float = _opt(0.0, "emulated probability that a command or an observation is lost")
+    gap: str = _opt("nominal", "reality gap of the simulated robot: mild, moderate, harsh, random[:<preset>]")
+    seed: int = _opt(0, "seed of the gap's noise and the emulated network")
+
+
+@dataclass
 class DemoArgs:
     """The whole path on the bundled defaults: collect, world model, agent in dreams, PyBullet evaluation."""
 
@@ -226,6 +243,7 @@ COMMANDS: dict[str, type] = {
     "evaluate": EvaluateArgs,
     "video": VideoArgs,
     "export": ExportArgs,
+    "robot-server": RobotServerArgs,
     "demo": DemoArgs,
 }
 
@@ -400,6 +418,7 @@ def _transfer_config(args: EvaluateArgs, cls: type) -> Any:
         robustness=None if args.robustness == "none" else args.robustness,
         strengths=tuple(args.strengths),
         robot=args.robot,
+        robot_token_file=args.robot_token_file,
         max_episode_steps=args.max_episode_steps,
         fidelity=not args.no_fidelity,
         fidelity_episodes=args.fidelity_episodes,
@@ -476,6 +495,24 @@ def _export(args: ExportArgs) -> None:
     print(f"exported {args.checkpoint} to {path} (weights, start windows, config; no trainer state)")
 
 
+def _robot_server(args: RobotServerArgs) -> None:
+    from dreamgym.robots.emulation import NetworkConditions
+    from dreamgym.robots.loopback import serve_loopback
+
+    network = NetworkConditions(args.latency, args.jitter, args.loss)
+    gap = None if args.gap == "nominal" else args.gap
+    serve_loopback(
+        args.task,
+        args.token_file,
+        period=args.period,
+        gap=gap,
+        network=network,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+    )
+
+
 def _demo(args: DemoArgs) -> None:
     from agents.dyna import DynaConfig, run_dyna
     from agents.sb3_dream import DreamAgentConfig
@@ -522,6 +559,7 @@ HANDLERS = {
     "evaluate": _evaluate,
     "video": _video,
     "export": _export,
+    "robot-server": _robot_server,
     "demo": _demo,
 }
 

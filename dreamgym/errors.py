@@ -8,8 +8,10 @@ __all__ = [
     "InvalidActionError",
     "InvalidGapError",
     "NoSimulatorError",
+    "RobotAuthenticationError",
     "RobotError",
     "RobotNotConnectedError",
+    "RobotProtocolError",
     "UnknownTaskError",
 ]
 
@@ -53,5 +55,14 @@ class RobotNotConnectedError(RobotError):
     """No robot answers at the given address."""
 
 
+class RobotProtocolError(RobotError):
+    """A message that breaks the robot protocol: over the size bound, badly framed, failing its MAC, replayed, or
+    not the message the protocol expects at that point."""
+
+
+class RobotAuthenticationError(RobotProtocolError):
+    """A peer that cannot prove it holds the shared robot token, or no usable token to prove it with."""
+
+
 class EmergencyStopError(RobotError):
-    """The safety layer stopped the robot; the robot must be reset before it moves again."""
+    """The robot is emergency-stopped: it holds its safe stop until the stop is cleared explicitly."""

@@ -1,6 +1,8 @@
-"""Robots behind one interface: the :class:`~dreamgym.robots.base.Robot` protocol, a safety layer, and a loopback
-robot (a PyBullet server on a localhost socket) that exercises the real-robot path end to end without hardware.
+"""The robot bridge: an authenticated, deadline-driven, fail-safe link between a policy and a robot.
 
-Modules: ``base`` (protocol), ``remote`` (the socket client and wire protocol a robot server speaks),
-``safety`` (clipping, rate limits, joint limits, emergency stop), ``loopback`` (the PyBullet-backed server).
+Modules, from the wire up: ``protocol`` (frames, keys, message checks), ``channel`` (the HMAC handshake and
+sealed, sequenced frames), ``safety`` (clipping, rate limits, joint limits), ``control`` (the robot's fixed-period
+loop, watchdog and emergency stop), ``server`` (authentication and routing on the robot's side), ``emulation``
+(latency, jitter and loss), ``loopback`` (a PyBullet robot behind the real server), ``client`` and ``env`` (the
+``dreamgym/<Task>-robot-v0`` Gymnasium env), ``registration``. The protocol is documented in ``docs/robots.md``.
 """

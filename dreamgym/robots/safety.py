@@ -1,8 +1,9 @@
-"""A safety layer between a policy and a robot: action clipping, a rate limit, joint limits and emergency stop.
+"""The robot-side safety layer: action clipping, a slew-rate limit, and joint limits that stop the robot.
 
-A policy trained in a dream has never been punished for what breaks hardware, so every command to a robot
-passes through here. Clipping and rate limiting change the command and count it; a joint outside its limits
-or a non-finite value stops the robot, ends the episode, and latches until the next reset.
+A policy trained in a dream has never been punished for what breaks hardware, so every command a robot applies
+passes through here, inside the robot's control loop (:mod:`dreamgym.robots.control`), where no client can skip
+it. Clipping and rate limiting change the command and count it; a joint outside its limits or a non-finite
+observation makes the control loop stop the robot and end the episode.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from dreamgym.errors import EmergencyStopError
-from dreamgym.robots.base import Robot
 from dreamgym.tasks import TaskSpec, get_task
 
-__all__ = ["SafetyConfig", "SafetyLayer"]
+__all__ = ["SafetyConfig", "SafetyGovernor"]
 
 
 @dataclass(frozen=True)
@@ -61,104 +60,57 @@ class SafetyConfig:
         return cls(observation_limits={i: (-bound, bound) for i in indices}, **kwargs)
 
 
-class SafetyLayer:
-    """Wraps a :class:`Robot` and enforces a :class:`SafetyConfig`; itself a :class:`Robot`.
+class SafetyGovernor:
+    """Enforces a :class:`SafetyConfig` on the robot's side of the bridge, where no client can bypass it.
 
-    ``counts`` holds how many commands were clipped and rate-limited and how many emergency stops happened, so a
-    report can say how much the safety layer shaped what the robot did.
+    The control loop passes every command through :meth:`filter` and every observation through :meth:`violation`;
+    ``counts`` holds how many commands were clipped and rate-limited, so a report can say how much the safety layer
+    shaped what the robot did.
+
+    Args:
+        config: the limits.
+        action_dim: the task's action size.
+        safe_action: the task's safe stop, the command assumed at rest after a reset, so the first command of an
+            episode is slew-limited too.
     """
 
-    def __init__(self, robot: Robot, config: SafetyConfig | None = None):
-        self.robot = robot
-        self.config = config or SafetyConfig.for_task(robot.task)
-        self.task = robot.task
-        self.observation_space = robot.observation_space
-        self.action_space = robot.action_space
-        size = int(np.prod(self.observation_space.shape))
-        outside = sorted(i for i in self.config.observation_limits if not -size <= i < size)
+    def __init__(self, config: SafetyConfig, obs_dim: int, safe_action: np.ndarray):
+        outside = sorted(i for i in config.observation_limits if not -obs_dim <= i < obs_dim)
         if outside:
             raise ValueError(
-                f"Safety observation limits name indices {outside}, but {robot.task}'s observations have {size} "
+                f"Safety observation limits name indices {outside}, but the task's observations have {obs_dim} "
                 "entries; the limits were made for another task."
             )
-        self.counts = {"clipped": 0, "rate_limited": 0, "emergency_stops": 0}
-        self.last_stop_reason: str | None = None
-        self._previous = self._at_rest()
-        self._stopped = False
+        self.config = config
+        self.counts = {"clipped": 0, "rate_limited": 0}
+        self._rest = np.clip(np.asarray(safe_action, np.float32), config.action_low, config.action_high)
+        self._previous = self._rest
 
-    def _at_rest(self) -> np.ndarray:
-        """The command assumed after a reset, so the first step is slew-limited too: zero effort, within range."""
-        rest = np.zeros(self.action_space.shape, dtype=np.float32)
-        return np.clip(rest, self.config.action_low, self.config.action_high)  # a range may exclude zero
+    def reset(self) -> None:
+        """A new episode starts from rest."""
+        self._previous = self._rest
 
-    @property
-    def connected(self) -> bool:
-        return self.robot.connected
+    def filter(self, action: np.ndarray) -> np.ndarray:
+        """``action`` clipped to the range and slew-limited against the last command sent (counted when changed)."""
+        safe = np.clip(action, self.config.action_low, self.config.action_high).astype(np.float32)
+        self.counts["clipped"] += int(not np.array_equal(safe, action))
+        if self.config.max_action_change is not None:
+            limit = self.config.max_action_change
+            limited = np.clip(safe, self._previous - limit, self._previous + limit).astype(np.float32)
+            self.counts["rate_limited"] += int(not np.array_equal(limited, safe))
+            safe = limited
+        self._previous = safe
+        return safe
 
-    def _violation(self, obs: np.ndarray) -> str | None:
+    def hold(self, action: np.ndarray) -> None:
+        """Records a command the robot applied without :meth:`filter` (a safe stop), for the next slew limit."""
+        self._previous = np.asarray(action, np.float32)
+
+    def violation(self, obs: np.ndarray) -> str | None:
+        """Why ``obs`` must stop the robot (non-finite, or a joint past its limit), or ``None``."""
         if not np.all(np.isfinite(obs)):
             return "non-finite observation"
         for index, (low, high) in self.config.observation_limits.items():
             if not low <= obs[index] <= high:
                 return f"observation[{index}] = {obs[index]:.3f} outside its limit [{low}, {high}]"
         return None
-
-    def reset(self, *, seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Resets the robot; one that comes back outside its limits is stopped before any command reaches it."""
-        self._previous = self._at_rest()
-        self._stopped = False
-        obs, info = self.robot.reset(seed=seed)
-        reason = self._violation(obs)
-        if reason is not None:
-            self.emergency_stop(reason)
-            info = {**info, **self._stop_info()}
-        return obs, info
-
-    def emergency_stop(self, reason: str) -> None:
-        """Stops the robot and latches until the next reset."""
-        self._stopped = True
-        self.last_stop_reason = reason  # before stop(), which may raise when the connection is lost
-        self.counts["emergency_stops"] += 1
-        self.robot.stop()
-
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Sends the made-safe action; on a violation stops the robot and ends the episode (``terminated``).
-
-        Raises:
-            EmergencyStopError: a non-finite action (the robot is stopped without moving), or stepping again
-                after an emergency stop, before ``reset``.
-        """
-        if self._stopped:
-            raise EmergencyStopError(
-                f"The robot was emergency-stopped ({self.last_stop_reason}); call reset() before stepping again."
-            )
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"Expected `action` of shape {self.action_space.shape}, got {action.shape}.")
-        if not np.all(np.isfinite(action)):  # no observation to return: the robot never moved
-            self.emergency_stop("non-finite action")
-            raise EmergencyStopError(f"The policy gave a non-finite action {action.tolist()}; the robot was stopped.")
-        safe = np.clip(action, self.config.action_low, self.config.action_high)
-        self.counts["clipped"] += int(not np.array_equal(safe, action))
-        if self.config.max_action_change is not None:
-            limit = self.config.max_action_change
-            limited = np.clip(safe, self._previous - limit, self._previous + limit)
-            self.counts["rate_limited"] += int(not np.array_equal(limited, safe))
-            safe = limited
-        self._previous = safe
-        obs, reward, terminated, truncated, info = self.robot.step(safe)
-        info = {**info, "safe_action": safe}
-        reason = self._violation(obs)
-        if reason is not None:
-            self.emergency_stop(reason)
-            return obs, reward, True, truncated, {**info, **self._stop_info()}
-        return obs, reward, terminated, truncated, info
-
-    def _stop_info(self) -> dict[str, Any]:
-        return {"emergency_stop": self.last_stop_reason}
-
-    def stop(self) -> None:
-        self.emergency_stop("requested")
-
-    def close(self) -> None:
-        self.robot.close()

@@ -71,6 +71,9 @@ class TaskSpec:
             ``Box`` with the env's bounds, or a ``Dict`` of ``Box`` entries, which :meth:`make_env` flattens in the
             ``Dict``'s key order and the dream envs give back (see :mod:`dreamgym.tasks.spaces`).
         dataset: the recorded data set a task without a simulator was defined from (``env_id`` is then ``None``).
+        safe_action: the command that brings the robot to a safe stop, in the unit action space; the robot
+            bridge's watchdog and emergency stop apply it (:attr:`stop_action`). ``None``: zero, which is no torque
+            for the pendulums and walkers and "hold still" for panda-gym's end-effector displacements.
     """
 
     name: str
@@ -94,6 +97,7 @@ class TaskSpec:
     pixels_of: str | None = None
     env_observation: Any = None
     dataset: str | None = None
+    safe_action: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.layout is not None and (self.layout.size,) != self.obs_shape:
@@ -118,6 +122,13 @@ class TaskSpec:
                     f"Task {self.name!r}: its observation space {self.env_observation} flattens to {flat[0]} values, "
                     f"the observation shape is {self.obs_shape}."
                 )
+        if self.safe_action is not None and (
+            len(self.safe_action) != self.action_dim or not all(-1.0 <= v <= 1.0 for v in self.safe_action)
+        ):
+            raise ValueError(
+                f"Task {self.name!r}: expected `safe_action` of {self.action_dim} values in [-1, 1], got "
+                f"{self.safe_action}."
+            )
         if self.goal is not None and (self.goal.flat_size,) != self.obs_shape:
             raise ValueError(
                 f"Task {self.name!r}: the goal's Dict observation flattens to {self.goal.flat_size} values, the "
@@ -171,6 +182,13 @@ class TaskSpec:
         from gymnasium import spaces
 
         return spaces.Box(-1.0, 1.0, shape=(self.action_dim,), dtype=np.float32)
+
+    @property
+    def stop_action(self) -> np.ndarray:
+        """The safe stop as a unit action (see ``safe_action``)."""
+        if self.safe_action is None:
+            return np.zeros(self.action_dim, dtype=np.float32)
+        return np.asarray(self.safe_action, dtype=np.float32)
 
     @property
     def rescales_actions(self) -> bool:
@@ -619,8 +637,10 @@ def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:
     spec.to_dict()  # refuses env_kwargs a checkpoint could not record, before any data is collected
     TASKS[spec.name] = spec
     from dreamgym.envs.registration import register_dream_envs
+    from dreamgym.robots.registration import register_robot_envs
 
     register_dream_envs()
+    register_robot_envs()
     return spec
 
 

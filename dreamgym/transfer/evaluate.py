@@ -61,6 +61,8 @@ class TransferConfig:
         strengths: robustness-curve strengths (multipliers of the preset; 0 is nominal); each must give a valid gap.
         robot: robot address (``tcp://host:port`` or ``host:port``), ``"loopback"``, or ``None`` (the rung says
             "not connected").
+        robot_token_file: file holding the robot's shared token; ``None`` reads ``DREAMGYM_ROBOT_TOKEN`` (never
+            the token itself: settings are stored with the report).
         max_episode_steps: shorter episode limit on every rung, fidelity episode, audit trajectory and video,
             for quick runs; ``None`` keeps the task's.
         baseline: also run a uniform random policy on nominal PyBullet, the floor the ladder compares to.
@@ -89,6 +91,7 @@ class TransferConfig:
     robustness: str | None = "harsh"
     strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)
     robot: str | None = None
+    robot_token_file: str | None = None
     max_episode_steps: int | None = None
     baseline: bool = True
     fidelity: bool = True
@@ -161,7 +164,7 @@ class TransferConfig:
         """A malformed robot address fails here rather than at the ladder's last rung."""
         if self.robot is None or self.robot == "loopback":
             return
-        from dreamgym.robots.remote import parse_address
+        from dreamgym.robots.protocol import parse_address
 
         try:
             parse_address(self.robot)
@@ -178,6 +181,7 @@ class TransferConfig:
             self.max_episode_steps,
             dream_name="dream-trained policy in the dream",
             nominal_name="dream-trained policy in PyBullet",
+            robot_token_file=self.robot_token_file,
         )
 
 

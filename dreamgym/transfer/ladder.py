@@ -13,7 +13,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import secrets
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.data.policies import reset_policy
-from dreamgym.errors import RobotError
+from dreamgym.errors import RobotError, RobotNotConnectedError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, make_gap_env, parse_gap
 
@@ -64,7 +67,7 @@ class RungResult:
         success_return: the task's success threshold, where it defines one.
         successes: whether each episode ended in success, where the env says (goal tasks); empty otherwise.
         detail: what the rung ran on (gap description, robot address) or why it did not run.
-        extra: rung-specific measurements, e.g. the safety layer's counts on a robot.
+        extra: rung-specific measurements, e.g. a robot's interventions (watchdog stops, clipped commands, ...).
     """
 
     name: str
@@ -201,7 +204,7 @@ def run_episodes(
             action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]))[0]
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
-            steps += 1
+            steps += int(info.get("ticks", 1))  # a robot's step spans more than one of its ticks after a loss
             done = terminated or truncated or steps >= max_steps
         returns.append(total)
         lengths.append(steps)
@@ -316,13 +319,20 @@ class PyBulletRung:
 
 @dataclass
 class RobotRung:
-    """A robot through :mod:`dreamgym.robots`, behind the safety layer.
+    """A robot through the robot bridge (:mod:`dreamgym.robots`): the ``dreamgym/<Task>-robot-v0`` env.
+
+    The robot's own safety layer, watchdog and emergency stop act on every command; the rung reports how often
+    they intervened over its episodes (``extra["interventions"]``, from the robot's lifetime counters).
 
     Args:
         address: the robot server (``tcp://host:port``); ``"loopback"`` starts an in-process PyBullet robot
             server, which exercises the whole robot path and is labelled as such; ``None`` means no robot.
-        safety: limits of the safety layer; the task's joint limits by default.
+        token_file: file holding the robot's token; ``None`` reads ``DREAMGYM_ROBOT_TOKEN`` (a loopback robot
+            gets a fresh random token of its own).
+        safety: limits of a loopback robot's safety layer; the task's joint limits by default (a real robot
+            enforces its own).
         connect_timeout: seconds to wait for the robot to answer.
+        loopback_period: a loopback robot's control period in seconds; the simulator's step by default.
     """
 
     address: str | None = None
@@ -331,10 +341,11 @@ class RobotRung:
     max_episode_steps: int | None = None
     name: str = "robot"
     kind: str = "robot"
+    token_file: str | Path | None = None
+    loopback_period: float | None = None
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
-        from dreamgym.robots.remote import connect_robot, parse_address
-        from dreamgym.robots.safety import SafetyConfig, SafetyLayer
+        from dreamgym.robots.protocol import parse_address
 
         if self.address is None:
             return RungResult(self.name, self.kind, status="not connected", detail="no robot address given")
@@ -342,50 +353,66 @@ class RobotRung:
             try:
                 parse_address(self.address)
             except ValueError as err:  # on the rung, not raised, so the rungs already measured are kept
-                return self._not_run(None, "error", f"robot address {self.address!r}: {err}")
-        server = None
-        if self.address == "loopback":
-            from dreamgym.robots.loopback import LoopbackRobotServer
+                return RungResult(self.name, self.kind, status="error", detail=f"robot address {self.address!r}: {err}")
+        with contextlib.ExitStack() as stack:
+            if self.address == "loopback":
+                address, token_file = self._start_loopback(spec, stack)
+                detail = f"loopback PyBullet robot at {address}"
+            else:
+                address, token_file, detail = self.address, self.token_file, f"robot at {self.address}"
+            return self._run_robot(policy, spec, episodes, seed, progress, address, token_file, detail)
 
-            server = LoopbackRobotServer(spec.name).start()
-        address = server.address if server else self.address
-        detail = f"loopback PyBullet robot at {address}" if server else f"robot at {address}"
+    def _start_loopback(self, spec: TaskSpec, stack: contextlib.ExitStack) -> tuple[str, Path]:
+        """Serves ``spec`` from an in-process PyBullet robot with a fresh token in a private file."""
+        from dreamgym.robots.loopback import loopback_server
+
+        token = secrets.token_hex(32)
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dreamgym-robot-")))
+        token_file = directory / "robot.token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(token)
+        server = loopback_server(spec, token.encode(), period=self.loopback_period, safety=self.safety)
+        stack.enter_context(server)
+        return server.address, token_file
+
+    def _run_robot(
+        self,
+        policy: Policy,
+        spec: TaskSpec,
+        episodes: int,
+        seed: int,
+        progress: bool,
+        address: str,
+        token_file: str | Path | None,
+        detail: str,
+    ) -> RungResult:
+        from dreamgym.robots.control import INTERVENTIONS
+        from dreamgym.robots.env import RobotEnv
+
+        limit = self.max_episode_steps or spec.max_episode_steps
         try:
-            robot = connect_robot(address, timeout=self.connect_timeout)
-        except RobotError as err:
-            return self._not_run(server, "not connected", str(err))
-        try:
-            if robot.task != spec.name:
-                return RungResult(
-                    self.name, self.kind, status="error", detail=f"{detail} runs {robot.task!r}, not {spec.name!r}"
-                )
-            safe = SafetyLayer(robot, self.safety or SafetyConfig.for_task(spec))
-            limit = self.max_episode_steps or spec.max_episode_steps
-            try:
-                outcome = run_episodes(policy, safe, episodes, seed, limit, progress, f"{spec.name} robot")
-            except RobotError as err:
-                return RungResult(
-                    self.name, self.kind, status="error", detail=f"{detail}: {err}", extra={"safety": safe.counts}
-                )
-            return RungResult.from_episodes(
-                self.name,
-                self.kind,
-                outcome,
-                seed,
-                spec.success_return,
-                detail,
-                {"safety": dict(safe.counts), "loopback": server is not None},
+            env = RobotEnv(
+                spec.name, address, token_file=token_file, timeout=self.connect_timeout, max_episode_steps=limit
             )
+        except RobotNotConnectedError as err:
+            return RungResult(self.name, self.kind, status="not connected", detail=str(err))
+        except RobotError as err:  # a refused token, another task, another protocol
+            return RungResult(self.name, self.kind, status="error", detail=f"{detail}: {err}")
+        try:
+            before = env.status()["counts"]
+            detail = f"{detail}, period {1e3 * env.period:g} ms"
+            try:
+                outcome = run_episodes(policy, env, episodes, seed, limit, progress, f"{spec.name} robot")
+            except RobotError as err:
+                return RungResult(self.name, self.kind, status="error", detail=f"{detail}: {err}")
+            after = env.status()["counts"]
+            interventions = {name: after[name] - before[name] for name in INTERVENTIONS}
+            acted = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in interventions.items() if n)
+            detail = f"{detail}, interventions: {acted or 'none'}"
+            extra = {"interventions": interventions, "loopback": self.address == "loopback", "period": env.period}
+            return RungResult.from_episodes(self.name, self.kind, outcome, seed, spec.success_return, detail, extra)
         finally:
-            robot.close()
-            if server:
-                server.shutdown()
-
-    def _not_run(self, server: Any, status: str, detail: str) -> RungResult:
-        """The result of a rung that never reached a robot; stops the loopback server if one was started."""
-        if server:
-            server.shutdown()
-        return RungResult(self.name, self.kind, status=status, detail=detail)
+            env.close()
 
 
 @dataclass(frozen=True)
@@ -517,12 +544,13 @@ def default_rungs(
     dream_horizon: int | None = None,
     dream_name: str = "dream",
     nominal_name: str = "PyBullet nominal",
+    robot_token_file: str | Path | None = None,
 ) -> list[Rung]:
     """The ladder of the issue: dream (if a checkpoint is given), PyBullet nominal, each gap, then the robot.
 
     The robot rung is always present, so a ladder without a robot says "not connected" rather than
     silently dropping the rung. ``dream_name`` and ``nominal_name`` label the first two rungs (a report may say
-    whose policy runs there).
+    whose policy runs there). ``robot_token_file`` holds the robot's token (``DREAMGYM_ROBOT_TOKEN`` otherwise).
     """
     rungs: list[Rung] = []
     if checkpoint is not None:
@@ -532,7 +560,7 @@ def default_rungs(
         config = parse_gap(gap) if isinstance(gap, str) else gap
         label = gap if isinstance(gap, str) else config.describe()
         rungs.append(PyBulletRung(config, f"PyBullet + {label} gap", max_episode_steps))
-    rungs.append(RobotRung(robot, max_episode_steps=max_episode_steps))
+    rungs.append(RobotRung(robot, max_episode_steps=max_episode_steps, token_file=robot_token_file))
     return rungs
 
 

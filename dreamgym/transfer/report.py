@@ -293,6 +293,15 @@ def _write_files(
             ]
             text = f"Return against the strength of one composed gap; strength 1 is {curve.gap.describe()}."
             blocks.append(ReportSection("Robustness curve", text, rows, [ladder_figures["robustness"]]))
+        robot_rows = [{"rung": r.name, **r.extra["interventions"]} for r in ladder.rungs if "interventions" in r.extra]
+        if robot_rows:
+            text = (
+                "How often the robot's own safety machinery acted over the rung's episodes: watchdog stops (ticks "
+                "with no fresh command, where the robot applied its safe stop), emergency stops, protective stops "
+                "(a joint past its limit), stops for a lost client, clipped and rate-limited commands, commands "
+                "that came too late, control periods the robot overran, and refused messages (docs/robots.md)."
+            )
+            blocks.append(ReportSection("Robot interventions", text, robot_rows))
     for section in sections:
         copied = [_copy_into(Path(source), out) for source in section.figures]
         media = [_copy_into(Path(source), out) for source in section.media]

@@ -252,7 +252,7 @@ def test_a_killed_evaluation_resumes_after_its_finished_stages_and_writes_the_sa
 
 
 def test_another_evaluation_or_a_damaged_stage_is_run_again(
-    trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path
+    trained_checkpoint: Path, untrained_policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stable_baselines3 import PPO
 
@@ -273,6 +273,7 @@ def test_another_evaluation_or_a_damaged_stage_is_run_again(
         patch.setattr("dreamgym.transfer.evaluate.STAGE_FORMAT", 2)  # stages stored by older code
         assert _ladder_runs_again(trained_checkpoint, policy, config, out)
 
+    monkeypatch.setenv("DREAMGYM_ROBOT_TOKEN", "a-token-for-a-robot-that-is-not-there")
     unreachable = replace(config, robot="tcp://127.0.0.1:1")  # not connected: try the robot again next time
     _killed_in_video(trained_checkpoint, policy, unreachable, out)
     assert json.loads((out / "partial" / "ladder.json").read_text())["rungs"][-1]["status"] == "not connected"
