@@ -92,11 +92,17 @@ class RobotEnv(gym.Env):
 
         Raises:
             EmergencyStopError: the robot's emergency stop is latched; :meth:`clear_emergency_stop` first.
+            RobotError: the robot started outside its safety limits (it holds its safe stop).
         """
         super().reset(seed=seed)
         message = self.client.request("reset", seed=seed)
         self._episode, self._tick, self._return = message["episode"], 0, 0.0
         self._running = not (message["terminated"] or message["truncated"])
+        if message.get("stop"):  # Gymnasium's reset cannot end an episode, so this is an error
+            raise RobotError(
+                f"The robot started outside its safety limits ({message['stop']}) and holds its safe stop; bring it "
+                "within its limits and reset again."
+            )
         return self._observation(message), self._info(message, ticks=0)
 
     def _observation(self, message: dict[str, Any]) -> np.ndarray:

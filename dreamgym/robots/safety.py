@@ -8,6 +8,7 @@ observation makes the control loop stop the robot and end the episode.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from dreamgym.tasks import TaskSpec, get_task
 
-__all__ = ["SafetyConfig", "SafetyGovernor"]
+__all__ = ["JOINT_READINGS", "SafetyConfig", "SafetyGovernor"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,27 @@ class SafetyConfig:
 
     @classmethod
     def for_task(cls, task: str | TaskSpec, joint_margin: float = 0.25, **kwargs: Any) -> SafetyConfig:
-        """Joint-position limits of a task's robot, ``joint_margin`` beyond the joint's range.
+        """Joint-position limits of a task's robot, ``joint_margin`` (in half-ranges) beyond its normal readings.
 
-        Pendulum tasks report the cart position (the slider's range is +-1 m) first; the locomotion tasks
-        report each joint's position scaled to [-1, 1] at entries 8, 10, ... after 8 torso values. Bullet's
-        joint limits are soft, so a margin keeps normal contact overshoot from stopping the robot.
+        The limits are the ``joint_position`` fields of the task's observation layout (the pendulums' cart on its
+        slider, the walkers' joints scaled to [-1, 1]); a task without any (panda-gym's end-effector tasks) gets
+        none. Bullet's joint limits are soft, so a robot reads past them in normal use: the margin starts from
+        :data:`JOINT_READINGS`, so that a robot's own start states and contacts do not stop it.
         """
         spec = get_task(task) if isinstance(task, str) else task
-        bound = 1.0 + joint_margin
-        indices = [0] if "Pendulum" in spec.name else list(range(8, 8 + 2 * spec.action_dim, 2))
-        return cls(observation_limits={i: (-bound, bound) for i in indices}, **kwargs)
+        extent = JOINT_READINGS.get(spec.pixels_of or spec.name, 1.0) + joint_margin
+        limits = {}
+        for f in spec.layout.fields if spec.layout is not None else ():
+            if f.kind == "joint_position" and math.isfinite(f.low) and math.isfinite(f.high):
+                centre, half = (f.low + f.high) / 2, (f.high - f.low) / 2
+                limits.update(dict.fromkeys(f.dims, (centre - extent * half, centre + extent * half)))
+        return cls(observation_limits=limits, **kwargs)
+
+
+JOINT_READINGS = {"HalfCheetah": 1.29, "Ant": 2.03}
+"""How far past its nominal range (in half-ranges) a robot's joint readings go in normal use, where that is past 1:
+the largest reading over 30 resets and 3 random-policy episodes in PyBullet 3.2.7 (HalfCheetah's front foot starts
+at up to 1.28, Ant's ankles read up to 2.02)."""
 
 
 class SafetyGovernor:

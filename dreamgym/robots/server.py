@@ -109,6 +109,7 @@ class RobotServer:
             except OSError:  # the listener was closed by shutdown()
                 return
             peer = f"{host}:{port}"
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames, each sent at once
             with self._lock:
                 full = len(self._sockets) >= self.max_connections
                 if not full:

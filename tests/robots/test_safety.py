@@ -7,6 +7,7 @@ import pytest
 
 from dreamgym.robots.safety import SafetyConfig, SafetyGovernor
 from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.transfer.gaps import make_gap_env
 
 
 def test_commands_are_clipped_and_rate_limited_from_rest_and_counted() -> None:
@@ -39,8 +40,21 @@ def test_limits_of_another_task_are_refused() -> None:
 
 
 def test_task_safety_limits_cover_the_joints() -> None:
-    assert set(SafetyConfig.for_task("Hopper").observation_limits) == {8, 10, 12}
+    assert SafetyConfig.for_task("Hopper").observation_limits == dict.fromkeys((8, 10, 12), (-1.25, 1.25))
     assert SafetyConfig.for_task("InvertedPendulum").observation_limits == {0: (-1.25, 1.25)}
+    assert SafetyConfig.for_task("HopperPixels") == SafetyConfig.for_task("Hopper")
+    assert SafetyConfig.for_task("PandaReach").observation_limits == {}  # no joint positions observed
+
+
+@pytest.mark.parametrize("task", ["Hopper", "HalfCheetah", "Ant"])
+def test_robots_do_not_start_past_their_safety_limits(task: str) -> None:
+    """Bullet's soft joint limits let robots read past their range; the limits must leave their own start states
+    alone, or a robot would stop before its first command."""
+    governor = SafetyGovernor(SafetyConfig.for_task(task), get_task(task).obs_shape[0], get_task(task).stop_action)
+    env = make_gap_env(task)
+    for seed in range(10):
+        assert governor.violation(env.reset(seed=seed)[0]) is None
+    env.close()
     with pytest.raises(ValueError, match="max_action_change > 0"):
         SafetyConfig(max_action_change=0.0)
 
