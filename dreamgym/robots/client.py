@@ -148,6 +148,7 @@ class RobotClient:
                 continue
             if message["type"] == "stopped":
                 self._pending.clear()
+                self._pending.append(message)  # kept until taken by `observation`
                 return message
             if require(message, "tick", int) > after_tick:
                 newest = message

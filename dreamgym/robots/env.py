@@ -49,12 +49,17 @@ class RobotEnv(gym.Env):
     def __init__(
         self,
         task: str,
-        address: str,
+        address: str | None = None,
         token_file: str | Path | None = None,
         token_env: str = TOKEN_ENV,
         timeout: float | None = None,
         max_episode_steps: int | None = None,
     ):
+        if address is None:
+            raise ValueError(
+                f"Expected the robot's `address`, e.g. gymnasium.make('dreamgym/{task}-robot-v0', "
+                "address='tcp://127.0.0.1:5555'); start a loopback robot with `dreamgym robot-server`."
+            )
         self.spec_task = get_task(task)
         if self.spec_task.obs_kind != "vector":
             raise ValueError(f"Expected a vector task for a robot env, got the pixel task {task!r}.")

@@ -237,6 +237,9 @@ def test_only_one_client_commands_and_only_with_the_token(serve, tmp_path: Path)
 def test_no_robot_is_a_clear_error() -> None:
     import socket
 
+    with pytest.raises(ValueError, match=r"Expected the robot's `address`, e.g. gymnasium.make\('dreamgym/Hopper"):
+        gym.make("dreamgym/Hopper-robot-v0")
+
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
