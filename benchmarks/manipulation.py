@@ -175,6 +175,14 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from dreamgym.data.scripted import SCRIPTED_TASKS
+    from dreamgym.tasks import get_task
+
+    args.tasks = [get_task(task).name for task in args.tasks]
+    unscripted = [task for task in args.tasks if task not in SCRIPTED_TASKS]
+    if unscripted:  # its data comes from a noisy scripted expert and its agents from HER on a goal Dict
+        expected = sorted(SCRIPTED_TASKS)
+        parser.error(f"the manipulation benchmark runs tasks with a scripted expert, {expected}; got {unscripted}")
     from dreamgym.atomic import write_json_atomic
 
     torch.set_num_threads(args.threads)

@@ -300,7 +300,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="Hopper")
+    parser.add_argument("--task", default="Hopper", help="a dreamgym task with an observation layout")
     parser.add_argument("--work", default="runs/physics")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ppo-steps", type=int, default=PhysicsConfig.ppo_steps)
@@ -314,6 +314,12 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="rewrite physics.md from the stored results")
     parser.add_argument("--models-only", action="store_true", help="stop once the policy, data and models exist")
     args = parser.parse_args()
+    from dreamgym.tasks import get_task
+
+    spec = get_task(args.task)  # a user's module:ATTRIBUTE too, registered under its name
+    if spec.layout is None:  # the audit's checks are per kind of observation entry (joint, speed, contact, ...)
+        parser.error(f"the physics benchmark audits a task's observation layout; task {spec.name!r} has none")
+    args.task = spec.name
     if not args.table_only:
         fields = {k: v for k, v in vars(args).items() if k not in ("table_only", "models_only", "results")}
         if run(PhysicsConfig(**fields), args.results, args.models_only) is None:

@@ -248,6 +248,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
+    from dreamgym.tasks import get_task
+
+    args.tasks = [get_task(task).name for task in args.tasks]  # a user's module:ATTRIBUTE, registered by its name
     torch.set_num_threads(args.threads)
     path = RESULTS / f"{args.name}.json"
     store = _store(path)

@@ -54,7 +54,8 @@ def factor_rows(ladder: LadderResult, factors: dict[str, PyBulletRung], results:
             {
                 "factor": name,
                 "gap": rung.gap.describe(),
-                "return (mean ± std)": f"{r.mean:.1f} ± {r.std:.1f}",
+                # A factor the task's simulator cannot take (PyBullet physics on a user's env) says so instead.
+                "return (mean ± std)": f"{r.mean:.1f} ± {r.std:.1f}" if r.ok else f"{r.status}: {r.detail}",
                 "ratio to nominal": ladder.ratio_to_nominal(r),
             }
         )
@@ -151,7 +152,9 @@ def markdown_summary(paths: list[Path]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", required=True, help="dreamgym task the checkpoint and policy are for")
+    parser.add_argument(
+        "--task", required=True, help="dreamgym task the checkpoint and policy are for (a name or module:ATTRIBUTE)"
+    )
     parser.add_argument("--checkpoint", required=True, help="world-model checkpoint directory")
     parser.add_argument("--policy", required=True, help="SB3 policy (.zip) trained in that world model's dreams")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per rung and per curve point")

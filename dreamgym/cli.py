@@ -25,7 +25,7 @@ def _opt(default: Any, help: str, **kwargs: Any) -> Any:
 class CollectArgs:
     """Record real experience as a Minari data set."""
 
-    task: str = _opt("InvertedPendulum", "dreamgym task name")
+    task: str = _opt("InvertedPendulum", "dreamgym task name, or a user's task as module:ATTRIBUTE")
     steps: int = _opt(50_000, "environment steps to record")
     policy: str = _opt("random", "'random', 'scripted' (manipulation tasks' noisy expert) or an SB3 checkpoint (.zip)")
     out: str = _opt("data/dataset", "output data-set directory")
@@ -49,7 +49,9 @@ class TrainArgs:
 
     dataset: list[str] = _opt(None, "data-set directories or Minari ids (several are concatenated)", nargs="+")
     out: str = _opt("ckpt", "checkpoint directory (resumes from it if present)")
-    task: str | None = _opt(None, "task name; read from the data set's metadata if omitted")
+    task: str | None = _opt(
+        None, "task name or module:ATTRIBUTE; if omitted, the data set's (a robot's log without one defines it)"
+    )
     preset: str = _opt("small", "world-model size preset: debug, small or default")
     steps: int | None = _opt(None, "gradient updates (preset default if omitted)")
     ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
@@ -94,7 +96,7 @@ class DreamArgs:
 class TrainOnlineArgs:
     """Train a world model and a behaviour online: act in PyBullet, learn on replay (Dreamer or MBPO-style SAC)."""
 
-    task: str = _opt("Hopper", "dreamgym task name")
+    task: str = _opt("Hopper", "dreamgym task name, or a user's task as module:ATTRIBUTE")
     agent: str = _opt("dreamer", "dreamer (latent actor-critic) or mbpo (SAC on rollouts branched off real states)")
     steps: int = _opt(100_000, "real environment steps in all (summed over --num-envs)")
     out: str = _opt("runs/online", "run directory (resumes from it if present); the policy lands in OUT/policy")
@@ -129,7 +131,9 @@ class EvaluateArgs:
     policy: str = _opt("policy.zip", "SB3 policy (.zip) or Dreamer policy directory (train-online's OUT/policy)")
     episodes: int = _opt(20, "episodes per setting")
     seed: int = _opt(0, "seed of the first episode (episode i uses seed + i)")
-    task: str | None = _opt(None, "task name; read from the checkpoint if omitted, and must match it")
+    task: str | None = _opt(
+        None, "task name or module:ATTRIBUTE; read from the checkpoint if omitted, and must match it"
+    )
     gaps: list[str] = _opt(  # tuple defaults: a dataclass field may not default to a (mutable) list
         ("mild", "moderate", "harsh"),
         "reality-gap rungs: mild, moderate, harsh, random, random:<preset>; 'none' for no gap rung",
@@ -210,7 +214,7 @@ class RobotServerArgs:
 class DemoArgs:
     """The whole path on the bundled defaults: collect, world model, agent in dreams, PyBullet evaluation."""
 
-    task: str = _opt("InvertedPendulum", "dreamgym task name")
+    task: str = _opt("InvertedPendulum", "dreamgym task name, or a user's task as module:ATTRIBUTE")
     out: str = _opt("demo_out", "output directory")
     seed: int = _opt(0, "random seed")
     rounds: int = _opt(5, "Dyna rounds (the run stops early once PyBullet reaches the target)")
@@ -395,6 +399,7 @@ def _dream(args: DreamArgs) -> None:
 def _train_online(args: TrainOnlineArgs) -> None:
     from agents.mbpo import MBPOConfig
     from agents.online import OnlineConfig, train_online
+    from dreamgym.tasks import get_task
 
     given = dataclasses.asdict(args)
     mbpo = MBPOConfig(utd=args.utd, real_ratio=args.real_ratio, rollout_schedule=tuple(args.rollout_schedule))
@@ -404,7 +409,8 @@ def _train_online(args: TrainOnlineArgs) -> None:
     last = result.evaluations[-1]
     stages = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in result.seconds.items())
     print(
-        f"{config.task}: PyBullet return {last['mean']:.1f} ± {last['std']:.1f} after {result.steps} real steps and "
+        f"{config.task}: {get_task(config.task).simulator} return {last['mean']:.1f} ± {last['std']:.1f} after "
+        f"{result.steps} real steps and "
         f"{result.updates} updates ({stages}); policy in {result.policy_path}"
     )
 
@@ -546,7 +552,8 @@ def _demo(args: DemoArgs) -> None:
     rows = run_dyna(config)
     best = max(rows, key=lambda r: r.pybullet_return)
     print(
-        f"best PyBullet return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} (round {best.round}); "
+        f"best {get_task(args.task).simulator} return {best.pybullet_return:.1f} ± {best.pybullet_std:.1f} "
+        f"(round {best.round}); "
         f"results in {Path(args.out) / 'results.json'}, TensorBoard logs in {Path(args.out) / 'tensorboard'}"
     )
 

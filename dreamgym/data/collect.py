@@ -203,6 +203,7 @@ def write_episodes(
         METADATA_KEY: {
             **extra_metadata,
             "task": task.name,
+            "task_spec": task.to_dict(),  # so a user's task comes back from the data set alone
             "env_id": task.env_id,
             "policy": policy,
             "seed": seed,
@@ -269,6 +270,7 @@ def _collection_metadata(
         METADATA_KEY: {
             **extra_metadata,
             "task": task.name,
+            "task_spec": task.to_dict(),  # so a user's task comes back from the data set alone
             "env_id": task.env_id,
             "policy": policy,
             "seed": seed,

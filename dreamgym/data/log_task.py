@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dreamgym.data.minari_io import dataset_metadata, open_dataset, read_episodes
 from dreamgym.errors import DatasetError
-from dreamgym.tasks.registry import TaskSpec, get_task
+from dreamgym.tasks.registry import TaskSpec, recorded_task
 
 __all__ = ["log_task_name", "task_from_dataset"]
 
@@ -41,8 +41,9 @@ def log_task_name(dataset_id: str | None, path_or_id: str | Path) -> str:
 
 
 def task_from_dataset(path_or_id: str | Path, name: str | None = None, dream_horizon: int | None = None) -> TaskSpec:
-    """The task a data set belongs to: the dreamgym task its metadata names, or, for a log that names no task and
-    no simulator, a new task read off the log's spaces (not registered yet: pass it to
+    """The task a data set belongs to: the dreamgym task its metadata names (a user's task rebuilt from the
+    description dreamgym's collection stores beside its name, and registered), or, for a log that names no task
+    and no simulator, a new task read off the log's spaces (not registered yet: pass it to
     :func:`dreamgym.register_task`).
 
     Args:
@@ -57,8 +58,8 @@ def task_from_dataset(path_or_id: str | Path, name: str | None = None, dream_hor
     """
     dataset = open_dataset(path_or_id)
     metadata = dataset_metadata(path_or_id)
-    if metadata.get("task") is not None:  # collected by dreamgym: the task it names
-        return get_task(metadata["task"])
+    if metadata.get("task") is not None:  # collected by dreamgym: the task it names (and, for a user's, describes)
+        return recorded_task(metadata["task"], metadata.get("task_spec"), f"Data set {str(path_or_id)!r}")
     env_spec = dataset.spec.env_spec
     if env_spec is not None:
         raise ValueError(

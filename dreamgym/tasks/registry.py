@@ -28,7 +28,7 @@ from dreamgym.tasks.spaces import (
 if TYPE_CHECKING:
     import gymnasium as gym
 
-__all__ = ["TASKS", "TaskSpec", "ensure_registered", "get_task", "register_task"]
+__all__ = ["TASKS", "TaskSpec", "ensure_registered", "get_task", "recorded_task", "register_task"]
 
 
 @dataclass(frozen=True)
@@ -672,6 +672,25 @@ def _import_task(reference: str) -> TaskSpec:
     if not isinstance(spec, TaskSpec):
         raise UnknownTaskError(f"{reference!r} is a {type(spec).__name__}, not a dreamgym TaskSpec.")
     return ensure_registered(spec)
+
+
+def recorded_task(name: str, description: dict[str, Any] | None, source: str) -> TaskSpec:
+    """The task a checkpoint or a data set records by ``name`` and :meth:`TaskSpec.to_dict` ``description``: the
+    task registered under that name, else the user's task rebuilt from its description and registered, so a
+    fresh process needs neither the user's module nor the env or log it was read off.
+
+    Raises:
+        UnknownTaskError: not registered, and ``source`` (written before it recorded its task) does not describe it.
+    """
+    if name in TASKS or description is None:
+        try:
+            return get_task(name)
+        except UnknownTaskError as err:
+            raise UnknownTaskError(
+                f"{err} {source} does not describe its task (it was written before tasks were recorded); register "
+                "the task first (dreamgym.register_task, or --task module:ATTRIBUTE)."
+            ) from None
+    return ensure_registered(TaskSpec.from_dict(description))
 
 
 def ensure_registered(spec: TaskSpec) -> TaskSpec:

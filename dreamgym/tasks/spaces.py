@@ -111,5 +111,6 @@ def space_from_description(description: dict[str, Any]) -> Any:
             return np.array([missing if v is None else v for v in values], np.float64).reshape(shape)
 
         dtype = np.dtype(description["dtype"])
-        return spaces.Box(bound(description["low"], -np.inf), bound(description["high"], np.inf), dtype=dtype)
+        low, high = bound(description["low"], -np.inf), bound(description["high"], np.inf)
+        return spaces.Box(low.astype(dtype), high.astype(dtype), dtype=dtype)  # the recorded bounds are dtype's
     raise ValueError(f"Expected a space description of type 'Box' or 'Dict', got {kind!r}.")

@@ -171,8 +171,8 @@ class TransferConfig:
         except ValueError as err:
             raise ValueError(f"Invalid `robot` (CLI: --robot): {err} Or pass 'loopback', or no robot at all.") from err
 
-    def rungs(self, checkpoint: str | Path) -> list[Rung]:
-        """The ladder (:func:`~dreamgym.transfer.ladder.default_rungs`): the dream, nominal PyBullet, each gap,
+    def rungs(self, checkpoint: str | Path, simulator: str = "PyBullet") -> list[Rung]:
+        """The ladder (:func:`~dreamgym.transfer.ladder.default_rungs`): the dream, the nominal simulator, each gap,
         then the robot (present even when not connected), the first two named for the dream-trained policy."""
         return default_rungs(
             checkpoint,
@@ -180,8 +180,9 @@ class TransferConfig:
             self.robot,
             self.max_episode_steps,
             dream_name="dream-trained policy in the dream",
-            nominal_name="dream-trained policy in PyBullet",
+            nominal_name=f"dream-trained policy in {simulator}",
             robot_token_file=self.robot_token_file,
+            simulator=simulator,
         )
 
 
@@ -198,6 +199,9 @@ class TransferReport:
         audit: :class:`~dreamgym.transfer.audit.AuditResult`, or ``None`` if skipped.
         bounds_sources: where the audit's physics bounds were fitted from (rows per source).
         video: :class:`~dreamgym.transfer.video.SideBySideVideo`, or ``None`` if skipped.
+        skipped: the parts the task cannot run (``baseline``, ``fidelity``, ``audit``, ``video``), with why (the
+            ladder's own skipped rungs and curve are in :attr:`ladder`).
+        simulator: what ran the real task (``"PyBullet"``, a user's env id), as the summary names it.
         sections: report sections after the ladder's, in order; figures and the video already written.
         files: where :meth:`write` last put the report, if it was written.
     """
@@ -211,6 +215,8 @@ class TransferReport:
     audit: Any = None
     bounds_sources: dict[str, int] = field(default_factory=dict)
     video: Any = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    simulator: str = "PyBullet"
     sections: list[ReportSection] = field(default_factory=list)
     files: ReportFiles | None = None
 
@@ -240,7 +246,8 @@ class TransferReport:
             errors = ", ".join(f"h={h}: {_num(e)}" for h, e in self.fidelity_errors().items())
             lines.append(
                 f"fidelity (open-loop RMSE / data std): {errors}; return dream "
-                f"{np.mean(self.fidelity.dream_returns):.1f} vs PyBullet {np.mean(self.fidelity.real_returns):.1f}"
+                f"{np.mean(self.fidelity.dream_returns):.1f} vs {self.simulator} "
+                f"{np.mean(self.fidelity.real_returns):.1f}"
             )
         if self.audit is not None:
             r = self.audit_rates()
@@ -253,6 +260,7 @@ class TransferReport:
             )
         if self.video is not None:
             lines.append(f"video: {self.video.path} ({self.video.frames} frames)")
+        lines += [f"skipped {part}: {reason}" for part, reason in self.skipped.items()]  # the ladder's: in its table
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,6 +277,7 @@ class TransferReport:
             "audit_rates": self.audit_rates(),
             "bounds_sources": self.bounds_sources,
             "video": self.video.to_dict() if self.video is not None else None,
+            "skipped": dict(self.skipped),
         }
 
     def write(
@@ -494,6 +503,34 @@ def _stored_video(data: dict[str, Any], directory: Path) -> Any:
     return replace(video, path=path)
 
 
+def skipped_parts(spec: TaskSpec, config: TransferConfig) -> dict[str, str]:
+    """The parts of the evaluation ``spec`` cannot run, asked for in ``config``, each with why: without a simulator
+    (a task defined by a robot's log) nothing but the dream and the robot runs; the audit needs the task's
+    observation layout, and the side-by-side video poses a PyBullet robot in the dreamed state."""
+    from dreamgym.transfer.ladder import simulator_unavailable
+
+    asked = {part for part in ("baseline", "fidelity", "audit", "video") if getattr(config, part)}
+    no_simulator = simulator_unavailable(spec)
+    if no_simulator is not None:
+        return dict.fromkeys(sorted(asked), no_simulator)
+    skipped = {}
+    if "audit" in asked and spec.layout is None:
+        skipped["audit"] = f"task {spec.name!r} has no observation layout, so the audit cannot tell joints from speeds"
+    if "video" in asked and spec.simulator != "PyBullet":
+        skipped["video"] = (
+            f"the video poses a PyBullet robot in the dreamed state; {spec.name} runs in {spec.simulator}"
+        )
+    return skipped
+
+
+def _skipped_section(skipped: dict[str, str]) -> ReportSection:
+    return ReportSection(
+        "Not run",
+        "Parts of the evaluation this task cannot run, and why.",
+        table=[{"part": part, "why": reason} for part, reason in skipped.items()],
+    )
+
+
 def _baseline_section(baseline: RungResult) -> ReportSection:
     return ReportSection(
         "Random-policy baseline",
@@ -600,33 +637,36 @@ def evaluate_transfer(
         FileExistsError: ``out`` holds something other than a report (see
             :func:`~dreamgym.transfer.report.check_report_directory`).
     """
-    from dreamgym.world_model import read_config
+    from dreamgym.world_model import checkpoint_task
 
     config = config or TransferConfig()
-    trained_on = read_config(checkpoint)["task"]
-    if task is not None and get_task(task).name != trained_on:
+    spec = checkpoint_task(checkpoint)  # a user's task not registered here is rebuilt from the checkpoint
+    if task is not None and get_task(task).name != spec.name:
         raise CheckpointError(
-            f"Checkpoint {str(checkpoint)!r} models {trained_on!r}, not {task!r}; pass a {task} checkpoint."
+            f"Checkpoint {str(checkpoint)!r} models {spec.name!r}, not {task!r}; pass a {task} checkpoint."
         )
-    spec = get_task(trained_on)
     act, policy_name = _resolve_policy(policy)
     directory, resumed = _work_directory(out, _run_identity(checkpoint, policy, config), resume)
+    skipped = skipped_parts(spec, config)
+    asked, config = config, replace(config, **dict.fromkeys(skipped, False))  # the report says why the rest did not
     stages = 1 + sum((config.baseline, config.fidelity, config.audit, config.video))  # the ladder, then each part
     bar = tqdm(total=stages, desc=f"{spec.name} transfer", unit="part", disable=not progress)
     run = _Stages(directory, resumed, bar).run
 
     def ladder() -> LadderResult:
         robustness = GAP_PRESETS[config.robustness] if config.robustness is not None else None
-        rungs = config.rungs(checkpoint)
+        rungs = config.rungs(checkpoint, spec.simulator or "the simulator")
         return run_ladder(
             act, spec, rungs, config.episodes, config.seed, robustness, config.strengths, progress, workers
         )
 
     report = TransferReport(
-        config,
+        asked,
         str(checkpoint),
         policy_name,
         run("ladder", ladder, LadderResult.to_dict, lambda data: _stored_ladder(data, config)),
+        skipped=skipped,
+        simulator=spec.simulator or "no simulator",
     )
     if config.baseline:
 
@@ -697,6 +737,8 @@ def evaluate_transfer(
             lambda data: _stored_video(data, directory),
         )
         report.sections.append(_video_section(report.video, directory, spec.name, config.seed))
+    if skipped or report.ladder.skipped:
+        report.sections.append(_skipped_section({**report.ladder.skipped, **skipped}))
     bar.close()
     if out is not None:
         report.write(out)

@@ -92,6 +92,12 @@ class GapConfig:
     def is_nominal(self) -> bool:
         return self == GapConfig()
 
+    @property
+    def pybullet_fields(self) -> tuple[str, ...]:
+        """The properties this gap changes through PyBullet's API (mass, friction, control period); the others
+        (motor strength, latency, observation noise) wrap any Gymnasium env."""
+        return tuple(name for name in PYBULLET_FIELDS if getattr(self, name) != getattr(GapConfig(), name))
+
     def scaled(self, strength: float) -> GapConfig:
         """The gap at ``strength`` times this one's distance from nominal (0: nominal, 1: this gap).
 
@@ -128,6 +134,9 @@ class GapConfig:
         ]
         return ", ".join(p for p in parts if p) or "nominal"
 
+
+PYBULLET_FIELDS = ("mass", "friction", "jitter")
+"""Gap properties applied through PyBullet's API, which only a PyBullet task's env has."""
 
 GAP_PRESETS: dict[str, GapConfig] = {
     "mild": GapConfig(mass=1.1, friction=0.9, motor=0.9, latency=1, obs_noise=0.01, jitter=0.1),
@@ -169,6 +178,10 @@ class RandomGap:
             obs_noise=float(rng.uniform(0.0, b.obs_noise)),
             jitter=float(rng.uniform(0.0, b.jitter)),
         )
+
+    @property
+    def pybullet_fields(self) -> tuple[str, ...]:
+        return self.bound.pybullet_fields
 
     def to_dict(self) -> dict[str, Any]:
         return {"random": True, "bound": self.bound.to_dict()}

@@ -47,6 +47,7 @@ __all__ = [
     "run_dreams",
     "run_episodes",
     "run_ladder",
+    "simulator_unavailable",
 ]
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -60,7 +61,9 @@ class RungResult:
     Attributes:
         name: the rung's label in tables and plots.
         kind: ``"dream"``, ``"pybullet"``, ``"gap"`` or ``"robot"``.
-        status: ``"ok"``, ``"not connected"`` (no numbers, by design) or ``"error"`` (message in ``detail``).
+        status: ``"ok"``, ``"not connected"`` (no numbers, by design), ``"skipped"`` (the task cannot run it: no
+            simulator, or a gap PyBullet applies on another simulator; why in ``detail``) or ``"error"`` (message in
+            ``detail``).
         returns: one return per episode, episode ``i`` run with seed ``seeds[i]``.
         lengths: steps per episode.
         seeds: the reset seed of each episode.
@@ -275,9 +278,26 @@ class DreamRung:
         )
 
 
+def simulator_unavailable(spec: TaskSpec, gap: GapConfig | RandomGap | None = None) -> str | None:
+    """Why ``spec``'s simulator cannot run behind ``gap`` (``None``: nominal), or ``None`` where it can: a task
+    defined by a recorded log has no simulator, and only a PyBullet task's env takes the gaps that change PyBullet's
+    physics (mass, friction, control period)."""
+    if spec.simulator is None:
+        return f"task {spec.name!r} has no simulator: it was defined by the recorded data set {spec.dataset!r}"
+    needs = gap.pybullet_fields if gap is not None else ()
+    if needs and spec.simulator != "PyBullet":
+        names = [name.replace("jitter", "control-period jitter") for name in needs]
+        changes = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        verb = "acts" if len(names) == 1 else "act"
+        return f"the gap's {changes} {verb} through PyBullet's physics; {spec.name} runs in {spec.simulator}"
+    return None
+
+
 @dataclass
 class PyBulletRung:
-    """The task in PyBullet, nominal (``gap=None``) or behind a reality gap; episode ``i`` reset with ``seed + i``.
+    """The task's simulator (PyBullet for dreamgym's own tasks, a user's task's Gymnasium env otherwise), nominal
+    (``gap=None``) or behind a reality gap; episode ``i`` reset with ``seed + i``. A task the rung cannot run (see
+    :func:`simulator_unavailable`) gets a ``"skipped"`` result saying why.
 
     ``max_episode_steps`` shortens the task's time limit (for quick checks); ``None`` keeps the task's.
     """
@@ -291,6 +311,9 @@ class PyBulletRung:
         return "pybullet" if self.gap is None or (isinstance(self.gap, GapConfig) and self.gap.is_nominal) else "gap"
 
     def run(self, policy: Policy, spec: TaskSpec, episodes: int, seed: int, progress: bool) -> RungResult:
+        reason = simulator_unavailable(spec, self.gap)
+        if reason is not None:
+            return RungResult(self.name, self.kind, status="skipped", detail=reason)
         env = self.make_env(spec)
         try:
             outcome = run_episodes(policy, env, episodes, seed, self.limit(spec), progress, f"{spec.name} {self.name}")
@@ -451,13 +474,15 @@ class RobustnessCurve:
 
 @dataclass(frozen=True)
 class LadderResult:
-    """Every rung's result, in ladder order, and the robustness curve if one was measured."""
+    """Every rung's result, in ladder order, the robustness curve if one was measured, and what the ladder skipped
+    beyond its rungs (the curve, for a task whose simulator cannot take its gap), with why."""
 
     task: str
     episodes: int
     seed: int
     rungs: tuple[RungResult, ...]
     robustness: RobustnessCurve | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def rung(self, name: str) -> RungResult:
         for r in self.rungs:
@@ -508,6 +533,7 @@ class LadderResult:
             else:
                 value, success, vs = r.status, "-", "-"
             lines.append(f"{r.name:<{width}} {value:>20} {success:>8} {vs:>10}  {r.detail}")
+        lines += [f"skipped {part}: {reason}" for part, reason in self.skipped.items()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -518,6 +544,7 @@ class LadderResult:
             "rungs": [{**r.to_dict(), "ratio_to_nominal": self.ratio_to_nominal(r)} for r in self.rungs],
             "ratios": self.ratios(),
             "robustness": self.robustness.to_dict() if self.robustness else None,
+            "skipped": dict(self.skipped),
         }
 
     @classmethod
@@ -529,6 +556,7 @@ class LadderResult:
             data["seed"],
             tuple(RungResult.from_dict(rung) for rung in data["rungs"]),
             RobustnessCurve.from_dict(data["robustness"]) if data["robustness"] else None,
+            dict(data.get("skipped", {})),  # ladders stored before anything was skipped have none
         )
 
 
@@ -545,12 +573,14 @@ def default_rungs(
     dream_name: str = "dream",
     nominal_name: str = "PyBullet nominal",
     robot_token_file: str | Path | None = None,
+    simulator: str = "PyBullet",
 ) -> list[Rung]:
     """The ladder of the issue: dream (if a checkpoint is given), PyBullet nominal, each gap, then the robot.
 
     The robot rung is always present, so a ladder without a robot says "not connected" rather than
     silently dropping the rung. ``dream_name`` and ``nominal_name`` label the first two rungs (a report may say
-    whose policy runs there). ``robot_token_file`` holds the robot's token (``DREAMGYM_ROBOT_TOKEN`` otherwise).
+    whose policy runs there); ``simulator`` names the gap rungs' simulator (a user's task's env id).
+    ``robot_token_file`` holds the robot's token (``DREAMGYM_ROBOT_TOKEN`` otherwise).
     """
     rungs: list[Rung] = []
     if checkpoint is not None:
@@ -559,7 +589,7 @@ def default_rungs(
     for gap in gaps:
         config = parse_gap(gap) if isinstance(gap, str) else gap
         label = gap if isinstance(gap, str) else config.describe()
-        rungs.append(PyBulletRung(config, f"PyBullet + {label} gap", max_episode_steps))
+        rungs.append(PyBulletRung(config, f"{simulator} + {label} gap", max_episode_steps))
     rungs.append(RobotRung(robot, max_episode_steps=max_episode_steps, token_file=robot_token_file))
     return rungs
 
@@ -636,8 +666,11 @@ def run_ladder(
             if isinstance(rung, PyBulletRung) and result.ok and not isinstance(rung.gap, RandomGap):
                 cache[rung.gap or GapConfig()] = result
                 steps_limit = rung.max_episode_steps
-        curve = None
-        if robustness_gap is not None:
+        curve, skipped = None, {}
+        unavailable = simulator_unavailable(spec, robustness_gap) if robustness_gap is not None else None
+        if unavailable is not None:
+            skipped["robustness curve"] = unavailable
+        elif robustness_gap is not None:
             strengths = robustness_strengths
             curve = robustness_curve(
                 policy, spec, robustness_gap, strengths, episodes, seed, steps_limit, progress, cache, fan_out
@@ -645,7 +678,7 @@ def run_ladder(
     finally:
         if fan_out is not None:
             fan_out.close()
-    return LadderResult(spec.name, episodes, seed, tuple(results), curve)
+    return LadderResult(spec.name, episodes, seed, tuple(results), curve, skipped)
 
 
 def _run_rung(
@@ -657,7 +690,8 @@ def _run_rung(
     progress: bool,
     fan_out: EpisodeFanOut | None,
 ) -> RungResult:
-    """``rung.run``, or its episodes spread over workers where there are workers and the rung is PyBullet's."""
-    if fan_out is not None and isinstance(rung, PyBulletRung):
+    """``rung.run``, or its episodes spread over workers where there are workers and the rung is a simulator's that
+    the task can run (a rung it cannot says so from ``rung.run``)."""
+    if fan_out is not None and isinstance(rung, PyBulletRung) and simulator_unavailable(spec, rung.gap) is None:
         return fan_out.run(rung, spec, episodes, seed)
     return rung.run(policy, spec, episodes, seed, progress)

@@ -31,8 +31,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from dreamgym.errors import CheckpointError, UnknownTaskError
-from dreamgym.tasks import TASKS, TaskSpec, ensure_registered, get_task
+from dreamgym.errors import CheckpointError
+from dreamgym.tasks import TaskSpec
+from dreamgym.tasks.registry import recorded_task
 from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.model import WorldModel
 
@@ -299,16 +300,8 @@ def checkpoint_task(checkpoint: str | Path | dict[str, Any]) -> TaskSpec:
             does not describe it.
     """
     config = checkpoint if isinstance(checkpoint, dict) else read_config(checkpoint)
-    name, stored = config["task"], config.get("task_spec")
-    if name in TASKS or stored is None:
-        try:
-            return get_task(name)
-        except UnknownTaskError as err:
-            raise UnknownTaskError(
-                f"{err} The checkpoint does not describe its task (it was written before checkpoints recorded "
-                "their task); register the task first (dreamgym.register_task, or --task module:ATTRIBUTE)."
-            ) from None
-    return ensure_registered(TaskSpec.from_dict(stored))
+    source = "The checkpoint" if isinstance(checkpoint, dict) else f"Checkpoint {str(checkpoint)!r}"
+    return recorded_task(config["task"], config.get("task_spec"), source)
 
 
 def _check_task(directory: Path, config: dict[str, Any], spec: TaskSpec) -> None:

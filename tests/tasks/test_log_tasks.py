@@ -131,7 +131,15 @@ obs, _ = env.reset(seed=0)
 check_env(env.unwrapped, skip_render_check=True)
 sb3_check_env(env.unwrapped, warn=False)
 step = env.step(env.action_space.high)
+report = None
+if len(sys.argv) > 3:  # then an agent in the dream and the evaluation ladder, which runs what exists
+    policy, out = sys.argv[3] + "/policy.zip", sys.argv[3] + "/report"
+    dream = ["dream", "--checkpoint", ckpt, "--steps", "64", "--num-envs", "2", "--out", policy, "--no-progress"]
+    assert main([*dream, "--logdir", sys.argv[3] + "/runs"]) == 0
+    assert main(["evaluate", "--checkpoint", ckpt, "--policy", policy, "--episodes", "2", "--out", out]) == 0
+    report = open(out + "/report.md").read()
 print(json.dumps({
+    "report": report,
     "name": spec.name,
     "observation_space": str(env.observation_space),
     "action_space": str(env.action_space),
@@ -150,15 +158,26 @@ def _run_without_simulators(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_log_alone_trains_and_dreams_with_no_simulator_importable(minari_root: Path, tmp_path: Path) -> None:
+def test_a_log_alone_trains_dreams_and_is_evaluated_with_no_simulator_importable(
+    minari_root: Path, tmp_path: Path
+) -> None:
     write_robot_log(LOG_ID)
     ckpt = tmp_path / "ckpt"
     trained = _run_without_simulators(LOG_ID, str(ckpt))
     assert trained["name"] == "AcmeArmLog" and trained["keys"] == ["joints", "tip"]
     assert trained["action_space"] == str(ACTION) and trained["simulators"] == []
-    # The checkpoint carries the task: with the data set gone, a fresh process dreams from it alone.
+    # The checkpoint carries the task: with the data set gone, a fresh process dreams from it, trains an agent in
+    # its dreams and runs the ladder's rungs that exist, saying which it skipped and why.
     import shutil
 
     shutil.rmtree(minari_root)
-    again = _run_without_simulators("-", str(ckpt))
-    assert again == trained
+    evaluated = _run_without_simulators("-", str(ckpt), str(tmp_path))
+    report = evaluated.pop("report")
+    assert trained.pop("report") is None and evaluated == trained  # the same dream as right after training
+    no_simulator = "task 'AcmeArmLog' has no simulator: it was defined by the recorded data set 'acme/arm-log-v0'"
+    dream_row = next(line for line in report.splitlines() if line.startswith("| dream-trained policy in the dream |"))
+    assert "skipped" not in dream_row and "| 2 |" in dream_row  # two dreams ran
+    assert f"| dream-trained policy in the simulator | skipped | - | - | - | 0 | {no_simulator} |" in report
+    assert "| robot | not connected |" in report
+    for part in ("robustness curve", "baseline", "fidelity", "audit", "video"):
+        assert f"| {part} | {no_simulator} |" in report

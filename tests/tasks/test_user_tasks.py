@@ -124,8 +124,35 @@ def test_the_command_line_takes_a_users_task_by_module_and_name(tmp_path: Path, 
         flags = ["--dataset", str(data), "--task", "my_tasks:SWING", "--preset", "debug", "--steps", "5"]
         assert main(["train", *flags, "--out", str(ckpt), "--no-progress"]) == 0
         assert get_task("Swing").action_low == (-2.0,)
+        # As in a fresh process, where Swing is not registered: the data set and the checkpoint describe it.
+        swing = TASKS.pop("Swing")
+        flags = ["--dataset", str(data), "--preset", "debug", "--steps", "5", "--no-progress"]
+        assert main(["train", *flags, "--out", str(tmp_path / "again")]) == 0
+        assert TASKS.pop("Swing") == swing
+        assert dreamgym.task_from_checkpoint(ckpt) == swing
         env = gym.make("dreamgym/Swing-dream-v0", checkpoint=ckpt)
         assert env.reset(seed=0)[0].shape == (3,)
+        # An agent trained in its dream, then the ladder: the dream and Pendulum itself run; the gaps that change
+        # PyBullet's physics, the audit (no observation layout) and the video (a PyBullet robot) say why they did not.
+        policy, report = tmp_path / "policy.zip", tmp_path / "report"
+        dream = ["dream", "--checkpoint", str(ckpt), "--steps", "64", "--num-envs", "2", "--out", str(policy)]
+        assert main([*dream, "--logdir", str(tmp_path / "runs"), "--no-progress"]) == 0
+        capsys.readouterr()
+        evaluate = ["evaluate", "--checkpoint", str(ckpt), "--policy", str(policy), "--task", "my_tasks:SWING"]
+        evaluate += ["--episodes", "2", "--max-episode-steps", "30", "--fidelity-episodes", "1", "--out", str(report)]
+        assert main([*evaluate, "--fidelity-horizon", "5", "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        ran = next(line for line in printed.splitlines() if line.startswith("dream-trained policy in Pendulum-v1"))
+        assert "skipped" not in ran and "nominal" in ran
+        physics = "the gap's mass, friction and control-period jitter act through PyBullet's physics; Swing runs in"
+        for gap in ("mild", "moderate", "harsh"):
+            row = next(line for line in printed.splitlines() if line.startswith(f"Pendulum-v1 + {gap} gap"))
+            assert "skipped" in row and physics in row
+        assert "skipped robustness curve: " + physics in printed
+        assert "fidelity (open-loop RMSE / data std): h=1:" in printed and "vs Pendulum-v1" in printed
+        assert "skipped audit: task 'Swing' has no observation layout" in printed
+        posing = "the video poses a PyBullet robot in the dreamed state; Swing runs in Pendulum-v1"
+        assert f"skipped video: {posing}" in printed
         with pytest.raises(UnknownTaskError, match="Cannot import task 'my_tasks:NOPE'"):
             get_task("my_tasks:NOPE")
     finally:

@@ -236,3 +236,28 @@ def test_the_report_refuses_to_replace_a_directory_of_other_files(tmp_path: Path
     with pytest.raises(FileExistsError, match="holds other files, which the report would delete"):
         write_report(tmp_path, _made_ladder(nominal=(100.0, 100.0)), tensorboard=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_simulator_rungs_a_users_task_cannot_run_are_skipped_with_the_reason() -> None:
+    import dataclasses
+
+    from dreamgym.tasks import TaskSpec
+    from dreamgym.transfer.gaps import GapConfig
+    from dreamgym.transfer.ladder import LadderResult, PyBulletRung, run_ladder
+
+    pendulum = TaskSpec.from_env("Pendulum-v1")
+    still = lambda obs: np.zeros((len(obs), 1), np.float32)  # noqa: E731
+    # Motor strength, latency and noise wrap any env; mass, friction and jitter need PyBullet's API.
+    interface = GapConfig(motor=0.5, latency=1)
+    motor = PyBulletRung(interface, "motor", max_episode_steps=5).run(still, pendulum, 2, 0, False)
+    assert motor.ok and motor.lengths == (5, 5)
+    mass = PyBulletRung(GapConfig(mass=1.5, motor=0.5), "mass", max_episode_steps=5).run(still, pendulum, 2, 0, False)
+    assert (mass.status, mass.returns) == ("skipped", ())
+    assert mass.detail == "the gap's mass acts through PyBullet's physics; Pendulum runs in Pendulum-v1"
+    log = dataclasses.replace(pendulum, name="ArmLog", env_id=None, dataset="logs/arm")
+    ladder = run_ladder(still, log, [PyBulletRung(None, "nominal", 5)], episodes=2, progress=False)
+    reason = "task 'ArmLog' has no simulator: it was defined by the recorded data set 'logs/arm'"
+    assert ladder.rungs[0].status == "skipped" and ladder.rungs[0].detail == reason
+    assert ladder.robustness is None and ladder.skipped == {"robustness curve": reason}
+    assert f"skipped robustness curve: {reason}" in ladder.table()
+    assert LadderResult.from_dict(ladder.to_dict()) == ladder
