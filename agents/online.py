@@ -84,6 +84,8 @@ class OnlineConfig:
         actor_gradient: Dreamer's ``"reinforce"`` or ``"dynamics"`` (see
             :class:`~agents.dreamer.config.ActorCriticConfig`).
         horizon: imagination horizon of Dreamer's actor-critic.
+        termination: where Dreamer's imagined episodes end: ``"task"`` (the task's rule on decoded states),
+            ``"model"`` (the continue head) or ``"either"``; see :class:`~agents.dreamer.config.ActorCriticConfig`.
         mbpo: MBPO's settings (used with ``agent="mbpo"``).
         eval_every: real steps between PyBullet evaluations of the deterministic policy (0: only at the end).
         eval_episodes: episodes per evaluation, seeded ``eval_seed, eval_seed + 1, ...`` every time.
@@ -104,6 +106,7 @@ class OnlineConfig:
     seq_len: int | None = None
     actor_gradient: str = "reinforce"
     horizon: int = 15
+    termination: str = "task"
     mbpo: MBPOConfig = dataclasses.field(default_factory=MBPOConfig)
     eval_every: int = 10_000
     eval_episodes: int = 5
@@ -208,7 +211,7 @@ class OnlineTrainer:
         self.policy_path = self.out / "policy"
         if config.agent == "dreamer":
             self.behaviour = DreamerBehaviour(
-                self.world_model, spec, config.preset, config.actor_gradient, config.horizon
+                self.world_model, spec, config.preset, config.actor_gradient, config.horizon, config.termination
             )
         else:
             from agents.mbpo.behaviour import MBPOBehaviour  # SB3's SAC is imported only where it is used
@@ -427,6 +430,7 @@ class OnlineTrainer:
                 "start a fresh run in a new directory."
             )
         stored = {k: v for k, v in state["config"].items() if k != "steps"}
+        stored.setdefault("termination", "model")  # runs recorded before the setting ended imagination by the head
         asked = {k: v for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k != "steps"}
         if stored != asked:
             differ = sorted(k for k in asked if stored.get(k) != asked[k])

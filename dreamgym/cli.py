@@ -108,6 +108,7 @@ class TrainOnlineArgs:
     seq_len: int | None = _opt(None, "steps per sequence (preset default if omitted)")
     actor_gradient: str = _opt("reinforce", "actor gradient: reinforce, or dynamics (backprop through imagination)")
     horizon: int = _opt(15, "imagination horizon of Dreamer's actor-critic")
+    termination: str = _opt("task", "Dreamer: imagination ends by the task rule (task), continue head (model), either")
     utd: float = _opt(10.0, "MBPO: SAC gradient steps per real step")
     real_ratio: float = _opt(0.05, "MBPO: share of real transitions in each SAC batch")
     rollout_schedule: list[int] = _opt(

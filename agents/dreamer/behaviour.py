@@ -29,15 +29,24 @@ class DreamerBehaviour:
         preset: size preset of the actor-critic.
         actor_gradient: ``"reinforce"`` or ``"dynamics"``.
         horizon: imagination horizon.
+        termination: where imagined episodes end (see :class:`~agents.dreamer.config.ActorCriticConfig`).
     """
 
     name = "actor_critic"
     policy_dir = "policy"
 
-    def __init__(self, world_model: WorldModel, spec: TaskSpec, preset: str, actor_gradient: str, horizon: int):
-        cfg = make_actor_critic_config(preset, actor_gradient=actor_gradient, horizon=horizon)
+    def __init__(
+        self,
+        world_model: WorldModel,
+        spec: TaskSpec,
+        preset: str,
+        actor_gradient: str,
+        horizon: int,
+        termination: str = "task",
+    ):
+        cfg = make_actor_critic_config(preset, actor_gradient=actor_gradient, horizon=horizon, termination=termination)
         self.world_model = world_model
-        self.learner = ActorCritic(world_model.cfg.feature_dim, spec.action_dim, cfg)
+        self.learner = ActorCritic(world_model.cfg.feature_dim, spec.action_dim, cfg, spec.termination)
         self.policy = DreamerPolicy(world_model, self.learner.actor, deterministic=False)
 
     def act(self, obs: np.ndarray, is_first: np.ndarray) -> np.ndarray:

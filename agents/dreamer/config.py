@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from dreamgym.envs.dream_batch import TERMINATIONS
+
 __all__ = ["AC_PRESETS", "ActorCriticConfig", "make_actor_critic_config"]
 
 
@@ -22,6 +24,11 @@ class ActorCriticConfig:
         lam: λ of the λ-returns, which trade the critic's bias against the imagined rewards' variance.
         entropy_scale: weight of the actor's entropy bonus (η); with returns normalised to about [0, 1] one
             value suits dense and sparse rewards alike.
+        termination: where imagined episodes end, as in the dream envs: ``"task"`` by the task's own rule on the
+            decoded state where the task has one (the continue head otherwise), ``"model"`` by the continue head
+            alone, ``"either"`` by whichever ends it first. The continue head learns termination from the few
+            terminal steps in replay, while the rule is exact wherever the decoded state is right; a pendulum
+            or hopper learns mostly from when it falls, so this is where the returns' signal comes from.
         actor_gradient: ``"reinforce"`` (likelihood ratio with the critic as baseline; the world model runs
             under ``no_grad``, so imagination is cheap) or ``"dynamics"`` (backpropagate the λ-return through the
             imagined latents into the actor, as DreamerV3's 2023 release does for continuous actions).
@@ -47,6 +54,7 @@ class ActorCriticConfig:
     gamma: float = 0.997
     lam: float = 0.95
     entropy_scale: float = 3e-4
+    termination: Literal["task", "model", "either"] = "task"
     actor_gradient: Literal["reinforce", "dynamics"] = "reinforce"
     min_std: float = 0.1
     max_std: float = 1.0
@@ -63,6 +71,8 @@ class ActorCriticConfig:
     grad_clip: float = 100.0
 
     def __post_init__(self) -> None:
+        if self.termination not in TERMINATIONS:
+            raise ValueError(f"Unknown termination {self.termination!r}; expected one of {list(TERMINATIONS)}.")
         if self.actor_gradient not in ("reinforce", "dynamics"):
             raise ValueError(f"Unknown actor_gradient {self.actor_gradient!r}; expected 'reinforce' or 'dynamics'.")
         for name in ("hidden", "layers", "horizon", "value_bins"):

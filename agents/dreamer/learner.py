@@ -9,6 +9,7 @@ from agents.dreamer.actor import Actor
 from agents.dreamer.config import ActorCriticConfig
 from agents.dreamer.critic import Critic
 from agents.dreamer.returns import ReturnScale, lambda_returns
+from dreamgym.tasks import TerminationRule
 from dreamgym.world_model import RSSMState, WorldModel
 
 __all__ = ["ActorCritic"]
@@ -19,7 +20,14 @@ class ActorCritic(nn.Module):
 
     Only the world model's public API is used: :meth:`WorldModel.imagine` rolls the prior forward from the start
     states under the actor, :meth:`WorldModel.reward_and_continue` reads rewards and discounts off the imagined
-    states. The world model's weights never change here.
+    states (:meth:`WorldModel.decode` where the task's termination rule judges the decoded states). The world
+    model's weights never change here.
+
+    Args:
+        feature_dim: size of the world model's latent features.
+        action_dim: action dimensions.
+        cfg: the actor-critic's settings.
+        termination_rule: the task's own rule, applied to decoded imagined states as ``cfg.termination`` says.
 
     Example:
         >>> from dreamgym.world_model import make_config
@@ -30,9 +38,17 @@ class ActorCritic(nn.Module):
         >>> metrics = learner.update(model, posts, torch.ones(2, 8))
     """
 
-    def __init__(self, feature_dim: int, action_dim: int, cfg: ActorCriticConfig):
+    def __init__(
+        self,
+        feature_dim: int,
+        action_dim: int,
+        cfg: ActorCriticConfig,
+        termination_rule: TerminationRule | None = None,
+    ):
         super().__init__()
         self.cfg = cfg
+        # The task's rule judges decoded imagined states (cfg.termination); without one, the continue head does.
+        self.termination_rule = termination_rule if cfg.termination != "model" else None
         self.actor = Actor(feature_dim, action_dim, cfg.hidden, cfg.layers, cfg.min_std, cfg.max_std)
         self.critic = Critic(feature_dim, cfg.hidden, cfg.layers, cfg.value_bins, cfg.value_limit)
         self.return_scale = ReturnScale(cfg.return_decay, cfg.return_low, cfg.return_high)
@@ -62,6 +78,17 @@ class ActorCritic(nn.Module):
         )
         return trajectory, torch.stack(sampled, 1)
 
+    def _reward_and_continue(self, world_model: WorldModel, states: RSSMState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rewards and continue probabilities of imagined states, their episodes ended as ``cfg.termination`` says
+        (the same choice as the dream envs': :class:`~dreamgym.envs.dream_batch.DreamBatch`)."""
+        if self.termination_rule is None:
+            return world_model.reward_and_continue(states)
+        decoded = world_model.decode(states)
+        alive = ~self.termination_rule(decoded.obs.detach())
+        if self.cfg.termination == "task":
+            return decoded.reward, alive.to(decoded.reward.dtype)
+        return decoded.reward, decoded.cont * alive  # "either": the rule can only end what the head continues
+
     def update(self, world_model: WorldModel, posts: RSSMState, start_cont: torch.Tensor) -> dict[str, torch.Tensor]:
         """One actor and one critic step from every state of ``posts`` (any batch shape, e.g. (B, T)).
 
@@ -78,7 +105,7 @@ class ActorCritic(nn.Module):
         trajectory, raw_actions = self._imagine(world_model, start)
         features = trajectory.features
         with torch.set_grad_enabled(cfg.actor_gradient == "dynamics"):
-            reward, cont = world_model.reward_and_continue(trajectory.index((slice(None), slice(1, None))))
+            reward, cont = self._reward_and_continue(world_model, trajectory.index((slice(None), slice(1, None))))
             values = self.critic.value(features)
             returns = lambda_returns(reward, cont, values, cfg.gamma, cfg.lam)
         with torch.no_grad():  # how much each step counts: the chance, under the model, the episode got there

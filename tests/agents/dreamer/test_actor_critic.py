@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from agents.dreamer import Actor, ActorCritic, Critic, make_actor_critic_config
+from dreamgym.tasks import TerminationRule
 from dreamgym.world_model import load_checkpoint
 from dreamgym.world_model.functional import twohot_encode
 
@@ -71,6 +72,28 @@ def test_update_trains_actor_and_critic_and_leaves_the_world_model_alone(
     assert all(torch.isfinite(v) for v in metrics.values())
 
 
+@pytest.mark.parametrize("termination", ["task", "model", "either"])
+def test_imagined_episodes_end_where_the_task_rule_judges_the_decoded_state(
+    trained_checkpoint: Path, wm_sequences, termination: str
+) -> None:
+    torch.manual_seed(0)
+    model = load_checkpoint(trained_checkpoint).model
+    rows = torch.tensor(wm_sequences.obs[:64]).reshape(4, 16, 5)
+    actions = torch.tensor(wm_sequences.prev_action[:64]).reshape(4, 16, 1)
+    posts = model.observe(rows, actions, torch.zeros(4, 16, dtype=torch.bool))
+    decoded = model.decode(posts)
+    # A planted rule that ends about half the states: those whose decoded first dimension is below its median.
+    rule = TerminationRule(height_dim=0, min_height=decoded.obs[..., 0].median().item())
+    ended = rule(decoded.obs)
+    assert 0 < ended.sum() < ended.numel()
+    learner = ActorCritic(model.cfg.feature_dim, 1, make_actor_critic_config("debug", termination=termination), rule)
+    reward, cont = learner._reward_and_continue(model, posts)
+    head_reward, head_cont = model.reward_and_continue(posts)
+    torch.testing.assert_close(reward, head_reward)
+    expected = {"task": (~ended).float(), "model": head_cont, "either": head_cont * ~ended}[termination]
+    torch.testing.assert_close(cont, expected)
+
+
 def test_preset_and_config_errors_name_what_is_wrong() -> None:
     with pytest.raises(ValueError, match="Unknown actor-critic preset 'huge'"):
         make_actor_critic_config("huge")
@@ -78,3 +101,5 @@ def test_preset_and_config_errors_name_what_is_wrong() -> None:
         make_actor_critic_config("debug", actor_gradient="magic")
     with pytest.raises(ValueError, match="0 < min_std < max_std"):
         make_actor_critic_config("debug", min_std=2.0)
+    with pytest.raises(ValueError, match="Unknown termination 'sometimes'"):
+        make_actor_critic_config("debug", termination="sometimes")
