@@ -81,6 +81,8 @@ class OnlineConfig:
         prefill: real steps of uniform random actions before the first update.
         batch_size: sequences per update; the preset's if ``None``.
         seq_len: steps per sequence; the preset's if ``None``.
+        ensemble: prior heads of the world model; more than one lets MBPO sample a head per imagined step and
+            stop rollouts where the heads disagree (``MBPOConfig.trust_quantile``).
         actor_gradient: Dreamer's ``"reinforce"`` or ``"dynamics"`` (see
             :class:`~agents.dreamer.config.ActorCriticConfig`).
         horizon: imagination horizon of Dreamer's actor-critic.
@@ -104,6 +106,7 @@ class OnlineConfig:
     prefill: int = 5000
     batch_size: int | None = None
     seq_len: int | None = None
+    ensemble: int = 1
     actor_gradient: str = "reinforce"
     horizon: int = 15
     termination: str = "task"
@@ -119,7 +122,7 @@ class OnlineConfig:
         get_task(self.task)  # an unknown task fails here, with a suggestion
         if self.agent not in AGENTS:
             raise ValueError(f"Unknown online agent {self.agent!r}; expected one of {list(AGENTS)}.")
-        for name in ("steps", "num_envs", "eval_episodes", "checkpoint_every", "log_every", "horizon"):
+        for name in ("steps", "num_envs", "eval_episodes", "checkpoint_every", "log_every", "horizon", "ensemble"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected a positive `{name}` for online training, got {getattr(self, name)}.")
         for name in ("prefill", "eval_every"):
@@ -195,7 +198,7 @@ class OnlineTrainer:
         self.spec = spec = get_task(config.task)
         sizes = {k: v for k, v in (("batch_size", config.batch_size), ("seq_len", config.seq_len)) if v is not None}
         model_cfg, self.wm_train = make_config(
-            config.preset, spec.obs_shape[0], spec.action_dim, seed=config.seed, **sizes
+            config.preset, spec.obs_shape[0], spec.action_dim, seed=config.seed, ensemble=config.ensemble, **sizes
         )
         # No data exists yet to say how far the simulator pushes joints past their limits, so the structured
         # decoder keeps angle pairs, hard bounds and contacts and leaves joints unbounded.
@@ -430,7 +433,8 @@ class OnlineTrainer:
                 "start a fresh run in a new directory."
             )
         stored = {k: v for k, v in state["config"].items() if k != "steps"}
-        stored.setdefault("termination", "model")  # runs recorded before the setting ended imagination by the head
+        # Runs recorded before these settings existed ended imagination by the head and had one prior head.
+        stored = {"termination": "model", "ensemble": 1} | stored
         asked = {k: v for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k != "steps"}
         if stored != asked:
             differ = sorted(k for k in asked if stored.get(k) != asked[k])

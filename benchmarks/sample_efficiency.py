@@ -76,9 +76,14 @@ def _online_settings(agent: str, args: argparse.Namespace) -> dict[str, Any]:
             prefill=args.prefill,
             actor_gradient=args.actor_gradient,
         )
-    mbpo = MBPOConfig(utd=args.mbpo_utd, rollout_schedule=tuple(args.mbpo_rollout_schedule))
+    mbpo = MBPOConfig(
+        utd=args.mbpo_utd,
+        rollout_schedule=tuple(args.mbpo_rollout_schedule),
+        trust_quantile=args.mbpo_trust_quantile,
+    )
     return dict(
         num_envs=args.mbpo_num_envs,
+        ensemble=args.mbpo_ensemble,
         preset=args.mbpo_preset,
         train_ratio=args.mbpo_train_ratio,
         prefill=args.prefill,
@@ -239,6 +244,8 @@ def main() -> None:
     parser.add_argument("--mbpo-num-envs", type=int, default=1)
     parser.add_argument("--mbpo-utd", type=float, default=10.0)
     parser.add_argument("--mbpo-rollout-schedule", nargs=4, type=int, default=[20_000, 100_000, 1, 15])
+    parser.add_argument("--mbpo-ensemble", type=int, default=1, help="prior heads of MBPO's world model")
+    parser.add_argument("--mbpo-trust-quantile", type=float, default=None)
     parser.add_argument("--checkpoint-every", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sample_efficiency")
     parser.add_argument("--name", default="sample_efficiency", help="results file name in benchmarks/results")

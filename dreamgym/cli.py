@@ -106,11 +106,13 @@ class TrainOnlineArgs:
     prefill: int = _opt(5000, "real steps of random actions before the first update")
     batch_size: int | None = _opt(None, "sequences per update (preset default if omitted)")
     seq_len: int | None = _opt(None, "steps per sequence (preset default if omitted)")
+    ensemble: int = _opt(1, "prior heads of the world model (MBPO samples one per imagined step)")
     actor_gradient: str = _opt("reinforce", "actor gradient: reinforce, or dynamics (backprop through imagination)")
     horizon: int = _opt(15, "imagination horizon of Dreamer's actor-critic")
     termination: str = _opt("task", "Dreamer: imagination ends by the task rule (task), continue head (model), either")
     utd: float = _opt(10.0, "MBPO: SAC gradient steps per real step")
     real_ratio: float = _opt(0.05, "MBPO: share of real transitions in each SAC batch")
+    trust_quantile: float | None = _opt(None, "MBPO: stop rollouts where head disagreement passes this quantile")
     rollout_schedule: list[int] = _opt(
         (20_000, 100_000, 1, 15),
         "MBPO: START END MIN MAX: rollout length from MIN at START real steps to MAX at END, linearly",
@@ -403,7 +405,12 @@ def _train_online(args: TrainOnlineArgs) -> None:
     from dreamgym.tasks import get_task
 
     given = dataclasses.asdict(args)
-    mbpo = MBPOConfig(utd=args.utd, real_ratio=args.real_ratio, rollout_schedule=tuple(args.rollout_schedule))
+    mbpo = MBPOConfig(
+        utd=args.utd,
+        real_ratio=args.real_ratio,
+        rollout_schedule=tuple(args.rollout_schedule),
+        trust_quantile=args.trust_quantile,
+    )
     fields = {f.name for f in dataclasses.fields(OnlineConfig)} - {"mbpo"}
     config = OnlineConfig(**{k: v for k, v in given.items() if k in fields}, mbpo=mbpo)
     result = train_online(config, args.out, logdir=args.logdir, progress=not args.no_progress)

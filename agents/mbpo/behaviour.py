@@ -94,7 +94,13 @@ class MBPOBehaviour:
         starts = RSSMState(posts.deter.detach()[valid], posts.stoch.detach()[valid])
         length = cfg.rollout_length(real_steps)
         transitions = branched_rollouts(
-            world_model, starts, batch["obs"][valid], self._sample_actions, length, self.spec.termination
+            world_model,
+            starts,
+            batch["obs"][valid],
+            self._sample_actions,
+            length,
+            self.spec.termination,
+            trust_quantile=cfg.trust_quantile,
         )
         self.model_buffer.add(transitions)
         self.sac.train(self.gradient_steps, cfg.batch_size)

@@ -23,6 +23,9 @@ class MBPOConfig:
         rollout_schedule: ``(start_step, end_step, min_length, max_length)``: the rollout length grows linearly
             from ``min_length`` at ``start_step`` real steps to ``max_length`` at ``end_step`` (MBPO's Hopper:
             20k, 100k, 1, 15; its HalfCheetah and Walker2d keep 1).
+        trust_quantile: with an ensemble world model (``OnlineConfig.ensemble`` > 1), a rollout stops once its
+            prior heads disagree more than this quantile of their disagreement one step from real states
+            (``None``: rollouts run their full length); see :func:`~agents.mbpo.rollouts.branched_rollouts`.
         context: rollouts start only from posterior states with at least this many filtered steps before them
             in their replay window, so the latent state has seen enough of the real past to be trusted.
         model_capacity: imagined transitions kept (first in, first out).
@@ -36,6 +39,7 @@ class MBPOConfig:
     utd: float = 10.0
     batch_size: int = 256
     rollout_schedule: tuple[int, int, int, int] = (20_000, 100_000, 1, 15)
+    trust_quantile: float | None = None
     context: int = 8
     model_capacity: int = 400_000
     learning_rate: float = 3e-4
@@ -53,6 +57,8 @@ class MBPOConfig:
         for name in ("batch_size", "model_capacity", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected a positive `{name}` for MBPO, got {getattr(self, name)}.")
+        if self.trust_quantile is not None and not 0.0 < self.trust_quantile <= 1.0:
+            raise ValueError(f"Expected `trust_quantile` in (0, 1] or None, got {self.trust_quantile}.")
         if self.context < 0 or not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"Expected `context` >= 0 and `gamma` in (0, 1], got {self.context} and {self.gamma}.")
         if len(self.rollout_schedule) != 4:

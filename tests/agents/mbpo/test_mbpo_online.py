@@ -95,8 +95,11 @@ def test_cli_trains_mbpo_and_evaluates_its_policy(tmp_path: Path, capsys: pytest
     flags = ["--task", "InvertedPendulum", "--agent", "mbpo", "--steps", "120", "--num-envs", "2"]
     flags += ["--preset", "debug", "--prefill", "60", "--train-ratio", "16", "--utd", "0.5"]
     flags += ["--rollout-schedule", "0", "120", "1", "2", "--eval-episodes", "2", "--out", str(run), "--no-progress"]
+    flags += ["--ensemble", "2", "--trust-quantile", "0.9"]  # MBPO's head sampling and trusted rollouts
     assert main(["train-online", *flags]) == 0
     assert "sac.zip" in capsys.readouterr().out
+    assert load_checkpoint(run / "policy").model.cfg.ensemble == 2
+    assert json.loads((run / "state" / "state.json").read_text())["config"]["mbpo"]["trust_quantile"] == 0.9
     quick = ["--episodes", "2", "--gaps", "none", "--robustness", "none", "--no-video", "--no-audit", "--no-fidelity"]
     policy = ["--checkpoint", str(run / "policy"), "--policy", str(run / "policy" / "sac.zip")]
     assert main(["evaluate", *policy, *quick, "--no-progress"]) == 0

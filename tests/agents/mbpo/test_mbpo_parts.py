@@ -108,3 +108,45 @@ def test_branched_rollouts_start_real_and_stop_where_the_rule_ends_them() -> Non
     torch.manual_seed(1)
     one = branched_rollouts(model, start, start_obs, act, 1, None)
     assert len(one["obs"]) == 32 and torch.allclose(one["next_obs"], model.decode(state).obs)
+
+
+def _ensemble_rollout_setup(heads: int) -> tuple[WorldModel, object, torch.Tensor]:
+    torch.manual_seed(0)
+    cfg, _ = make_config("debug", obs_dim=3, action_dim=2, ensemble=heads)
+    model = WorldModel(cfg).eval()
+    start_obs = torch.randn(64, 3)
+    posts = model.observe(start_obs[:, None], torch.zeros(64, 1, 2), torch.ones(64, 1, dtype=torch.bool))
+    return model, posts.index((slice(None), 0)), start_obs
+
+
+def _act(obs: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(obs[:, :2])
+
+
+def _never_ends(obs: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(len(obs), dtype=torch.bool)
+
+
+def test_rollouts_sample_a_head_per_step_and_stop_where_the_heads_disagree() -> None:
+    model, start, start_obs = _ensemble_rollout_setup(heads=3)
+    torch.manual_seed(1)
+    full = branched_rollouts(model, start, start_obs, _act, 4, _never_ends)
+    assert len(full["obs"]) == 64 * 4  # no end, no trust limit: every rollout runs its length
+    with torch.inference_mode():
+        head0, _ = model.rssm.img_step(start, _act(start_obs))
+    assert not torch.allclose(full["next_obs"][:64], model.decode(head0).obs)  # not head 0 alone
+    torch.manual_seed(1)
+    trusted = branched_rollouts(model, start, start_obs, _act, 4, _never_ends, trust_quantile=0.5)
+    assert torch.equal(trusted["obs"][:64], start_obs)  # the first step, from real states, is always kept
+    assert 64 < len(trusted["obs"]) < 64 * 4  # later steps stop where the untrained heads disagree
+    with pytest.raises(ValueError, match=r"`trust_quantile` in \(0, 1\]"):
+        branched_rollouts(model, start, start_obs, _act, 4, None, trust_quantile=0.0)
+
+
+def test_heads_that_agree_are_trusted_however_low_the_quantile() -> None:
+    model, start, start_obs = _ensemble_rollout_setup(heads=3)
+    with torch.no_grad():  # every head a copy of the first: their disagreement is zero everywhere
+        for parameter in model.rssm.prior_net.parameters():
+            parameter.copy_(parameter[:1].expand_as(parameter))
+    out = branched_rollouts(model, start, start_obs, _act, 4, _never_ends, trust_quantile=0.01)
+    assert len(out["obs"]) == 64 * 4
