@@ -140,3 +140,20 @@ def test_export_with_a_bad_calibration_path_writes_nothing(
     assert main([*args, "--calibrate", str(tmp_path / "absent")]) == 2
     assert str(tmp_path / "absent") in capsys.readouterr().err
     assert not out.exists()  # no export left behind with a calibration that was never made
+
+
+def test_train_hands_its_processes_the_command_line_it_was_given() -> None:
+    """``--nproc`` starts each process with the command rebuilt from the parsed options: it must parse back the same."""
+    import dataclasses
+
+    from dreamgym.cli import COMMANDS, _as_argv, build_parser
+
+    argv = ["train", "--dataset", "a", "b", "--out", "o", "--ensemble", "3", "--no-progress", "--nproc", "2"]
+
+    def parsed(line: list[str]) -> object:
+        namespace = build_parser().parse_args(line)
+        return COMMANDS["train"](**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(COMMANDS["train"])})
+
+    args = parsed(argv)
+    assert parsed(_as_argv("train", args)) == args
+    assert (args.dataset, args.steps, args.no_progress, args.nproc) == (["a", "b"], None, True, 2)

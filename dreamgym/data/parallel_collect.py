@@ -58,6 +58,9 @@ EPISODE_SEEDS = "numpy SeedSequence([seed, episode index])"
 HISTORY_FREE_PACKAGES = ("pybullet_envs_gymnasium",)
 """Packages whose envs, once reset, give the same episode for a seed whatever ran before (module docstring)."""
 
+_WRITE_BATCH = 64
+"""Episodes appended to the HDF5 file per write: a write per episode costs more than a short episode's steps."""
+
 
 def episode_seed(seed: int, index: int) -> int:
     """The seed of episode ``index`` of a collection seeded ``seed``: its env reset seed and its policy's seed.
@@ -250,6 +253,7 @@ def _stream_in_order(
     from minari.data_collector import EpisodeBuffer
 
     waiting: dict[int, dict[str, Any]] = {}
+    ready: list[Any] = []  # in order, not yet in the file: written in batches, as each write reopens the file
     written = total = 0
     with tqdm(total=steps, desc=desc, unit="step", disable=not progress, dynamic_ncols=True) as bar:
         for index, episode in stream:
@@ -259,13 +263,17 @@ def _stream_in_order(
             while written in waiting and total < steps:
                 record = _cut(waiting.pop(written), steps - total)
                 seed = record.pop("seed")
-                storage.update_episodes([EpisodeBuffer(id=written, seed=seed, **record)])
+                ready.append(EpisodeBuffer(id=written, seed=seed, **record))
                 total += len(record["rewards"])
                 written += 1
                 bar.update(len(record["rewards"]))
+            if len(ready) >= _WRITE_BATCH or total >= steps:
+                storage.update_episodes(ready)
+                ready = []
             if total >= steps:
                 return written
     raise AssertionError("the episode stream ended before the step budget")  # it is endless
+
 
 
 def _cut(record: dict[str, Any], budget: int) -> dict[str, Any]:
