@@ -275,7 +275,6 @@ def _stream_in_order(
     raise AssertionError("the episode stream ended before the step budget")  # it is endless
 
 
-
 def _cut(record: dict[str, Any], budget: int) -> dict[str, Any]:
     """The episode's first ``budget`` steps when it is longer, ending ``truncated`` where the budget ends it."""
     length = len(record["rewards"])
