@@ -12,6 +12,10 @@ resumes: Dreamer and MBPO from their own checkpoints, SAC from the model and rep
 from its rounds. Finished results go to ``benchmarks/results/<name>.json`` as they land, and the table to
 ``<name>.md``; ``--table-only`` rewrites the table from the JSON.
 
+``--workers N`` runs the (task, method, seed) runs side by side on N Ray workers (a local cluster, or the one in
+``RAY_ADDRESS``; see ``docs/scaling.md``), each with ``--threads`` torch threads; the results are those of the serial
+loop, since every run depends on its own seed alone.
+
 Every Dreamer, MBPO and SAC policy is scored on the same ``--eval-episodes`` PyBullet episodes (seeds 1,000,000 on)
 with deterministic actions. Dyna's rounds end at fixed real-step counts (5k random, then 15k per round) and
 score on their own evaluation seeds; a milestone shows the last round at or before it.
@@ -23,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +206,37 @@ def run_dyna_path(task: str, seed: int, milestones: list[int], out: Path, args: 
 METHODS = {"dreamer": run_dreamer, "mbpo": run_mbpo, "sac": run_sac, "dyna": run_dyna_path}
 
 
+def _run_one(run: tuple[str, str, int], milestones: list[int], args: argparse.Namespace) -> dict[str, Any]:
+    """One method on one task and seed, to the last milestone, in its own directory under ``--out``."""
+    import torch
+
+    task, method, seed = run
+    torch.set_num_threads(args.threads)  # again here: a Ray worker is a process of its own
+    out = args.out / task / method / str(seed)
+    print(f"{task}/{method}/{seed}: running to {milestones[-1]} real steps in {out}", flush=True)
+    return METHODS[method](task, seed, milestones, out, args)
+
+
+def _run_all(
+    runs: list[tuple[str, str, int]], milestones: list[int], args: argparse.Namespace
+) -> Iterator[tuple[tuple[str, str, int], dict[str, Any]]]:
+    """``(run, entry)`` as runs finish: one after the other here, or side by side on ``--workers`` Ray workers.
+
+    Every run resumes from its own directory, so a worker that dies mid-run is replaced and its run picks up
+    from its last checkpoint; each result is saved by this (the driver) process as it lands.
+    """
+    if args.workers == 0:
+        for run in runs:
+            yield run, _run_one(run, milestones, args)
+        return
+    from dreamgym.workers import WorkerPool
+
+    with WorkerPool(
+        lambda: None, lambda _state, run: _run_one(run, milestones, args), args.workers, cpus_per_worker=args.threads
+    ) as pool:
+        yield from pool.map(runs)
+
+
 def table(store: dict[str, Any], milestones: list[int]) -> str:
     """Mean ± sample std over seeds per task, method and milestone, with the seeds counted."""
     runs = store["runs"]
@@ -249,7 +285,8 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sample_efficiency")
     parser.add_argument("--name", default="sample_efficiency", help="results file name in benchmarks/results")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (and Ray CPUs) per run")
+    parser.add_argument("--workers", type=int, default=0, help="runs side by side on Ray workers (0: one by one)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
@@ -263,18 +300,18 @@ def main() -> None:
     store = _store(path)
     milestones = sorted(args.milestones)
     if not args.table_only:
-        for task in args.tasks:
-            for method in args.methods:
-                for seed in args.seeds:
-                    key = f"{task}/{method}/{seed}"
-                    if key in store["runs"]:
-                        continue
-                    out = args.out / task / method / str(seed)
-                    print(f"{key}: running to {milestones[-1]} real steps in {out}", flush=True)
-                    entry = METHODS[method](task, seed, milestones, out, args)
-                    entry["command"] = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
-                    store = _save_run(path, key, entry)
-                    print(f"{key}: {entry['scores']}", flush=True)
+        command = "python benchmarks/sample_efficiency.py " + " ".join(sys.argv[1:])
+        pending = [
+            (task, method, seed)
+            for task in args.tasks
+            for method in args.methods
+            for seed in args.seeds
+            if f"{task}/{method}/{seed}" not in store["runs"]
+        ]
+        for (task, method, seed), entry in _run_all(pending, milestones, args):
+            key = f"{task}/{method}/{seed}"
+            store = _save_run(path, key, entry | {"command": command})
+            print(f"{key}: {entry['scores']}", flush=True)
     commands = sorted({entry["command"] for entry in store["runs"].values()})
     text = "# Sample efficiency\n\nCommands:\n\n" + "".join(f"- `{c}`\n" for c in commands)
     text += f"\n{table(store, milestones)}\n"
