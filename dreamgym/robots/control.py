@@ -44,7 +44,13 @@ INTERVENTIONS = (
     "overruns",
     "refused",
 )
-"""What the robot counts as an intervention; ``refused`` sums the refused messages of every kind."""
+"""What the robot counts as an intervention; ``refused`` sums the refused messages of every kind but the
+:data:`TIMING_REFUSALS`."""
+
+TIMING_REFUSALS = ("stale", "not_running")
+"""Refusals of an honest client that was late (its command answers an observation the robot has moved past, or an
+episode that just ended): counted under their codes (a stale command also as ``stale_commands``), logged quietly,
+and left out of ``refused``, which counts the messages that break the protocol."""
 
 HEARTBEATS = 50
 """Times the last observation of a finished episode is sent again, one per period, in case it was lost."""
@@ -263,7 +269,7 @@ class ControlLoop:
 
     def _snapshot(self) -> dict[str, int]:
         counts = {**self.counts, **self.governor.counts}
-        counts["refused"] = sum(self.refusals.values())
+        counts["refused"] = sum(n for code, n in self.refusals.items() if code not in TIMING_REFUSALS)
         return counts
 
     def episode_counts(self) -> dict[str, int]:
@@ -275,7 +281,8 @@ class ControlLoop:
         """Logs and counts a refused message (thread-safe: connection threads call it)."""
         with self._lock:
             self.refusals[code] = self.refusals.get(code, 0) + 1
-        log.warning("refused a message from %s (%s): %s", peer, code, message)
+        level = logging.DEBUG if code in TIMING_REFUSALS else logging.WARNING
+        log.log(level, "refused a message from %s (%s): %s", peer, code, message)
 
     def status(self) -> dict[str, Any]:
         """The robot's state and its lifetime counters; ``last_command_t`` is the robot time of the last tick that
