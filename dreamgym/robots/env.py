@@ -60,12 +60,12 @@ class RobotEnv(gym.Env):
                 f"Expected the robot's `address`, e.g. gymnasium.make('dreamgym/{task}-robot-v0', "
                 "address='tcp://127.0.0.1:5555'); start a loopback robot with `dreamgym robot-server`."
             )
-        self.spec_task = get_task(task)
-        if self.spec_task.obs_kind != "vector":
+        self.task = get_task(task)
+        if self.task.obs_kind != "vector":
             raise ValueError(f"Expected a vector task for a robot env, got the pixel task {task!r}.")
-        self.observation_space = self.spec_task.observation_space
-        self.action_space = self.spec_task.action_space
-        self.max_episode_steps = max_episode_steps or self.spec_task.max_episode_steps
+        self.observation_space = self.task.observation_space
+        self.action_space = self.task.action_space
+        self.max_episode_steps = max_episode_steps or self.task.max_episode_steps
         self.client = RobotClient(address, load_token(token_file, token_env), timeout=timeout or 2.0)
         welcome = self.client.welcome
         try:
@@ -79,7 +79,7 @@ class RobotEnv(gym.Env):
         self._running = False
 
     def _check_welcome(self, welcome: dict[str, Any]) -> None:
-        task = self.spec_task
+        task = self.task
         announced = (welcome.get("task"), welcome.get("obs_dim"), welcome.get("action_dim"))
         if announced != (task.name, task.obs_shape[0], task.action_dim):
             raise RobotError(
