@@ -199,9 +199,9 @@ class ExportArgs:
 
 @dataclass
 class RobotServerArgs:
-    """Serve a PyBullet task as a loopback robot behind the robot bridge (token from --token-file or the env)."""
+    """Serve a task's simulator as a loopback robot behind the robot bridge (token from --token-file or the env)."""
 
-    task: str = _opt("InvertedPendulum", "dreamgym task name (a vector task)")
+    task: str = _opt("InvertedPendulum", "dreamgym task name or module:ATTRIBUTE (a vector task with a simulator)")
     host: str = _opt("127.0.0.1", "interface to listen on (0.0.0.0: every interface)")
     port: int = _opt(5555, "TCP port (0: any free port)")
     token_file: str | None = _opt(None, "file holding the shared token (default: $DREAMGYM_ROBOT_TOKEN)")

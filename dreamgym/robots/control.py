@@ -98,7 +98,7 @@ class ControlLoop:
         clock: the robot's clock (seconds, monotonic); observation timestamps come from it.
 
     Example:
-        >>> loop = ControlLoop(PyBulletBackend("Hopper"), period=0.02).start()  # doctest: +SKIP
+        >>> loop = ControlLoop(SimulatorBackend("Hopper"), period=0.02).start()  # doctest: +SKIP
     """
 
     def __init__(

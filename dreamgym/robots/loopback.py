@@ -1,8 +1,8 @@
-"""A loopback robot: a PyBullet task (optionally behind a reality gap) served by the real robot server.
+"""A loopback robot: a task's simulator (PyBullet, optionally behind a reality gap) served by the real robot server.
 
 It runs the whole robot path (authentication, the fixed control period, the watchdog, the safety layer, the wire
 protocol) with no hardware, for tests, for the evaluation ladder's robot rung, and to rehearse a client against
-latency, jitter and packet loss before it meets a real link. Its numbers are PyBullet's, and the ladder labels
+latency, jitter and packet loss before it meets a real link. Its numbers are the simulator's, and the ladder labels
 them as the loopback's, never as a real robot's.
 
 Run one with ``dreamgym robot-server --task Hopper`` (the token from ``DREAMGYM_ROBOT_TOKEN`` or ``--token-file``).
@@ -25,25 +25,29 @@ from dreamgym.robots.server import RobotServer
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GapConfig, RandomGap, make_gap_env
 
-__all__ = ["PyBulletBackend", "loopback_server", "serve_loopback"]
+__all__ = ["SimulatorBackend", "loopback_server", "serve_loopback"]
 
 
-def _control_period(env: Any) -> float:
-    """Seconds of simulated time one env step covers: the scene's step for pybullet-envs, the simulator's
-    substeps for panda-gym."""
+def _control_period(env: Any) -> float | None:
+    """Seconds of simulated time one env step covers, where the env says: the scene's step for pybullet-envs, the
+    simulator's substeps for panda-gym, ``dt`` for Gymnasium's own envs; ``None`` otherwise."""
     unwrapped = env.unwrapped
     scene = getattr(unwrapped, "scene", None)
     if scene is not None:
         return float(scene.dt)
-    sim = unwrapped.sim
-    return float(sim.timestep * sim.n_substeps)
+    sim = getattr(unwrapped, "sim", None)
+    if sim is not None:
+        return float(sim.timestep * sim.n_substeps)
+    dt = getattr(unwrapped, "dt", None)
+    return float(dt) if isinstance(dt, int | float) else None
 
 
-class PyBulletBackend:
-    """A PyBullet task as a :class:`~dreamgym.robots.control.RobotBackend`.
+class SimulatorBackend:
+    """A task's simulator env as a :class:`~dreamgym.robots.control.RobotBackend`: dreamgym's PyBullet tasks, or a
+    user's task with a Gymnasium env (``TaskSpec.from_env``).
 
     Args:
-        task: a vector task (pixel tasks are not served).
+        task: a vector task with a simulator (pixel tasks are not served).
         gap: the simulated robot's reality gap (e.g. ``"moderate"``), nominal by default.
         seed: seed of the gap's noise streams (each also restarts from every reset's seed).
     """
@@ -54,7 +58,7 @@ class PyBulletBackend:
             raise ValueError(f"Expected a vector task for the loopback robot, got the pixel task {self.task.name!r}.")
         self.env = make_gap_env(self.task, gap, seed=seed)
         self.env.reset(seed=seed)  # pybullet-envs build their scene, and its time step, on the first reset
-        self.control_period = _control_period(self.env)
+        self.control_period: float | None = _control_period(self.env)
 
     def reset(self, seed: int | None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
@@ -83,12 +87,12 @@ def loopback_server(
     port: int = 0,
     seed: int = 0,
 ) -> RobotServer:
-    """A robot server over a PyBullet task (not started: call ``start()`` or ``serve_forever()``, or use ``with``).
+    """A robot server over a task's simulator (not started: call ``start()`` or ``serve_forever()``, or use ``with``).
 
     Args:
         task: the task.
         token: the shared secret clients must prove.
-        period: control period in seconds; the simulator's own step (real time) by default.
+        period: control period in seconds; the simulator's own step (real time) by default, where the env says it.
         gap: the simulated robot's reality gap.
         network: emulated latency, jitter and loss of the control stream.
         safety: limits of the robot-side safety layer; the task's joint limits by default.
@@ -99,9 +103,12 @@ def loopback_server(
         >>> with loopback_server("Hopper", token, period=0.02) as server:  # doctest: +SKIP
         ...     env = gymnasium.make("dreamgym/Hopper-robot-v0", address=server.address)
     """
-    backend = PyBulletBackend(task, gap, seed)
+    backend = SimulatorBackend(task, gap, seed)
     try:
-        loop = ControlLoop(backend, period or backend.control_period, safety)
+        period = period or backend.control_period
+        if period is None:
+            raise ValueError(f"{backend.task.name}'s env does not say how long a step lasts; pass a control `period`.")
+        loop = ControlLoop(backend, period, safety)
         return RobotServer(loop, token, host, port, network, seed=seed)
     except BaseException:
         backend.close()

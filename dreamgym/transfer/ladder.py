@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.data.policies import reset_policy
-from dreamgym.errors import RobotError, RobotNotConnectedError
+from dreamgym.errors import NoSimulatorError, RobotError, RobotNotConnectedError
 from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.transfer.gaps import GAP_PRESETS, GapConfig, RandomGap, make_gap_env, parse_gap
 
@@ -348,8 +348,9 @@ class RobotRung:
     they intervened over its episodes (``extra["interventions"]``, from the robot's lifetime counters).
 
     Args:
-        address: the robot server (``tcp://host:port``); ``"loopback"`` starts an in-process PyBullet robot
-            server, which exercises the whole robot path and is labelled as such; ``None`` means no robot.
+        address: the robot server (``tcp://host:port``); ``"loopback"`` starts an in-process robot server over
+            the task's simulator, which exercises the whole robot path and is labelled as such; ``None`` means no
+            robot.
         token_file: file holding the robot's token; ``None`` reads ``DREAMGYM_ROBOT_TOKEN`` (a loopback robot
             gets a fresh random token of its own).
         safety: limits of a loopback robot's safety layer; the task's joint limits by default (a real robot
@@ -379,14 +380,17 @@ class RobotRung:
                 return RungResult(self.name, self.kind, status="error", detail=f"robot address {self.address!r}: {err}")
         with contextlib.ExitStack() as stack:
             if self.address == "loopback":
-                address, token_file = self._start_loopback(spec, stack)
-                detail = f"loopback PyBullet robot at {address}"
+                try:
+                    address, token_file = self._start_loopback(spec, stack)
+                except (NoSimulatorError, ValueError) as err:  # a log task has no simulator to serve
+                    return RungResult(self.name, self.kind, status="error", detail=f"loopback robot: {err}")
+                detail = f"loopback {spec.simulator} robot at {address}"
             else:
                 address, token_file, detail = self.address, self.token_file, f"robot at {self.address}"
             return self._run_robot(policy, spec, episodes, seed, progress, address, token_file, detail)
 
     def _start_loopback(self, spec: TaskSpec, stack: contextlib.ExitStack) -> tuple[str, Path]:
-        """Serves ``spec`` from an in-process PyBullet robot with a fresh token in a private file."""
+        """Serves ``spec`` from an in-process simulated robot with a fresh token in a private file."""
         from dreamgym.robots.loopback import loopback_server
 
         token = secrets.token_hex(32)

@@ -10,6 +10,7 @@ import pytest
 from dreamgym.robots.loopback import loopback_server
 from dreamgym.robots.protocol import TOKEN_ENV
 from dreamgym.robots.server import RobotServer
+from dreamgym.tasks import TaskSpec
 
 TOKEN = b"test-token-0123456789abcdef"
 
@@ -26,7 +27,7 @@ def serve(token_env: bytes) -> Iterator[Callable[..., RobotServer]]:
     """Starts loopback servers (``loopback_server`` arguments; InvertedPendulum at 20 ms by default)."""
     servers: list[RobotServer] = []
 
-    def start(task: str = "InvertedPendulum", **kwargs) -> RobotServer:
+    def start(task: str | TaskSpec = "InvertedPendulum", **kwargs) -> RobotServer:
         kwargs.setdefault("period", 0.02)
         server = loopback_server(task, token_env, **kwargs).start()
         servers.append(server)

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import dreamgym  # noqa: F401  (registers the robot envs)
+import dreamgym  # registers the robot envs
 from dreamgym.errors import (
     EmergencyStopError,
     InvalidActionError,
@@ -29,7 +29,7 @@ from dreamgym.robots.control import INTERVENTIONS
 from dreamgym.robots.emulation import NetworkConditions
 from dreamgym.robots.env import RobotEnv
 from dreamgym.robots.safety import SafetyConfig
-from dreamgym.tasks import get_task
+from dreamgym.tasks import TASKS, TaskSpec, get_task
 from dreamgym.transfer.gaps import make_gap_env
 from tests.robots.conftest import TOKEN
 
@@ -214,6 +214,31 @@ def test_the_robot_clips_and_rate_limits_commands_and_counts_it(serve) -> None:
     env.close()
 
 
+def test_a_users_gymnasium_task_is_served_too(serve) -> None:
+    """A user's task (Gymnasium's Pendulum, actions in [-2, 2]) behind the loopback: the robot env takes unit
+    actions, like every dreamgym env, and the simulator's own step is the period."""
+    spec = dreamgym.register_task(TaskSpec.from_env("Pendulum-v1", name="BridgePendulum"))
+    try:
+        server = serve(spec, period=None)
+        assert server.loop.period == 0.05  # Pendulum-v1's dt
+        env = gym.make("dreamgym/BridgePendulum-robot-v0", address=server.address, max_episode_steps=5)
+        obs, _ = env.reset(seed=0)
+        sim = spec.make_env()
+        np.testing.assert_array_equal(obs, sim.reset(seed=0)[0])
+        assert SafetyConfig.for_task(spec).observation_limits == {}  # no joint layout known: no joint limits
+        truncated, ticks = False, 0
+        while not truncated:
+            _, _, _, truncated, info = env.step(np.ones(1, np.float32))
+            ticks += info["ticks"]
+        assert ticks == 5 and info["safe_action"][0] == 1.0  # the unit action, as sent
+        env.close()
+        sim.close()
+    finally:
+        del TASKS[spec.name]
+        for suffix in ("dream", "robot"):
+            gym.registry.pop(f"dreamgym/BridgePendulum-{suffix}-v0")
+
+
 def test_only_one_client_commands_and_only_with_the_token(serve, tmp_path: Path) -> None:
     server = serve()
     first = RobotEnv("InvertedPendulum", server.address)
@@ -275,3 +300,11 @@ def test_robot_server_command_serves_hopper(tmp_path: Path) -> None:
         watchdog.cancel()
         server.kill()
         server.stdout.close()
+
+
+def test_a_loopback_rung_for_a_task_without_a_simulator_is_an_error_on_the_rung() -> None:
+    from dreamgym.transfer.ladder import RobotRung
+
+    log_task = TaskSpec("LoggedArm", None, (4,), 2, 100, 100, package=None)  # defined by a robot's log alone
+    result = RobotRung("loopback").run(lambda obs: np.zeros((len(obs), 2)), log_task, 1, 0, False)
+    assert result.status == "error" and result.detail.startswith("loopback robot: ") and not result.ok
