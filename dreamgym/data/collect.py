@@ -370,15 +370,16 @@ def _empty_record(first_observation: Any, obs_dtype: Any) -> dict[str, Any]:
 
 
 def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[str, Any]) -> None:
-    """Writes a Minari data set into ``root/data`` with Minari's storage API.
+    """Writes a Minari data set into ``root/data`` with Minari's storage API; a pixel task's frames exact and
+    compressed (:mod:`dreamgym.data.frames`).
 
     ``minari.create_dataset_from_buffers`` only writes under the global ``MINARI_DATASETS_PATH`` (and creates
     namespace files there); ``MinariStorage.new`` takes an explicit directory, which the atomic rename needs.
     The id and version fields it would add are set here so ``minari.MinariDataset`` reads the result.
     """
     storage = _new_storage(root, env)
-    _finish_metadata(storage, metadata)
     storage.update_episodes(episodes)
+    _finish_metadata(storage, metadata)
 
 
 def _new_storage(root: Path, env: gym.Env) -> Any:
@@ -390,13 +391,21 @@ def _new_storage(root: Path, env: gym.Env) -> Any:
         observation_space=env.observation_space,
         action_space=env.action_space,
         env_spec=env.spec,
+        jpeg_encoding=False,  # frames exact: raw here, then gzip-compressed by _finish_metadata
     )
 
 
 def _finish_metadata(storage: Any, metadata: dict[str, Any]) -> None:
+    """Completes a storage once every episode is in: its metadata, and a pixel task's frames compressed."""
     import minari
 
+    from dreamgym.data.frames import compress_frames
+
     storage.update_metadata({**metadata, "minari_version": minari.__version__})
+    space = storage.observation_space
+    if isinstance(space, gym.spaces.Dict) and "image" in space.spaces:
+        compress_frames(storage.data_path / "main_data.hdf5")
+        storage.update_metadata({"dataset_size": storage.get_size()})
 
 
 def _dreamgym_version() -> str:
