@@ -41,6 +41,7 @@ __all__ = [
     "dream_seeds",
     "dream_vs_real_returns",
     "filter_episodes",
+    "image_reconstruction_error",
     "measure_fidelity",
     "obs_scale",
     "open_loop_errors",
@@ -228,11 +229,39 @@ def filter_episodes(model: WorldModel, data: SequenceData, seed: int) -> tuple[R
         prev_action[e, : rows.stop - rows.start] = torch.from_numpy(data.prev_action[rows].copy())
     is_first = torch.zeros(len(slices), length, dtype=torch.bool)
     is_first[:, 0] = True
+    images = _padded_images(data, slices, length)
     # Filtering samples posterior latents: a private seeded stream keeps the result reproducible and leaves
     # the caller's torch RNG untouched.
     with torch.inference_mode(), seeded_torch(seed):
-        posts = model.observe(obs, prev_action, is_first)
+        posts = model.observe(obs, prev_action, is_first, image=None if images is None else torch.from_numpy(images))
     return posts, slices
+
+
+def _padded_images(data: SequenceData, slices: list[slice], length: int) -> np.ndarray | None:
+    """A camera data set's frames as (E, length, H, W, C) uint8, episodes padded with black frames."""
+    if data.image is None:
+        return None
+    images = np.zeros((len(slices), length, *data.image.shape[1:]), dtype=np.uint8)
+    for e, rows in enumerate(slices):
+        images[e, : rows.stop - rows.start] = data.image[rows]
+    return images
+
+
+def image_reconstruction_error(model: WorldModel, data: SequenceData, posts: RSSMState) -> float:
+    """Mean absolute pixel error, in [0, 1], of a camera model's frames decoded from its posterior states ``posts``
+    (:func:`filter_episodes`) against the real frames of ``data``: how well it sees what it is shown."""
+    slices = episode_slices(data)
+    images = _padded_images(data, slices, posts.deter.shape[1])
+    if images is None:
+        raise ValueError("Expected a data set with camera frames; this one has none.")
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for e, rows in enumerate(slices):
+            n = rows.stop - rows.start
+            decoded = model.decode_image(posts.index((torch.full((n,), e), torch.arange(n))))
+            total += float((decoded - torch.from_numpy(images[e, :n]).float() / 255.0).abs().mean((1, 2, 3)).sum())
+            count += n
+    return total / count
 
 
 def dream_seeds(seed: int, count: int) -> np.ndarray:
@@ -302,7 +331,8 @@ def open_loop_errors(
 
     Returns:
         ``obs_scale`` (d,), ``obs_error`` (horizon, d), ``total_error`` (horizon,), ``reward_rmse`` (horizon,) and
-        ``pairs`` (horizon,), as described in :class:`FidelityResult`.
+        ``pairs`` (horizon,), as described in :class:`FidelityResult`; for a camera model and data with frames also
+        ``image_error`` (horizon,), the mean absolute pixel error of the dreamed frames in [0, 1].
 
     Raises:
         ValueError: ``horizon``, ``context`` or ``start_stride`` is not positive, or no episode has a real step
@@ -337,6 +367,8 @@ def open_loop_errors(
     valid = rows < lengths[episode][:, None]
     sq_obs = np.zeros((horizon, *data.obs_shape))
     sq_reward = np.zeros(horizon)
+    images = _padded_images(data, slices, pad) if checkpoint.model.cfg.image_shape is not None else None
+    abs_image = np.zeros(horizon)
     seeds = dream_seeds(seed, len(starts))  # drawn once, so chunking by max_batch changes no result
     for chunk in np.array_split(np.arange(len(starts)), -(-len(starts) // max_batch)):
         e, t = torch.as_tensor(episode[chunk]), torch.as_tensor(t0[chunk])
@@ -346,12 +378,16 @@ def open_loop_errors(
             torch.as_tensor(obs[episode[chunk], t0[chunk]]),
             seeds[chunk],
             horizon,
+            image=None if images is None else torch.from_numpy(images[episode[chunk], t0[chunk]]),
         )
         for k in range(horizon):
             out = dreams.step(action[episode[chunk], t0[chunk] + k])
             m = valid[chunk, k]
             sq_obs[k] += ((out.obs[m] - obs[episode[chunk][m], rows[chunk, k][m]]) ** 2).sum(0)
             sq_reward[k] += ((out.reward[m] - reward[episode[chunk][m], rows[chunk, k][m]]) ** 2).sum()
+            if images is not None:
+                real = images[episode[chunk][m], rows[chunk, k][m]].astype(np.int16)
+                abs_image[k] += (np.abs(out.image[m].astype(np.int16) - real).mean((1, 2, 3)) / 255.0).sum()
     pairs = valid.sum(0)
     scale = obs_scale(checkpoint)
     with np.errstate(invalid="ignore", divide="ignore"):  # steps no episode reached stay NaN
@@ -362,6 +398,7 @@ def open_loop_errors(
             "total_error": np.sqrt((mse / scale**2).mean(1)),
             "reward_rmse": np.sqrt(sq_reward / pairs),
             "pairs": pairs,
+            **({"image_error": abs_image / pairs} if images is not None else {}),
         }
 
 

@@ -1,0 +1,403 @@
+"""Dreaming in pixels: speed, image fidelity, object permanence and data size of a camera world model of PandaPush.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/pixels.py --work runs/pixels
+    python benchmarks/pixels.py --table-only         # rewrite pixels.md from pixels.json
+
+Stages, each resumed from ``--work`` (data sets and the checkpoint are kept; results land in
+``benchmarks/results/pixels.json`` as each stage finishes):
+
+1. ``data``: ``--data-steps`` steps of PandaPushPixels with the noisy scripted pusher (training data) and
+   ``--heldout-episodes`` further episodes on other seeds (held out), frames stored exact and gzip-compressed;
+   their size against raw uint8 and against Minari's JPEG, and the frames read back checked bit for bit.
+2. ``train``: a camera world model (``--preset`` with ``--cnn-depth``, ``--batch-size`` x ``--seq-len``,
+   ``--wm-steps`` updates) on the training data.
+3. ``speed``: PyBullet's PandaPushPixels steps/s, each step drawing its 64x64 frame, against the pixel dream's
+   steps/s at batch 1, 64 and 512 in the same run: ``DreamBatch``, the engine of every dream env, one batched
+   forward pass per step under ``torch.inference_mode``, each step decoding every dream's frame.
+4. ``fidelity``: on the held-out episodes, the reconstruction error (frames decoded from the posterior) and the
+   open-loop image error against horizon (mean absolute pixel error in [0, 1]).
+5. ``permanence``: ``--rollouts`` episodes of the scripted pusher in PyBullet, and the dream from each start under
+   the same actions; the colour locator's events (block vanished, moved untouched, blended into the gripper) on
+   the real frames (the control) and the dreamed ones, and the state audit's tabletop checks on the proprioception
+   beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+TASK = "PandaPushPixels"
+HELDOUT_SEED, ROLLOUT_SEED = 1_000, 2_000
+BATCHES = (1, 64, 512)
+
+
+def _save(store: dict[str, Any], name: str) -> None:
+    from dreamgym.atomic import write_json_atomic
+
+    write_json_atomic(RESULTS / f"{name}.json", store)
+    (RESULTS / f"{name}.md").write_text(table(store))
+
+
+def stage_data(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    import h5py
+    from minari.dataset._storages.hdf5_storage import encode_frame
+
+    from dreamgym.data import collect, load_episodes
+    from dreamgym.tasks import get_task
+
+    spec = get_task(TASK)
+    out: dict[str, Any] = {}
+    for name, steps, seed in (
+        ("train", args.data_steps, args.seed),
+        ("heldout", args.heldout_episodes * spec.max_episode_steps, HELDOUT_SEED),
+    ):
+        path = work / f"data_{name}"
+        start = time.perf_counter()
+        if not path.exists():
+            collect(spec, steps, path, policy="scripted", seed=seed, progress=True)
+        seconds = time.perf_counter() - start
+        data = load_episodes(path, spec)
+        with h5py.File(path / "data" / "main_data.hdf5", "r") as file:
+            stored = sum(
+                file[f"{key}/observations/image"].id.get_storage_size() for key in file if key.startswith("episode_")
+            )
+            frames = np.concatenate(
+                [file[f"{key}/observations/image"][()] for key in sorted(file, key=lambda k: int(k.split("_")[1]))]
+            )
+        assert np.array_equal(frames, data.image), "compressed frames did not read back bit for bit"
+        jpeg = sum(len(encode_frame(frame)) for frame in data.image)
+        out[name] = {
+            "steps": steps,
+            "rows": len(data),
+            "episodes": data.num_episodes,
+            "seed": seed,
+            "collect_seconds": round(seconds, 1) if seconds > 1 else None,  # None: collected by an earlier run
+            "frame_bytes_raw": int(data.image.nbytes),
+            "frame_bytes_gzip": int(stored),
+            "frame_bytes_jpeg": int(jpeg),
+            "ratio_raw_to_gzip": data.image.nbytes / stored,
+            "ratio_jpeg_to_gzip": jpeg / stored,
+            "file_bytes": (path / "data" / "main_data.hdf5").stat().st_size,
+            "read_back_bit_for_bit": True,
+        }
+    return out
+
+
+def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.checkpoint import load_checkpoint
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(TASK)
+    data = load_episodes(work / "data_train", spec)
+    model_cfg, train_cfg = make_config(
+        args.preset,
+        spec.obs_shape[0],
+        spec.action_dim,
+        cnn_depth=args.cnn_depth,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        steps=args.wm_steps,
+        seed=args.seed,
+    )
+    result = train_world_model(data, work / "ckpt", spec, model_cfg, train_cfg, progress=True)
+    return {
+        "preset": args.preset,
+        "cnn_depth": args.cnn_depth,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "updates": result.step,
+        "seconds_this_run": round(result.seconds, 1),
+        "final_losses": {k: float(v) for k, v in result.metrics.items()},
+        "parameters": sum(p.numel() for p in load_checkpoint(result.path).model.parameters()),
+    }
+
+
+def pybullet_steps_per_second(seconds: float) -> float:
+    """PandaPushPixels ``env.step`` per second (physics and the 64x64 frame), resets left out of the time."""
+    from dreamgym.tasks import get_task
+
+    env = get_task(TASK).make_env()
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    steps, stepping, start = 0, 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        action = env.action_space.sample()
+        before = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(action)
+        stepping += time.perf_counter() - before
+        steps += 1
+        if terminated or truncated:
+            env.reset()
+    env.close()
+    return steps / stepping
+
+
+def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float) -> float:
+    """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded."""
+    import torch
+
+    from dreamgym.envs.dream_batch import DreamBatch
+
+    dreams = DreamBatch(checkpoint, num_envs=batch, horizon=10**9, termination="model", termination_threshold=-1.0)
+    dreams.reset(torch.ones(batch, dtype=torch.bool))
+    actions = np.random.default_rng(0).uniform(-1, 1, (batch, 3)).astype(np.float32)
+    for _ in range(2):
+        dreams.step(actions)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or steps < 3:
+        out = dreams.step(actions)
+        steps += 1
+    assert out.image.shape == (batch, 64, 64, 3)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from dreamgym.world_model.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(work / "ckpt")
+    out: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "seconds_per_measurement": args.speed_seconds}
+    # PyBullet before and after the dreams, so a change of machine load during the run shows as a spread.
+    before = pybullet_steps_per_second(args.speed_seconds)
+    dreams = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds) for b in BATCHES}
+    after = pybullet_steps_per_second(args.speed_seconds)
+    pybullet = (before + after) / 2
+    out |= {
+        "pybullet_steps_per_s": pybullet,
+        "pybullet_before_after": [before, after],
+        "dream_steps_per_s": dreams,
+        "speedup": {b: v / pybullet for b, v in dreams.items()},
+    }
+    return out
+
+
+def stage_fidelity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.transfer.fidelity import filter_episodes, image_reconstruction_error, open_loop_errors
+    from dreamgym.world_model.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(work / "ckpt")
+    data = load_episodes(work / "data_heldout", get_task(TASK))
+    posts, _ = filter_episodes(checkpoint.model, data, args.seed)
+    errors = open_loop_errors(checkpoint, data, args.horizon, context=5, seed=args.seed, posts=posts)
+    return {
+        "heldout_rows": len(data),
+        "context": 5,
+        "reconstruction_error": image_reconstruction_error(checkpoint.model, data, posts),
+        "open_loop_image_error": errors["image_error"].tolist(),
+        "open_loop_state_error": errors["total_error"].tolist(),
+        "pairs": errors["pairs"].tolist(),
+        "metric": "mean |decoded - real| per pixel channel, in [0, 1]; state: normalised RMSE",
+    }
+
+
+def stage_permanence(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from dreamgym.tasks import get_task
+    from dreamgym.transfer.locate import BLOCK, count_events, locate, permanence_events
+    from dreamgym.transfer.objects import OBJECT_CHECKS, object_violations
+    from dreamgym.transfer.pixel_rollout import load_pixel_policy, pixel_rollout
+    from dreamgym.world_model.checkpoint import load_checkpoint
+
+    spec = get_task(TASK)
+    checkpoint = load_checkpoint(work / "ckpt")
+    totals = {side: dict.fromkeys(("vanished", "moved_untouched", "overlaps_gripper"), 0) for side in ("real", "dream")}
+    state = {side: dict.fromkeys(OBJECT_CHECKS, 0) for side in ("real", "dream")}
+    steps = {"real": 0, "dream": 0}
+    block_seen = {"real": 0, "dream": 0}
+    frames_total = {"real": 0, "dream": 0}
+    for i in range(args.rollouts):
+        seed = ROLLOUT_SEED + i
+        rollout = pixel_rollout(checkpoint, spec, load_pixel_policy("scripted", spec, seed), seed, 50)
+        end = rollout.dream_terminated_at or len(rollout.actions)  # a dream that ended holds its last frame
+        for side, frames, obs, upto in (
+            ("real", rollout.real_frames, rollout.real_obs, len(rollout.actions)),
+            ("dream", rollout.dream_frames, rollout.dream_obs, end),
+        ):
+            for name, count in count_events(permanence_events(frames[: upto + 1])).items():
+                totals[side][name] += count
+            valid = np.ones((1, upto), dtype=bool)
+            for name, flags in object_violations(spec.scene, obs[None, : upto + 1], valid).items():
+                state[side][name] += 0 if flags is None else int(flags.sum())
+            steps[side] += upto
+            block_seen[side] += int(locate(frames[: upto + 1], BLOCK).found.sum())
+            frames_total[side] += upto + 1
+    return {
+        "rollouts": args.rollouts,
+        "seeds": [ROLLOUT_SEED, ROLLOUT_SEED + args.rollouts - 1],
+        "policy": "scripted pusher (noise 0.3, 20 % random actions), acting on the real observations",
+        "steps": steps,
+        "pixel_events": totals,
+        "state_checks": state,
+        "block_visible_share": {side: block_seen[side] / frames_total[side] for side in block_seen},
+    }
+
+
+STAGES = {
+    "data": stage_data,
+    "train": stage_train,
+    "speed": stage_speed,
+    "fidelity": stage_fidelity,
+    "permanence": stage_permanence,
+}
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(store: dict[str, Any]) -> str:
+    lines = [
+        "# Dreaming in pixels: PandaPushPixels",
+        "",
+        f"Command: `{store.get('command', '')}`",
+        f"Machine: {store.get('machine', '')}",
+        "",
+    ]
+    data = store.get("data")
+    if data:
+        lines += [
+            "## Frames on disk (uint8, gzip level 4, chunks of 64 frames)",
+            "",
+            "| data set | frames | raw uint8 | gzip | Minari JPEG | raw / gzip | JPEG / gzip | bit for bit |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, d in data.items():
+            lines.append(
+                f"| {name} ({d['episodes']} episodes) | {d['rows']:,} | {d['frame_bytes_raw'] / 2**20:.2f} MiB | "
+                f"{d['frame_bytes_gzip'] / 2**20:.2f} MiB | {d['frame_bytes_jpeg'] / 2**20:.2f} MiB | "
+                f"{d['ratio_raw_to_gzip']:.1f}x | {d['ratio_jpeg_to_gzip']:.2f}x | {d['read_back_bit_for_bit']} |"
+            )
+        lines.append("")
+    train = store.get("train")
+    if train:
+        lines += [
+            "## World model",
+            "",
+            f"`{train['preset']}` preset with CNN depth {train['cnn_depth']}, batches of {train['batch_size']} x "
+            f"{train['seq_len']} steps, {train['updates']:,} updates; final losses: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in train["final_losses"].items()),
+            "",
+        ]
+    speed = store.get("speed")
+    if speed:
+        before, after = speed["pybullet_before_after"]
+        lines += [
+            "## Steps per second (same run, one process)",
+            "",
+            f"PyBullet PandaPushPixels (physics + 64x64 frame): {speed['pybullet_steps_per_s']:.1f} steps/s "
+            f"(before the dreams {before:.1f}, after {after:.1f}); torch threads: {speed['torch_threads']}.",
+            "",
+            "| dream batch | dream steps/s | x PyBullet |",
+            "|---:|---:|---:|",
+        ]
+        for batch, value in speed["dream_steps_per_s"].items():
+            lines.append(f"| {batch} | {value:,.0f} | {speed['speedup'][batch]:.1f}x |")
+        lines.append("")
+    fid = store.get("fidelity")
+    if fid:
+        horizon = len(fid["open_loop_image_error"])
+        shown = [h for h in (1, 5, 10, 15, 20, 30, 40) if h <= horizon]
+        lines += [
+            "## Image error (held-out episodes)",
+            "",
+            f"Mean absolute pixel error in [0, 1] ({fid['heldout_rows']:,} held-out rows, {fid['context']} real steps "
+            f"of context). Reconstruction (posterior): {fid['reconstruction_error']:.4f}.",
+            "",
+            "| steps ahead (open loop) | " + " | ".join(str(h) for h in shown) + " |",
+            "|---|" + "---:|" * len(shown),
+            "| image error | " + " | ".join(f"{fid['open_loop_image_error'][h - 1]:.4f}" for h in shown) + " |",
+            "| state error (RMSE / std) | "
+            + " | ".join(f"{fid['open_loop_state_error'][h - 1]:.3f}" for h in shown)
+            + " |",
+            "",
+        ]
+    perm = store.get("permanence")
+    if perm:
+        lines += [
+            "## Object permanence and contact, dream against PyBullet",
+            "",
+            f"{perm['rollouts']} episodes (seeds {perm['seeds'][0]}-{perm['seeds'][1]}) of the {perm['policy']}; "
+            "the dream starts from each real start and takes the same actions. Steps compared: PyBullet "
+            f"{perm['steps']['real']}, dream {perm['steps']['dream']} (a dream ends where the goal rule ends it).",
+            "",
+            "| check | PyBullet (control) | dream |",
+            "|---|---:|---:|",
+        ]
+        for name in perm["pixel_events"]["real"]:
+            lines.append(
+                f"| frames: {name} | {perm['pixel_events']['real'][name]} | {perm['pixel_events']['dream'][name]} |"
+            )
+        for name in perm["state_checks"]["real"]:
+            lines.append(
+                f"| state: {name} | {perm['state_checks']['real'][name]} | {perm['state_checks']['dream'][name]} |"
+            )
+        share = perm["block_visible_share"]
+        lines += [
+            "",
+            f"Block found in {share['real']:.1%} of PyBullet frames and {share['dream']:.1%} of dreamed ones.",
+            "",
+        ]
+    notes = store.get("notes")
+    if notes:
+        lines += ["## Not measured", "", *[f"- {note}" for note in notes], ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("runs/pixels"))
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-steps", type=int, default=5000)
+    parser.add_argument("--heldout-episodes", type=int, default=10)
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--cnn-depth", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=16)
+    parser.add_argument("--wm-steps", type=int, default=1000)
+    parser.add_argument("--speed-seconds", type=float, default=10.0)
+    parser.add_argument("--horizon", type=int, default=20)
+    parser.add_argument("--rollouts", type=int, default=20)
+    parser.add_argument("--name", default="pixels")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    path = RESULTS / f"{args.name}.json"
+    store = json.loads(path.read_text()) if path.exists() else {}
+    if args.table_only:
+        (RESULTS / f"{args.name}.md").write_text(table(store))
+        return
+    import platform
+
+    import torch
+
+    torch.set_num_threads(1)  # a shared 2-core machine; PyBullet is single-threaded too
+    store["command"] = "OMP_NUM_THREADS=1 python " + " ".join(["benchmarks/pixels.py", *sys.argv[1:]])
+    store["machine"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"
+    args.work.mkdir(parents=True, exist_ok=True)
+    for name in args.stages:
+        start = time.perf_counter()
+        store[name] = STAGES[name](args.work, args)
+        store.setdefault("stage_seconds", {})[name] = round(time.perf_counter() - start, 1)
+        _save(store, args.name)
+        print(f"{name}: done in {store['stage_seconds'][name]} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
