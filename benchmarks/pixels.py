@@ -127,26 +127,6 @@ def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def pybullet_steps_per_second(seconds: float) -> float:
-    """PandaPushPixels ``env.step`` per second (physics and the 64x64 frame), resets left out of the time."""
-    from dreamgym.tasks import get_task
-
-    env = get_task(TASK).make_env()
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    steps, stepping, start = 0, 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        action = env.action_space.sample()
-        before = time.perf_counter()
-        _, _, terminated, truncated, _ = env.step(action)
-        stepping += time.perf_counter() - before
-        steps += 1
-        if terminated or truncated:
-            env.reset()
-    env.close()
-    return steps / stepping
-
-
 def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float) -> float:
     """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded."""
     import torch
@@ -172,11 +152,14 @@ def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from dreamgym.world_model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(work / "ckpt")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import pybullet_steps_per_second  # env.step alone, resets left out of the time
+
     out: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "seconds_per_measurement": args.speed_seconds}
     # PyBullet before and after the dreams, so a change of machine load during the run shows as a spread.
-    before = pybullet_steps_per_second(args.speed_seconds)
+    before = pybullet_steps_per_second(args.speed_seconds, TASK)
     dreams = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds) for b in BATCHES}
-    after = pybullet_steps_per_second(args.speed_seconds)
+    after = pybullet_steps_per_second(args.speed_seconds, TASK)
     pybullet = (before + after) / 2
     out |= {
         "pybullet_steps_per_s": pybullet,

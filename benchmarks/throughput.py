@@ -30,8 +30,9 @@ TASK = "Hopper"
 ENSEMBLE_DESIGNS = ((1, "linear"), (1, "mlp"), (5, "linear"), (5, "mlp"))
 
 
-def pybullet_steps_per_second(seconds: float) -> float:
-    """Random single-env steps per second of ``env.step`` alone, after a warm-up.
+def pybullet_steps_per_second(seconds: float, task: str = TASK) -> float:
+    """Random single-env steps per second of ``env.step`` alone, after a warm-up (``benchmarks/pixels.py`` times a
+    pixel task's, each step drawing its frame).
 
     Resets and action sampling are left out of the time, as the dreams measured against this step fixed actions
     and never end: a random Hopper falls every dozen steps, and counting both made PyBullet look 1.2-1.4 times
@@ -39,7 +40,7 @@ def pybullet_steps_per_second(seconds: float) -> float:
     """
     from dreamgym.tasks import get_task
 
-    env = get_task(TASK).make_env()
+    env = get_task(task).make_env()
     env.reset(seed=0)
     env.action_space.seed(0)
     steps, stepping, start = 0, 0.0, time.perf_counter()
