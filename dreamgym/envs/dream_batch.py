@@ -114,6 +114,8 @@ class DreamBatch:
         binary_sampling: how binary observation dimensions (contacts) of a structured decoder are dreamed:
             ``"mode"`` (1 where the probability exceeds one half) or ``"sample"`` (a Bernoulli draw from each
             dream's own seeded stream). The probabilities themselves are in :attr:`DreamStep.binary_prob`.
+        frames: a camera model's dreams decode their frames at every step. ``False`` skips the image decoder, most
+            of a pixel dream's step, where nothing shows the frames (an agent on the flat proprioception).
 
     A goal task's dreams keep the goal where the episode set it (the desired goal of the start observation,
     whatever the decoder makes of it: a target does not move), and their reward is the task's own function of
@@ -132,6 +134,7 @@ class DreamBatch:
         halt_penalty: float = 100.0,
         termination: str = "task",
         binary_sampling: str = "mode",
+        frames: bool = True,
     ):
         if termination not in TERMINATIONS:
             raise ValueError(f"Unknown termination {termination!r}; expected one of {list(TERMINATIONS)}.")
@@ -184,6 +187,8 @@ class DreamBatch:
             self.start_obs = starts["obs"][:, -1].clone()
             # A camera model's dreams start from the real frame of their start, and then show decoded ones.
             self.start_image = starts["image"][:, -1].clone() if "image" in starts else None
+            if not frames:
+                self.start_image = None
             self.image = None if self.start_image is None else self.start_image[torch.zeros(self.num_envs).long()]
             self.state = self.start_states.index(torch.zeros(self.num_envs, dtype=torch.long))
             self.obs = self.start_obs[torch.zeros(self.num_envs, dtype=torch.long)].clone()

@@ -90,6 +90,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             halt_penalty=halt_penalty,
             termination=termination,
             binary_sampling=binary_sampling,
+            frames=native_spaces,  # a flat view shows no frames: the image decoder is skipped
         )
         self._last_reward = 0.0
 

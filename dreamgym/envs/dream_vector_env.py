@@ -102,6 +102,7 @@ class DreamVectorEnv(VectorEnv):
             halt_penalty=halt_penalty,
             termination=termination,
             binary_sampling=binary_sampling,
+            frames=native_spaces,  # a flat view shows no frames: the image decoder is skipped
         )
         self.checkpoint = checkpoint_data
         self.num_envs = self.dreams.num_envs

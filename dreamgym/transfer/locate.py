@@ -7,8 +7,9 @@ counted on consecutive frames:
 
 - ``vanished``: the block was seen, and in the next frame it is gone, though it was not at the image's border
   (leaving the view) and the gripper is not over where it was (hiding it).
-- ``moved_untouched``: the block's centre moves by more than ``move_px`` while the gripper is farther than
-  ``touch_px`` from it in both frames.
+- ``moved_untouched``: a block at rest (it had not moved by more than ``move_px`` over the step before, or it
+  is the first step) moves by more than ``move_px`` while the gripper is farther than ``touch_px`` from it in
+  both frames. A pushed block slides on after the gripper has left it; that is momentum, not a dream.
 - ``overlaps_gripper``: pixels of the block's and the gripper's colours blended into one (cyan) within
   ``touch_px`` of the gripper, which no real frame shows: PyBullet draws each pixel from one surface, so where
   the gripper passes the block one hides the other; a dream that superimposes them has put the gripper inside the block.
@@ -185,7 +186,9 @@ def permanence_events(frames: np.ndarray, rules: PermanenceRules | None = None) 
     hidden = _distance(gripper.centre[after], last) <= rules.touch_px
     vanished = block.found[before] & ~block.found[after] & ~at_border & ~hidden
     both = block.found[before] & block.found[after]
-    moved = _distance(block.centre[after], last) > rules.move_px
+    shift = _distance(block.centre[after], last)  # inf where either frame lost the block
+    moved = shift > rules.move_px
+    at_rest = np.concatenate([[True], both[:-1] & ~moved[:-1]])  # the first frame's block rests, as at a reset
     far = (_distance(gripper.centre[before], last) > rules.touch_px) & (
         _distance(gripper.centre[after], block.centre[after]) > rules.touch_px
     )
@@ -196,7 +199,7 @@ def permanence_events(frames: np.ndarray, rules: PermanenceRules | None = None) 
     blended = (blend_mask(frames[after], rules.blend_margin) & near).reshape(len(frames) - 1, -1).sum(1)
     return {
         "vanished": vanished,
-        "moved_untouched": both & moved & far,
+        "moved_untouched": both & at_rest & moved & far,
         "overlaps_gripper": blended >= rules.blend_pixels,
     }
 

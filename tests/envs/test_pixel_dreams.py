@@ -84,3 +84,19 @@ def test_the_pixel_push_dream_observes_the_frame_beside_the_goal_dict(push_pixel
     envs = gym.make_vec("dreamgym/PandaPushPixels-dream-v0", num_envs=2, checkpoint=push_pixels_checkpoint)
     obs, _ = envs.reset(seed=0)
     assert obs["image"].shape == (2, 64, 64, 3) and obs["desired_goal"].shape == (2, 3)
+
+
+def test_a_flat_pixel_dream_skips_the_frames_and_dreams_the_same_proprioception(pixel_checkpoint: Path) -> None:
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+    native = DreamVectorEnv(TASK, num_envs=2, checkpoint=pixel_checkpoint)
+    flat = DreamVectorEnv(TASK, num_envs=2, checkpoint=pixel_checkpoint, native_spaces=False)
+    assert flat.dreams.image is None and flat.observation_space.shape == (2, 15)
+    obs_native, _ = native.reset(seed=0)
+    obs_flat, _ = flat.reset(seed=0)
+    np.testing.assert_array_equal(obs_native["proprio"], obs_flat)
+    actions = np.full((2, 3), 0.5, np.float32)
+    for _ in range(3):
+        obs_native, *_ = native.step(actions)
+        obs_flat, *_ = flat.step(actions)
+        np.testing.assert_array_equal(obs_native["proprio"], obs_flat)

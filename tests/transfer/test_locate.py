@@ -66,13 +66,17 @@ def test_hiding_leaving_the_view_and_pushing_are_not_events() -> None:
     hidden = np.stack([scene((30, 20), (29, 26)), scene(None, (29, 21))])  # the gripper over it
     leaving = np.stack([scene((30, 0), (5, 50)), scene(None, (5, 50))])  # at the left edge
     pushed = np.stack([scene((30, 20), (30, 24)), scene((30, 25), (30, 29))])  # the gripper beside it
-    for frames in (hidden, leaving, pushed):
+    # Pushed, then sliding on after the gripper stopped: momentum, not a block starting to move untouched.
+    sliding = np.stack([scene((30, 20), (30, 17)), scene((30, 25), (30, 20)), scene((30, 30), (30, 20))])
+    for frames in (hidden, leaving, pushed, sliding):
         assert count_events(permanence_events(frames)) == {"vanished": 0, "moved_untouched": 0, "overlaps_gripper": 0}
 
 
 def test_a_block_that_jumps_untouched_and_a_gripper_blended_into_it_are_counted() -> None:
     jump = np.stack([scene((30, 20), (5, 50)), scene((30, 28), (5, 50))])
     assert permanence_events(jump)["moved_untouched"].tolist() == [True]
+    rest_then_jump = np.stack([scene((30, 20), (5, 50)), scene((30, 20), (5, 50)), scene((30, 28), (5, 50))])
+    assert permanence_events(rest_then_jump)["moved_untouched"].tolist() == [False, True]
     blended = scene((30, 20), (29, 24))
     blended[30:33, 20:23] = (20, 110, 120)  # the block's pixels mixed with the gripper's, as a blurring dream draws
     events = permanence_events(np.stack([scene((30, 20), (29, 24)), blended]))
