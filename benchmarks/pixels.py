@@ -306,7 +306,7 @@ def table(store: dict[str, Any]) -> str:
     lines = [
         "# Dreaming in pixels: PandaPushPixels",
         "",
-        f"Command: `{store.get('command', '')}`",
+        *(f"Command: `{command}`" for command in store.get("commands", [store.get("command", "")])),
         f"Machine: {store.get('machine', '')}",
         "",
     ]
@@ -408,7 +408,7 @@ def table(store: dict[str, Any]) -> str:
         ]
     notes = store.get("notes")
     if notes:
-        lines += ["## Not measured", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## Readings, and what was not reached", "", *[f"- {note}" for note in notes], ""]
     return "\n".join(lines)
 
 
@@ -446,6 +446,7 @@ def main() -> None:
 
     torch.set_num_threads(1)  # a shared 2-core machine; PyBullet is single-threaded too
     store["command"] = "OMP_NUM_THREADS=1 python " + " ".join(["benchmarks/pixels.py", *sys.argv[1:]])
+    store["commands"] = [*store.get("commands", []), store["command"]]  # stages run in several invocations
     store["machine"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"
     args.work.mkdir(parents=True, exist_ok=True)
     for name in args.stages:
