@@ -97,25 +97,31 @@ def stage_data(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from dreamgym.data import load_episodes
-    from dreamgym.tasks import get_task
+def _configs(spec: Any, args: argparse.Namespace, steps: int) -> tuple[Any, Any]:
+    """The camera world model's configs: ``--preset`` with the CNN depth and batch shape of the command line."""
     from dreamgym.world_model import make_config
-    from dreamgym.world_model.checkpoint import load_checkpoint
-    from dreamgym.world_model.trainer import train_world_model
 
-    spec = get_task(TASK)
-    data = load_episodes(work / "data_train", spec)
-    model_cfg, train_cfg = make_config(
+    return make_config(
         args.preset,
         spec.obs_shape[0],
         spec.action_dim,
         cnn_depth=args.cnn_depth,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
-        steps=args.wm_steps,
+        steps=steps,
         seed=args.seed,
     )
+
+
+def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from dreamgym.data import load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model.checkpoint import load_checkpoint
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(TASK)
+    data = load_episodes(work / "data_train", spec)
+    model_cfg, train_cfg = _configs(spec, args, args.wm_steps)
     result = train_world_model(data, work / "ckpt", spec, model_cfg, train_cfg, progress=True)
     return {
         "preset": args.preset,
@@ -245,7 +251,6 @@ def stage_policy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from agents.evaluation import evaluate_in_pybullet, sb3_policy
     from dreamgym.data import collect, load_episodes
     from dreamgym.tasks import get_task
-    from dreamgym.world_model import make_config
     from dreamgym.world_model.trainer import train_world_model
 
     task = args.locomotion_task
@@ -254,16 +259,7 @@ def stage_policy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     if not data_path.exists():
         collect(spec, args.locomotion_steps, data_path, seed=args.seed, progress=True)
     data = load_episodes(data_path, spec)
-    model_cfg, train_cfg = make_config(
-        args.preset,
-        spec.obs_shape[0],
-        spec.action_dim,
-        cnn_depth=args.cnn_depth,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        steps=args.locomotion_wm_steps,
-        seed=args.seed,
-    )
+    model_cfg, train_cfg = _configs(spec, args, args.locomotion_wm_steps)
     trained = train_world_model(data, work / f"{task}_ckpt", spec, model_cfg, train_cfg, progress=True)
     start = time.perf_counter()
     config = DreamAgentConfig(steps=args.policy_steps, num_envs=64, seed=args.seed)
