@@ -378,6 +378,9 @@ class RobotRung:
                 parse_address(self.address)
             except ValueError as err:  # on the rung, not raised, so the rungs already measured are kept
                 return RungResult(self.name, self.kind, status="error", detail=f"robot address {self.address!r}: {err}")
+        elif simulator_unavailable(spec) is not None:  # the loopback robot is the task's simulator
+            reason = f"the loopback robot serves the task's simulator; {simulator_unavailable(spec)}"
+            return RungResult(self.name, self.kind, status="skipped", detail=reason)
         with contextlib.ExitStack() as stack:
             if self.address == "loopback":
                 try:

@@ -181,3 +181,58 @@ def test_a_log_alone_trains_dreams_and_is_evaluated_with_no_simulator_importable
     assert "| robot | not connected |" in report
     for part in ("robustness curve", "baseline", "fidelity", "audit", "video"):
         assert f"| {part} | {no_simulator} |" in report
+
+
+class ArmStandIn(gym.Env):
+    """Stands in for the robot that recorded the log: the log's spaces, a joint moved by the first action."""
+
+    dt = 0.05
+
+    def __init__(self) -> None:
+        self.observation_space, self.action_space = OBSERVATION, ACTION
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"joints": self.joints.copy(), "tip": np.r_[np.cos(self.joints), self.joints[:1]].astype(np.float32)}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.joints = self.np_random.uniform(-0.5, 0.5, 2).astype(np.float32)
+        return self._obs(), {}
+
+    def step(self, action):
+        self.joints = np.clip(self.joints + 0.05 * np.asarray(action, np.float32), -3, 3).astype(np.float32)
+        return self._obs(), -abs(float(self.joints[0])), False, False, {}
+
+
+def test_the_ladder_of_a_log_task_runs_its_robot_when_an_address_is_given(minari_root: Path, tmp_path: Path) -> None:
+    import dataclasses
+    import secrets
+
+    from dreamgym.robots.loopback import loopback_server
+    from dreamgym.transfer.ladder import default_rungs, run_ladder
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    write_robot_log(LOG_ID)
+    spec = dreamgym.register_task(task_from_dataset(LOG_ID))
+    model_cfg, train_cfg = make_config("debug", 5, 2, steps=3)
+    ckpt = train_world_model(load_episodes(LOG_ID, spec), tmp_path / "ckpt", spec, model_cfg, train_cfg, progress=False)
+    # The robot: a server speaking dreamgym's robot protocol under the task's name, here over a stand-in env.
+    gym.register("dreamgym_tests/ArmStandIn-v0", entry_point=ArmStandIn, max_episode_steps=30)
+    robot = dataclasses.replace(spec, env_id="dreamgym_tests/ArmStandIn-v0", dataset=None)
+    token = secrets.token_hex(16)
+    (tmp_path / "token").write_text(token)
+    still = lambda obs: np.zeros((len(obs), 2), np.float32)  # noqa: E731
+    try:
+        with loopback_server(robot, token.encode(), period=0.0) as server:
+            rungs = default_rungs(ckpt.path, ("mild",), server.address, 10, robot_token_file=tmp_path / "token")
+            ladder = run_ladder(still, spec, rungs, episodes=2, seed=0, progress=False)
+    finally:
+        gym.registry.pop("dreamgym_tests/ArmStandIn-v0", None)
+    dream, nominal, gap, real = ladder.rungs
+    assert dream.ok and real.ok and real.lengths == (10, 10)
+    assert nominal.status == gap.status == "skipped" and "has no simulator" in gap.detail
+    assert "robustness curve" in ladder.skipped
+    loopback = default_rungs(gaps=(), robot="loopback")[-1]  # the in-process loopback robot is a simulator too
+    skipped = loopback.run(still, spec, 1, 0, False)
+    assert skipped.status == "skipped" and "the loopback robot serves the task's simulator; task" in skipped.detail

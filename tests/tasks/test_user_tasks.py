@@ -140,10 +140,12 @@ def test_the_command_line_takes_a_users_task_by_module_and_name(tmp_path: Path, 
         capsys.readouterr()
         evaluate = ["evaluate", "--checkpoint", str(ckpt), "--policy", str(policy), "--task", "my_tasks:SWING"]
         evaluate += ["--episodes", "2", "--max-episode-steps", "30", "--fidelity-episodes", "1", "--out", str(report)]
-        assert main([*evaluate, "--fidelity-horizon", "5", "--no-progress"]) == 0
+        assert main([*evaluate, "--fidelity-horizon", "5", "--robot", "loopback", "--no-progress"]) == 0
         printed = capsys.readouterr().out
         ran = next(line for line in printed.splitlines() if line.startswith("dream-trained policy in Pendulum-v1"))
         assert "skipped" not in ran and "nominal" in ran
+        robot = next(line for line in printed.splitlines() if line.startswith("robot "))
+        assert "loopback Pendulum-v1 robot at" in robot and "period 50 ms" in robot  # Pendulum's dt, behind the bridge
         physics = "the gap's mass, friction and control-period jitter act through PyBullet's physics; Swing runs in"
         for gap in ("mild", "moderate", "harsh"):
             row = next(line for line in printed.splitlines() if line.startswith(f"Pendulum-v1 + {gap} gap"))
