@@ -531,10 +531,10 @@ def _skipped_section(skipped: dict[str, str]) -> ReportSection:
     )
 
 
-def _baseline_section(baseline: RungResult) -> ReportSection:
+def _baseline_section(baseline: RungResult, simulator: str) -> ReportSection:
     return ReportSection(
         "Random-policy baseline",
-        "A uniform random policy on nominal PyBullet, same seeds: the floor the ladder's returns compare to.",
+        f"A uniform random policy on nominal {simulator}, same seeds: the floor the ladder's returns compare to.",
         [{"policy": "random", "return (mean ± std)": f"{baseline.mean:.1f} ± {baseline.std:.1f}"}],
         data=baseline.to_dict(),
     )
@@ -671,11 +671,11 @@ def evaluate_transfer(
     if config.baseline:
 
         def baseline() -> RungResult:
-            rung = PyBulletRung(None, "random policy in PyBullet", config.max_episode_steps)
+            rung = PyBulletRung(None, f"random policy in {spec.simulator}", config.max_episode_steps)
             return rung.run(random_policy(spec.action_dim, config.seed), spec, config.episodes, config.seed, False)
 
         report.baseline = run("baseline", baseline, RungResult.to_dict, RungResult.from_dict)
-        report.sections.append(_baseline_section(report.baseline))
+        report.sections.append(_baseline_section(report.baseline, report.simulator))
     loaded = None
 
     def model() -> Any:  # loaded on first use: a resumed run with every model stage stored never loads it
