@@ -385,7 +385,7 @@ class RobotRung:
             if self.address == "loopback":
                 try:
                     address, token_file = self._start_loopback(spec, stack)
-                except (NoSimulatorError, ValueError) as err:  # a log task has no simulator to serve
+                except (NoSimulatorError, ValueError) as err:  # an env it cannot serve (no `dt` to pace it by)
                     return RungResult(self.name, self.kind, status="error", detail=f"loopback robot: {err}")
                 detail = f"loopback {spec.simulator} robot at {address}"
             else:
