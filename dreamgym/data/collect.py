@@ -195,24 +195,9 @@ def write_episodes(
             )
         )
     total = sum(len(b.rewards) for b in buffers)
-    metadata = {
-        "dataset_id": dataset_id_for(task, name),
-        "algorithm_name": policy,
-        "author": {author},
-        "description": f"{total} steps of {task.env_id} recorded from {policy}.",
-        METADATA_KEY: {
-            **extra_metadata,
-            "task": task.name,
-            "task_spec": task.to_dict(),  # so a user's task comes back from the data set alone
-            "env_id": task.env_id,
-            "policy": policy,
-            "seed": seed,
-            "gap": _json_checked("gap", gap) if gap is not None else None,
-            "steps": total,
-            "episodes": len(buffers),
-            "dreamgym_version": _dreamgym_version(),
-        },
-    }
+    gap = _json_checked("gap", gap) if gap is not None else None
+    metadata = _collection_metadata(task, name, None, policy, author, extra_metadata, seed, gap, total)
+    metadata[METADATA_KEY] |= {"steps": total, "episodes": len(buffers), "dreamgym_version": _dreamgym_version()}
     env = task.make_env()
     try:
         with atomic_directory(out, overwrite) as staging:
