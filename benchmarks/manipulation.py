@@ -37,22 +37,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 EVAL_SEED, AUDIT_SEED = 1_000_000, 2_000
 
 
-def _her_sac(env: Any, seed: int):
-    """HER-SAC with SB3's defaults for goal tasks (rl-zoo3's panda-gym settings: future strategy, 4 goals)."""
-    from stable_baselines3 import SAC, HerReplayBuffer
-
-    return SAC(
-        "MultiInputPolicy",
-        env,
-        replay_buffer_class=HerReplayBuffer,
-        replay_buffer_kwargs=dict(n_sampled_goal=4, goal_selection_strategy="future"),
-        learning_starts=1000,
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-
-
 def _score(policy: Any, task: str, checkpoint: Path, episodes: int) -> dict[str, Any]:
     from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet
 
@@ -69,6 +53,7 @@ def run(task: str, seed: int, work: Path, args: argparse.Namespace) -> dict[str,
 
     import dreamgym  # noqa: F401  (registers the dream ids)
     from agents.evaluation import sb3_policy
+    from agents.her import her_sac
     from dreamgym.data import collect, load_episodes
     from dreamgym.data.scripted import scripted_policy
     from dreamgym.tasks import get_task
@@ -116,7 +101,7 @@ def run(task: str, seed: int, work: Path, args: argparse.Namespace) -> dict[str,
         if path.exists():
             agent = SAC.load(path, env=env, device="cpu")
         else:
-            agent = _her_sac(env, seed)
+            agent = her_sac(env, seed)
             agent.learn(steps, progress_bar=args.progress)
             agent.save(path)
         seconds[f"agent_{name}"] = time.perf_counter() - started

@@ -195,6 +195,7 @@ class ExportArgs:
         required=False,
     )
     seed: int = _opt(0, "seed of the calibration's posterior samples")
+    start_windows: int | None = _opt(None, "keep only this many of the stored dream start windows (default: all)")
 
 
 @dataclass
@@ -499,7 +500,7 @@ def _export(args: ExportArgs) -> None:
 
         spec = checkpoint_task(config)  # an export keeps its source's task
         data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
-    path = export_checkpoint(args.checkpoint, args.out)
+    path = export_checkpoint(args.checkpoint, args.out, args.start_windows)
     if data is not None:
         from dreamgym.world_model.uncertainty import calibrate_checkpoint
 

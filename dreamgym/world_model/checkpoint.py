@@ -179,14 +179,26 @@ def save_checkpoint(
     return directory
 
 
-def export_checkpoint(source: str | Path, target: str | Path) -> Path:
+def export_checkpoint(source: str | Path, target: str | Path, start_windows: int | None = None) -> Path:
     """Writes an inference-only copy of a checkpoint: weights, start windows and config, no trainer state.
 
     What a dream env needs is a fraction of what resuming training needs (the optimiser moments double the
     size), so shipped and bundled models are exports. The copy is verified on the way and written atomically
     with its own manifest; every recorded fact (data set, calibration, training settings) is kept.
+
+    Args:
+        source: checkpoint directory to copy.
+        target: directory of the export.
+        start_windows: keep only the first this many of the stored start windows (all if ``None``). Training
+            stores 2048 windows sampled at random, so the first N are a random subset of the data too; on a
+            28-dimensional task all of them take 4.7 MB, and a bundled model has to stay small.
     """
     checkpoint = load_checkpoint(source)
+    starts = checkpoint.starts
+    if start_windows is not None:
+        if not isinstance(start_windows, int) or start_windows < 1:
+            raise ValueError(f"Expected a positive integer `start_windows`, got {start_windows!r}.")
+        starts = {name: tensor[:start_windows] for name, tensor in starts.items()}
     defining = {"format", "format_version", "dreamgym_version", "task", "observation_space", "action_space"}
     defining |= {"task_spec"}
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
@@ -196,7 +208,7 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
         task=checkpoint.task,
         observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
         action_shape=tuple(checkpoint.config["action_space"]["shape"]),
-        starts=checkpoint.starts,
+        starts=starts,
         spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
         extra={**extra, "exported_from": {"path": str(source), "model_sha256": checkpoint.config["files"][MODEL_FILE]}},
     )

@@ -289,6 +289,18 @@ def test_export_keeps_what_dreams_need_and_drops_trainer_state(
     assert exported.config["exported_from"]["model_sha256"] == source.config["files"]["model.safetensors"]
 
 
+def test_export_keeps_the_first_start_windows_when_asked(trained_checkpoint: Path, tmp_path: Path) -> None:
+    from dreamgym.world_model import export_checkpoint
+
+    source = load_checkpoint(trained_checkpoint)
+    exported = load_checkpoint(export_checkpoint(trained_checkpoint, tmp_path / "export", start_windows=3))
+    for name, tensor in source.starts.items():
+        assert torch.equal(tensor[:3], exported.starts[name]), name
+    assert len(exported.starts["obs"]) == 3 < len(source.starts["obs"])
+    with pytest.raises(ValueError, match=r"Expected a positive integer `start_windows`, got 0"):
+        export_checkpoint(trained_checkpoint, tmp_path / "zero", start_windows=0)
+
+
 def test_export_refuses_a_tampered_source(ckpt_copy: Path, tmp_path: Path) -> None:
     from dreamgym.world_model import export_checkpoint
 
