@@ -15,15 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "write_json_atomic"]
+__all__ = ["atomic_directory", "write_bytes_atomic", "write_json_atomic"]
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a sibling temporary file renamed into place."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    staging.write_bytes(data)
+    os.replace(staging, path)
 
 
 def write_json_atomic(path: str | Path, payload: Any, indent: int = 2) -> None:
     """Writes ``payload`` as JSON to ``path`` through a sibling temporary file renamed into place."""
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    staging.write_text(json.dumps(payload, indent=indent))
-    os.replace(staging, path)
+    write_bytes_atomic(path, json.dumps(payload, indent=indent).encode())
 
 
 @contextlib.contextmanager

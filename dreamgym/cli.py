@@ -1,4 +1,5 @@
-"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | video | export | robot-server | demo``.
+"""Command line: ``dreamgym collect | train | dream | train-online | evaluate | video | export | robot-server |
+demo | zoo``.
 
 Each command's options come from a dataclass whose fields are documented once, in the ``help`` metadata,
 as CleanRL does; nothing imports this module.
@@ -243,6 +244,16 @@ class DemoArgs:
     no_progress: bool = _opt(False, "hide progress bars")
 
 
+@dataclass
+class ZooArgs:
+    """Bundled world models and reference policies: list them, show a model card, or measure a card again."""
+
+    action: str = _opt("list", "list, info or eval", positional=True, nargs="?", choices=("list", "info", "eval"))
+    task: str | None = _opt(None, "the task of info and eval", positional=True, nargs="?")
+    quick: bool = _opt(False, "eval: only the open-loop error on the shipped evaluation set (seconds, not minutes)")
+    no_progress: bool = _opt(False, "hide progress bars")
+
+
 COMMANDS: dict[str, type] = {
     "collect": CollectArgs,
     "train": TrainArgs,
@@ -253,17 +264,21 @@ COMMANDS: dict[str, type] = {
     "export": ExportArgs,
     "robot-server": RobotServerArgs,
     "demo": DemoArgs,
+    "zoo": ZooArgs,
 }
 
 
 def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        extra = {k: v for k, v in f.metadata.items() if k != "help"}
-        # A list option without a default is required unless its field says otherwise.
-        extra.setdefault("required", f.default is None and "nargs" in extra)
+        extra = {k: v for k, v in f.metadata.items() if k not in ("help", "positional")}
+        if f.metadata.get("positional"):
+            flag = f.name
+        else:
+            flag = "--" + f.name.replace("_", "-")
+            # A list option without a default is required unless its field says otherwise.
+            extra.setdefault("required", f.default is None and "nargs" in extra)
         if kind is bool:
             parser.add_argument(flag, action="store_true", help=f.metadata["help"])
             continue
@@ -567,6 +582,19 @@ def _demo(args: DemoArgs) -> None:
     )
 
 
+def _zoo(args: ZooArgs) -> None:
+    from dreamgym.zoo.commands import zoo_eval, zoo_info, zoo_list
+
+    if args.action != "list" and args.task is None:
+        raise ValueError(f"`dreamgym zoo {args.action}` needs a task, e.g. `dreamgym zoo {args.action} Hopper`.")
+    if args.action == "list":
+        print(zoo_list())
+    elif args.action == "info":
+        print(zoo_info(args.task))
+    else:
+        print(zoo_eval(args.task, quick=args.quick, progress=not args.no_progress))
+
+
 HANDLERS = {
     "collect": _collect,
     "train": _train,
@@ -577,6 +605,7 @@ HANDLERS = {
     "export": _export,
     "robot-server": _robot_server,
     "demo": _demo,
+    "zoo": _zoo,
 }
 
 

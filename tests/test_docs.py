@@ -59,7 +59,7 @@ def test_the_link_check_finds_a_missing_file_and_a_missing_anchor(tmp_path: Path
 def test_the_readme_stays_a_guide() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 220
-    for guide in ("offline-rl", "evaluation", "physics", "online-agents", "pixels-and-manipulation"):
+    for guide in ("offline-rl", "evaluation", "physics", "online-agents", "manipulation", "pixels", "zoo"):
         assert f"(docs/{guide}.md)" in readme
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "policy_digest",
     "reset_policy",
     "resolve_policy",
+    "sb3_algorithm_for",
     "sb3_predictor",
 ]
 
@@ -57,7 +58,7 @@ class ResolvedPolicy:
     description: str
 
 
-def _sb3_algorithm_for(path: Path) -> str:
+def sb3_algorithm_for(path: Path) -> str:
     """Reads which SB3 algorithm saved a checkpoint from the module of its stored policy class.
 
     Trying ``PPO.load`` then ``SAC.load`` is not safe: loading a zip with the wrong class can fail deep inside
@@ -110,7 +111,7 @@ def load_sb3_model(path: str | Path, algorithm: str | None = None) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"SB3 checkpoint {str(path)!r} does not exist; expected a .zip from model.save().")
-    name = (algorithm or _sb3_algorithm_for(path)).upper()
+    name = (algorithm or sb3_algorithm_for(path)).upper()
     if name not in ("PPO", "A2C", "SAC", "TD3"):
         raise CheckpointError(f"Unsupported SB3 algorithm {algorithm!r}; expected PPO, A2C, SAC or TD3.")
     with preserved_global_rngs():  # SB3's load reseeds every global RNG with the checkpoint's training seed

@@ -199,6 +199,11 @@ def export_checkpoint(source: str | Path, target: str | Path, start_windows: int
         if not isinstance(start_windows, int) or start_windows < 1:
             raise ValueError(f"Expected a positive integer `start_windows`, got {start_windows!r}.")
         starts = {name: tensor[:start_windows] for name, tensor in starts.items()}
+    # An export of an export names the checkpoint the weights were trained in: the weights are the same.
+    origin = checkpoint.config.get("exported_from") or {
+        "path": str(source),
+        "model_sha256": checkpoint.config["files"][MODEL_FILE],
+    }
     defining = {"format", "format_version", "dreamgym_version", "task", "observation_space", "action_space"}
     defining |= {"task_spec"}
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
@@ -210,7 +215,7 @@ def export_checkpoint(source: str | Path, target: str | Path, start_windows: int
         action_shape=tuple(checkpoint.config["action_space"]["shape"]),
         starts=starts,
         spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
-        extra={**extra, "exported_from": {"path": str(source), "model_sha256": checkpoint.config["files"][MODEL_FILE]}},
+        extra={**extra, "exported_from": origin},
     )
 
 

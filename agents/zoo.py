@@ -1,0 +1,255 @@
+"""Recipes of the bundled models: how each task's world model and reference policy are built from scratch.
+
+A recipe is recorded in the model card of what it built, so ``benchmarks/zoo.py`` can build it again and compare
+the new card with the shipped one. Three methods:
+
+- ``"dyna"``: Dyna rounds (:func:`agents.dyna.run_dyna`): random real steps, a world model, PPO in its dreams,
+  then real steps collected by that agent, so the last model has seen the states a policy reaches. The reference
+  policy is the last round's agent, which learned only in dreams.
+- ``"goal"``: a goal-conditioned task: the noisy scripted expert's real steps, one world model, HER-SAC trained
+  only in its dream (random actions almost never touch the block, so Dyna's random start would not either).
+- ``"policy"``: the task's bundled world model is kept as it is (it was built elsewhere, e.g. by the demo); only
+  its reference policy is trained, with PPO in its dreams.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dreamgym.atomic import write_json_atomic
+
+__all__ = ["METHODS", "RECIPES", "BuildResult", "ZooRecipe", "build"]
+
+METHODS = ("dyna", "goal", "policy")
+
+
+@dataclass(frozen=True)
+class ZooRecipe:
+    """How one bundled model and its reference policy are built.
+
+    Attributes:
+        task: dreamgym task name.
+        method: ``"dyna"``, ``"goal"`` or ``"policy"`` (see the module docstring).
+        seed: seeds collection, world model and agent.
+        preset: world-model size preset.
+        ensemble: dynamics heads (>= 2 gives ``info["uncertainty"]`` and the MOPO and HALT safeguards).
+        data_steps: real steps before the first world model (random; the scripted expert's for ``"goal"``).
+        rounds: Dyna rounds (``"dyna"`` only).
+        steps_per_round: real steps the agent collects after each round but the last (``"dyna"`` only).
+        wm_updates: world-model updates of the first (or only) model.
+        wm_updates_per_round: further updates in each later Dyna round.
+        agent_steps: dream steps of the reference policy.
+        early_agent_steps: dream steps of the agents of earlier Dyna rounds, which only collect data.
+        uncertainty_penalty: MOPO penalty of the PPO agents' dream rewards (0 for HER, whose relabelled rewards
+            come from the task's ``compute_reward``).
+        eval_episodes: PyBullet and dream episodes of the Dyna rounds' own evaluations.
+        warm_start: ``"policy"`` only: before its dream steps, PPO's actor is cloned from the real windows the
+            checkpoint carries (the slice of its training data dreams start from), and the first
+            ``critic_warmup_steps`` train the critic alone, as the offline benchmark's warm start does: a policy from
+            scratch finds an offline model's errors before it finds the task.
+        critic_warmup_steps: dream steps, counted in ``agent_steps``, that train the critic alone after cloning.
+        start_windows: dream start windows kept in the bundled export (see
+            :func:`~dreamgym.world_model.checkpoint.export_checkpoint`): a bundle stays under 5 MB.
+    """
+
+    task: str
+    method: str = "dyna"
+    seed: int = 0
+    preset: str = "small"
+    ensemble: int = 5
+    data_steps: int = 10_000
+    rounds: int = 2
+    steps_per_round: int = 10_000
+    wm_updates: int = 1500
+    wm_updates_per_round: int = 1000
+    agent_steps: int = 500_000
+    early_agent_steps: int = 300_000
+    uncertainty_penalty: float = 1.0
+    eval_episodes: int = 5
+    start_windows: int = 512
+    warm_start: bool = False
+    critic_warmup_steps: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown zoo recipe method {self.method!r}; expected one of {list(METHODS)}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Sized for 2 CPU cores shared by several jobs: small models, two Dyna rounds, a few hundred thousand dream steps
+# per policy. The cards say how good the results are; bigger budgets are a field away.
+RECIPES: dict[str, ZooRecipe] = {
+    # The demo's last world model (`dreamgym demo --seed 0`) and the offline benchmark's Hopper-medium model.
+    "InvertedPendulum": ZooRecipe("InvertedPendulum", method="policy", start_windows=2048),
+    # MOPO's lambda of that benchmark: 1 / the data's p99 disagreement (benchmarks/results/offline_mlp.md).
+    "Hopper": ZooRecipe("Hopper", method="policy", uncertainty_penalty=21.8, start_windows=1024, warm_start=True),
+    "Walker2D": ZooRecipe(
+        "Walker2D", wm_updates=1000, wm_updates_per_round=500, agent_steps=300_000, early_agent_steps=200_000
+    ),
+    "HalfCheetah": ZooRecipe(
+        "HalfCheetah", wm_updates=800, wm_updates_per_round=400, agent_steps=200_000, early_agent_steps=150_000
+    ),
+    "Ant": ZooRecipe("Ant", wm_updates=800, wm_updates_per_round=400, agent_steps=200_000, early_agent_steps=150_000),
+    "InvertedDoublePendulum": ZooRecipe(
+        "InvertedDoublePendulum",
+        data_steps=5000,
+        steps_per_round=5000,
+        wm_updates=600,
+        wm_updates_per_round=300,
+        agent_steps=200_000,
+        early_agent_steps=150_000,
+    ),
+    "PandaReach": ZooRecipe(
+        "PandaReach", method="goal", data_steps=20_000, wm_updates=1000, agent_steps=10_000, uncertainty_penalty=0.0
+    ),
+    "PandaPush": ZooRecipe(
+        "PandaPush", method="goal", data_steps=20_000, wm_updates=1000, agent_steps=10_000, uncertainty_penalty=0.0
+    ),
+}
+
+
+@dataclass
+class BuildResult:
+    """What a recipe built: an inference-only world model, the reference policy, and how they were made."""
+
+    checkpoint: Path
+    policy: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def build(
+    recipe: ZooRecipe, work: str | Path, checkpoint: str | Path | None = None, progress: bool = True
+) -> BuildResult:
+    """Builds ``recipe``'s world model and reference policy under ``work`` (resuming what is there).
+
+    Args:
+        recipe: what to build.
+        work: working directory; the bundle lands in ``work/bundle`` (``model.safetensors``, ``starts.safetensors``,
+            ``config.json``, ``policy.zip``) and how it was built in ``work/build.json``, so a finished build of
+            the same recipe is returned as it is.
+        checkpoint: the world model a ``"policy"`` recipe keeps (the task's bundled one if ``None``).
+        progress: show progress bars.
+    """
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    bundle, record = work / "bundle", work / "build.json"
+    if record.exists() and (bundle / "policy.zip").exists():
+        info = json.loads(record.read_text())
+        if ZooRecipe(**info["recipe"]) == recipe:  # built already: its record keeps the real wall time
+            return BuildResult(checkpoint=bundle, policy=bundle / "policy.zip", info=info)
+    builder = {"dyna": _build_dyna, "goal": _build_goal, "policy": _build_policy}[recipe.method]
+    started = time.perf_counter()
+    model_dir, policy, info = builder(recipe, work, checkpoint, progress)
+    from dreamgym.world_model import export_checkpoint
+
+    if Path(model_dir).resolve() != bundle.resolve():
+        export_checkpoint(model_dir, bundle, recipe.start_windows)
+    shutil.copyfile(policy, bundle / "policy.zip")
+    info = {"recipe": recipe.to_dict(), **info, "wall_seconds": time.perf_counter() - started}
+    write_json_atomic(record, info)
+    return BuildResult(checkpoint=bundle, policy=bundle / "policy.zip", info=info)
+
+
+def _build_dyna(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
+    from agents.dyna import DynaConfig, run_dyna
+    from agents.sb3_dream import DreamAgentConfig
+
+    config = DynaConfig(
+        task=recipe.task,
+        out=str(work / "dyna"),
+        seed=recipe.seed,
+        rounds=recipe.rounds,
+        initial_steps=recipe.data_steps,
+        steps_per_round=recipe.steps_per_round,
+        preset=recipe.preset,
+        ensemble=recipe.ensemble,
+        wm_updates_first=recipe.wm_updates,
+        wm_updates_per_round=recipe.wm_updates_per_round,
+        agent=DreamAgentConfig(steps=recipe.agent_steps, uncertainty_penalty=recipe.uncertainty_penalty),
+        early_agent_steps=recipe.early_agent_steps,
+        eval_episodes=recipe.eval_episodes,
+        progress=progress,
+    )
+    rows = run_dyna(config)
+    seconds: dict[str, float] = {}
+    for row in rows:
+        for stage, value in row.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + value
+    info = {"rounds": [asdict(row) for row in rows], "seconds": seconds}
+    return work / "dyna" / "world_model", work / "dyna" / "agent" / f"policy_round{rows[-1].round}.zip", info
+
+
+def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
+    import gymnasium as gym
+
+    import dreamgym  # noqa: F401  (registers the dream ids)
+    from agents.her import her_sac
+    from dreamgym.data import collect, load_episodes
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(recipe.task)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    data_dir, model_dir, policy = work / "data", work / "world_model", work / "policy.zip"
+    if not data_dir.exists():
+        collect(spec, recipe.data_steps, data_dir, policy="scripted", seed=recipe.seed, progress=progress)
+    data = load_episodes(data_dir, spec)
+    seconds["collect"] = time.perf_counter() - started
+    started = time.perf_counter()
+    model_cfg, train_cfg = make_config(
+        recipe.preset,
+        spec.obs_shape[0],
+        spec.action_dim,
+        steps=recipe.wm_updates,
+        seed=recipe.seed,
+        ensemble=recipe.ensemble,
+    )
+    train_world_model(data, model_dir, spec, model_cfg, train_cfg, progress=progress)
+    seconds["world_model"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if not policy.exists():
+        env = gym.make(f"dreamgym/{spec.name}-dream-v0", checkpoint=model_dir)
+        agent = her_sac(env, recipe.seed)
+        agent.learn(recipe.agent_steps, progress_bar=progress)
+        agent.save(policy)
+        env.close()
+    seconds["agent"] = time.perf_counter() - started
+    return model_dir, policy, {"seconds": seconds}
+
+
+def _build_policy(recipe: ZooRecipe, work: Path, checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
+    from agents.sb3_dream import DreamAgentConfig, train_in_dream
+    from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
+    from dreamgym.world_model import export_checkpoint
+
+    source = Path(checkpoint) if checkpoint is not None else BUNDLED_CHECKPOINTS / recipe.task
+    bundle = work / "bundle"
+    if source.resolve() != bundle.resolve():
+        export_checkpoint(source, bundle, recipe.start_windows)
+    policy = work / "policy.zip"
+    started = time.perf_counter()
+    if not policy.exists():
+        demonstrations = None
+        config = DreamAgentConfig(
+            steps=recipe.agent_steps, uncertainty_penalty=recipe.uncertainty_penalty, seed=recipe.seed
+        )
+        if recipe.warm_start:
+            from agents.behaviour_cloning import CloningConfig
+            from dreamgym.transfer.evaluate import training_windows
+            from dreamgym.world_model import load_checkpoint
+
+            demonstrations = training_windows(load_checkpoint(bundle))
+            config = replace(
+                config, cloning=CloningConfig(seed=recipe.seed), critic_warmup_steps=recipe.critic_warmup_steps
+            )
+        train_in_dream(bundle, recipe.task, config, demonstrations=demonstrations, progress=progress).save(policy)
+    return bundle, policy, {"seconds": {"agent": time.perf_counter() - started}}

@@ -1,0 +1,47 @@
+"""Zoo recipes build a bundle (world model export, reference policy, build record) and a finished build is
+returned as it is instead of being built again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.zoo import RECIPES, ZooRecipe, build
+from dreamgym.tasks import TASKS
+from dreamgym.world_model import load_checkpoint
+
+
+def test_every_recipe_names_a_registered_task_and_a_method() -> None:
+    assert {"InvertedPendulum", "Hopper"} <= set(RECIPES)
+    for task, recipe in RECIPES.items():
+        assert recipe.task == task and task in TASKS
+    with pytest.raises(ValueError, match=r"Unknown zoo recipe method 'magic'; expected one of \['dyna', 'goal'"):
+        ZooRecipe("Hopper", method="magic")
+
+
+def test_a_goal_recipe_builds_a_small_bundle_and_records_how(tmp_path: Path) -> None:
+    recipe = ZooRecipe(
+        "PandaReach",
+        method="goal",
+        preset="debug",
+        ensemble=2,
+        data_steps=120,
+        wm_updates=4,
+        agent_steps=64,
+        uncertainty_penalty=0.0,
+        start_windows=5,
+    )
+    result = build(recipe, tmp_path / "reach", progress=False)
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.task == "PandaReach" and checkpoint.config["step"] == 4
+    assert len(checkpoint.starts["obs"]) == 5 and not (result.checkpoint / "trainer.json").exists()
+    assert result.policy == result.checkpoint / "policy.zip" and result.policy.exists()
+    record = json.loads((tmp_path / "reach" / "build.json").read_text())
+    assert record == result.info and record["recipe"] == recipe.to_dict()
+    assert set(record["seconds"]) == {"collect", "world_model", "agent"} and record["wall_seconds"] > 0
+    # Built already: the record comes back with its own wall time, nothing is trained again.
+    stamp = result.policy.stat().st_mtime_ns
+    again = build(recipe, tmp_path / "reach", progress=False)
+    assert again.info == record and result.policy.stat().st_mtime_ns == stamp
