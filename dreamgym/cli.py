@@ -285,13 +285,12 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         base = next((t for t in getattr(kind, "__args__", (kind,)) if t is not type(None)), str)
         if getattr(base, "__origin__", None) is list:
             base = base.__args__[0]
-        parser.add_argument(
-            flag,
-            type=base,
-            default=f.default,
-            help=f"{f.metadata['help']} (default: {f.default})",
-            **extra,
-        )
+        help_text = f.metadata["help"]
+        # "(default: None)" says nothing: such a help text says what omitting the option means, as one that names
+        # its own default (an env variable, the simulator's step) does.
+        if f.default is not None and "(default" not in help_text:
+            help_text = f"{help_text} (default: {f.default})"
+        parser.add_argument(flag, type=base, default=f.default, help=help_text, **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:

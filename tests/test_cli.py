@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dreamgym.cli import main
+from dreamgym.cli import COMMANDS, build_parser, main
 
 
 def test_collect_train_dream_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,3 +157,12 @@ def test_train_hands_its_processes_the_command_line_it_was_given() -> None:
     args = parsed(argv)
     assert parsed(_as_argv("train", args)) == args
     assert (args.dataset, args.steps, args.no_progress, args.nproc) == (["a", "b"], None, True, 2)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_help_gives_each_default_once_and_never_none(command: str) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.choices).choices[command]
+    for action in sub._actions:
+        text = action.help or ""
+        assert "default: None" not in text and text.count("(default") <= 1, (command, action.dest, text)
