@@ -15,7 +15,6 @@ the new card with the shipped one. Three methods:
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -147,11 +146,12 @@ def build(
     builder = {"dyna": _build_dyna, "goal": _build_goal, "policy": _build_policy}[recipe.method]
     started = time.perf_counter()
     model_dir, policy, info = builder(recipe, work, checkpoint, progress)
+    from dreamgym.data.policies import export_sb3_policy
     from dreamgym.world_model import export_checkpoint
 
     if Path(model_dir).resolve() != bundle.resolve():
         export_checkpoint(model_dir, bundle, recipe.start_windows)
-    shutil.copyfile(policy, bundle / "policy.zip")
+    export_sb3_policy(policy, bundle / "policy.zip")  # the weights, without the optimisers' moments
     info = {"recipe": recipe.to_dict(), **info, "wall_seconds": time.perf_counter() - started}
     write_json_atomic(record, info)
     return BuildResult(checkpoint=bundle, policy=bundle / "policy.zip", info=info)

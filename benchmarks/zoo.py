@@ -33,10 +33,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
-    from dataclasses import fields
-
     from agents.zoo import RECIPES, ZooRecipe, build
     from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
+    from dreamgym.tasks import get_task
     from dreamgym.zoo import CardConfig, compare_cards, comparison_table, measure_card, read_card, write_card
 
     shipped_dir = BUNDLED_CHECKPOINTS / task
@@ -44,8 +43,11 @@ def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
     recorded = (shipped or {}).get("build") or {}
     # A rebuild repeats what was shipped; shipping builds what the code's recipe says now.
     recipe = ZooRecipe(**recorded["recipe"]) if recorded.get("recipe") and not ship else RECIPES[task]
-    stored = (shipped or {}).get("measurement", {}).get("config", {})
-    config = CardConfig(**{f.name: stored[f.name] for f in fields(CardConfig) if f.name in stored})
+    stored = (shipped or {}).get("measurement", {}).get("config")
+    # A goal task's reference policy ends its episodes at the goal within a few steps, too soon for an open-loop
+    # prediction: its evaluation set is random actions, which run the whole episode.
+    goal_task = get_task(task).goal is not None
+    config = CardConfig.from_dict(stored) if stored else CardConfig(eval_policy="random" if goal_task else "reference")
     started = time.perf_counter()
     result = build(recipe, work / task, progress=progress)
     card = measure_card(result.checkpoint, config, build=result.info, progress=progress)

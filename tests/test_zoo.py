@@ -46,9 +46,10 @@ def test_a_bundle_loads_checked_and_reproduces_its_cards_one_step_error(task: st
     bundle = load_bundle(task)  # checksums of every file, the model's and the policy's spaces
     assert bundle.card["files"]["model.safetensors"] == bundle.checkpoint.config["files"]["model.safetensors"]
     stored = bundle.card["open_loop_error"]["obs"]["1"]
-    config = CardConfig(**{k: v for k, v in bundle.card["measurement"]["config"].items()})
+    config = CardConfig.from_dict(bundle.card["measurement"]["config"])
     now = open_loop_at(bundle.checkpoint, bundle.eval_set, config, horizons=(1,))["obs"]["1"]
     assert now == pytest.approx(stored, rel=H1_TOLERANCE)
+    assert (bundle.directory / "CARD.md").read_text() == render_card(bundle.card)
 
 
 @pytest.mark.parametrize("task", BUNDLED)
@@ -125,7 +126,7 @@ def test_the_cards_one_step_error_is_reproduced_from_the_written_files(tiny_card
     from dreamgym.world_model import load_checkpoint
 
     directory, card = tiny_card
-    config = CardConfig(**card["measurement"]["config"])
+    config = CardConfig.from_dict(card["measurement"]["config"])
     now = open_loop_at(load_checkpoint(directory), load_eval_set(directory / "eval.safetensors"), config)
     assert now == card["open_loop_error"]
 
@@ -156,3 +157,9 @@ def test_the_readmes_table_of_bundled_models_is_copied_from_their_cards() -> Non
     assert README_HEADER in readme
     for task in BUNDLED:
         assert readme_row(read_card(BUNDLED_CHECKPOINTS / task)) in readme, task
+
+
+def test_a_card_config_names_who_acts_in_the_evaluation_set() -> None:
+    assert CardConfig.from_dict({"eval_policy": "random", "unknown later field": 1}).eval_policy == "random"
+    with pytest.raises(ValueError, match=r"Expected `eval_policy` 'reference' or 'random', got 'expert'"):
+        CardConfig(eval_policy="expert")

@@ -22,6 +22,7 @@ __all__ = [
     "POLICY_FORMATS_GROUP",
     "Policy",
     "ResolvedPolicy",
+    "export_sb3_policy",
     "load_policy",
     "load_sb3_model",
     "load_sb3_policy",
@@ -103,6 +104,10 @@ def load_sb3_model(path: str | Path, algorithm: str | None = None) -> Any:
     """Loads a Stable-Baselines3 checkpoint on the CPU, its algorithm read from the file when not given; the
     global RNGs are left as they were.
 
+    The model is loaded to act, not to go on training: an off-policy algorithm gets a one-transition plain replay
+    buffer, because SB3 cannot rebuild a HER buffer without the training env, and a full-size one would allocate
+    its whole capacity for nothing.
+
     Raises:
         CheckpointError: the file is missing or was not written by a supported SB3 algorithm.
     """
@@ -115,7 +120,10 @@ def load_sb3_model(path: str | Path, algorithm: str | None = None) -> Any:
     if name not in ("PPO", "A2C", "SAC", "TD3"):
         raise CheckpointError(f"Unsupported SB3 algorithm {algorithm!r}; expected PPO, A2C, SAC or TD3.")
     with preserved_global_rngs():  # SB3's load reseeds every global RNG with the checkpoint's training seed
-        return getattr(sb3, name).load(path, device="cpu")
+        acting_only = {"replay_buffer_class": None, "replay_buffer_kwargs": {}, "buffer_size": 1}
+        return getattr(sb3, name).load(
+            path, device="cpu", custom_objects=acting_only if name in ("SAC", "TD3") else None
+        )
 
 
 def sb3_predictor(model: Any, deterministic: bool) -> Policy:
@@ -138,6 +146,23 @@ def sb3_predictor(model: Any, deterministic: bool) -> Policy:
         return action if unit else to_unit_actions(action, low, high)
 
     return act
+
+
+def export_sb3_policy(source: str | Path, target: str | Path) -> Path:
+    """Writes an SB3 checkpoint without its optimisers' moments: what acting needs, at half a SAC zip's size.
+
+    The weights are untouched, so the export acts exactly as ``source`` does; it loads with :func:`load_sb3_model`
+    like any SB3 zip (training would start its optimisers afresh).
+    """
+    model = load_sb3_model(source)
+    for name in model._get_torch_save_params()[0]:
+        if name.endswith("optimizer"):
+            owner = model
+            for part in name.split("."):
+                owner = getattr(owner, part)
+            owner.state.clear()
+    model.save(target)
+    return Path(target)
 
 
 def resolve_policy(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from dreamgym.zoo.card import CardConfig, measure_card, open_loop_at
 from dreamgym.zoo.catalog import CARD_MARKDOWN, bundle_dir, bundled_tasks, load_bundle, read_card
 from dreamgym.zoo.compare import compare_cards, comparison_table, summary_row
@@ -32,8 +30,7 @@ def zoo_eval(task: str, quick: bool = False, progress: bool = True) -> str:
     returns and the physics audit are run again too (minutes), with the card's own settings.
     """
     bundle = load_bundle(task)
-    stored = bundle.card["measurement"]["config"]
-    config = CardConfig(**{f.name: stored[f.name] for f in fields(CardConfig) if f.name in stored})
+    config = CardConfig.from_dict(bundle.card["measurement"]["config"])
     if quick:
         now = {**bundle.card, "open_loop_error": open_loop_at(bundle.checkpoint, bundle.eval_set, config)}
         rows = [row for row in compare_cards(bundle.card, now) if row[0].startswith("open-loop")]

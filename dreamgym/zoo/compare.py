@@ -52,7 +52,8 @@ def summary_row(card: dict[str, Any]) -> str:
 
 
 README_HEADER = (
-    "| task | world model | real steps | open-loop error 1 / 25 / 100 steps | policy | dream return | PyBullet return |"
+    "| task | world model | real steps | open-loop error 1 / 25 / 100 steps | policy | dream return | PyBullet return "
+    "| random actions in PyBullet |"
 )
 
 
@@ -68,5 +69,6 @@ def readme_row(card: dict[str, Any]) -> str:
     error = " / ".join("n/a" if errors.get(h) is None else f"{errors[h]:.2f}" for h in ("1", "25", "100"))
     return (
         f"| {card['task']} | {wm['preset']}, {wm['updates']} updates | {card['data']['steps']:,} | {error} | "
-        f"{policy['algorithm']} | {ret(policy['dream'])} | {ret(policy['pybullet'])} |"
+        f"{policy['algorithm']} | {ret(policy['dream'])} | {ret(policy['pybullet'])} | "
+        f"{ret(policy['random_pybullet'])} |"
     )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents.zoo import RECIPES, ZooRecipe, build
+from dreamgym.data import load_policy
 from dreamgym.tasks import TASKS
 from dreamgym.world_model import load_checkpoint
 
@@ -38,6 +40,9 @@ def test_a_goal_recipe_builds_a_small_bundle_and_records_how(tmp_path: Path) -> 
     assert checkpoint.task == "PandaReach" and checkpoint.config["step"] == 4
     assert len(checkpoint.starts["obs"]) == 5 and not (result.checkpoint / "trainer.json").exists()
     assert result.policy == result.checkpoint / "policy.zip" and result.policy.exists()
+    # A HER-SAC zip loads to act without the env its replay buffer was built on.
+    act = load_policy(result.policy)
+    assert act(np.zeros((2, 12), dtype=np.float32)).shape == (2, 3)
     record = json.loads((tmp_path / "reach" / "build.json").read_text())
     assert record == result.info and record["recipe"] == recipe.to_dict()
     assert set(record["seconds"]) == {"collect", "world_model", "agent"} and record["wall_seconds"] > 0
