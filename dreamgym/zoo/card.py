@@ -271,6 +271,11 @@ def failure_modes(card: dict[str, Any]) -> list[str]:
             f"The dream {side} the reference policy: {dream:.1f} dreamed against {real:.1f} in PyBullet, so a dream "
             "return alone does not rank policies on this task."
         )
+    if random is not None and real < random:
+        modes.append(
+            f"The reference policy scores below random actions in PyBullet ({real:.1f} against {random:.1f}): it "
+            "learned what the dream rewards, not what the task does."
+        )
     success = policy.get("success_return")
     rate = policy["pybullet"].get("success_rate")
     if success is not None and real < success and not rate:
