@@ -59,7 +59,8 @@ def test_the_link_check_finds_a_missing_file_and_a_missing_anchor(tmp_path: Path
 def test_the_readme_stays_a_guide() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 220
-    for guide in ("offline-rl", "evaluation", "physics", "online-agents", "manipulation", "pixels", "zoo"):
+    guides = ("offline-rl", "evaluation", "physics", "online-agents", "manipulation", "pixels", "zoo", "robots")
+    for guide in (*guides, "custom-tasks", "scaling", "world-model"):
         assert f"(docs/{guide}.md)" in readme
 
 
