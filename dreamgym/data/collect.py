@@ -113,9 +113,8 @@ def collect(
         metadata = _collection_metadata(
             task, name or resolved.kind, algorithm_name, resolved.description, author, extra_metadata, seed, gap, steps
         )
-        metadata[METADATA_KEY] |= {"steps": steps, "episodes": len(episodes), "dreamgym_version": _dreamgym_version()}
         with atomic_directory(out, overwrite) as staging:
-            _write_minari(staging, env, episodes, metadata)
+            _write_minari(staging, env, episodes, metadata, steps)
     finally:
         env.close()
     return out
@@ -197,11 +196,10 @@ def write_episodes(
     total = sum(len(b.rewards) for b in buffers)
     gap = _json_checked("gap", gap) if gap is not None else None
     metadata = _collection_metadata(task, name, None, policy, author, extra_metadata, seed, gap, total)
-    metadata[METADATA_KEY] |= {"steps": total, "episodes": len(buffers), "dreamgym_version": _dreamgym_version()}
     env = task.make_env()
     try:
         with atomic_directory(out, overwrite) as staging:
-            _write_minari(staging, env, buffers, metadata)
+            _write_minari(staging, env, buffers, metadata, total)
     finally:
         env.close()
     return out
@@ -246,7 +244,7 @@ def _collection_metadata(
     steps: int,
 ) -> dict[str, Any]:
     """Minari's metadata of a collected data set, with dreamgym's own under :data:`METADATA_KEY`; the caller adds
-    ``steps``, ``episodes`` and ``dreamgym_version`` last, in that order, once they are known."""
+    :func:`_finish_metadata` adds ``steps``, ``episodes`` and ``dreamgym_version`` last, once they are known."""
     return {
         "dataset_id": dataset_id_for(task, name),
         "algorithm_name": algorithm_name or policy,
@@ -354,7 +352,7 @@ def _empty_record(first_observation: Any, obs_dtype: Any) -> dict[str, Any]:
     return record
 
 
-def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[str, Any]) -> None:
+def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[str, Any], steps: int) -> None:
     """Writes a Minari data set into ``root/data`` with Minari's storage API; a pixel task's frames exact and
     compressed (:mod:`dreamgym.data.frames`).
 
@@ -364,7 +362,7 @@ def _write_minari(root: Path, env: gym.Env, episodes: list[Any], metadata: dict[
     """
     storage = _new_storage(root, env)
     storage.update_episodes(episodes)
-    _finish_metadata(storage, metadata)
+    _finish_metadata(storage, metadata, steps, len(episodes))
 
 
 def _new_storage(root: Path, env: gym.Env) -> Any:
@@ -380,12 +378,15 @@ def _new_storage(root: Path, env: gym.Env) -> Any:
     )
 
 
-def _finish_metadata(storage: Any, metadata: dict[str, Any]) -> None:
-    """Completes a storage once every episode is in: its metadata, and a pixel task's frames compressed."""
+def _finish_metadata(storage: Any, metadata: dict[str, Any], steps: int, episodes: int) -> None:
+    """Completes a storage once every episode is in: its metadata, with the counts of what it holds and the
+    dreamgym version that wrote it, and a pixel task's frames compressed."""
     import minari
 
     from dreamgym.data.frames import compress_frames
 
+    counts = {"steps": steps, "episodes": episodes, "dreamgym_version": _dreamgym_version()}
+    metadata = metadata | {METADATA_KEY: metadata[METADATA_KEY] | counts}
     storage.update_metadata({**metadata, "minari_version": minari.__version__})
     space = storage.observation_space
     if isinstance(space, gym.spaces.Dict) and "image" in space.spaces:

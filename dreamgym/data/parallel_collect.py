@@ -40,7 +40,6 @@ from dreamgym.data.collect import (
     _checked_action,
     _checked_request,
     _collection_metadata,
-    _dreamgym_version,
     _empty_record,
     _finish_metadata,
     _new_storage,
@@ -212,11 +211,8 @@ def collect_episodes(
                 "episode_seeds": EPISODE_SEEDS,
                 "workers": workers,
                 "worker_failures": failures(),
-                "steps": steps,
-                "episodes": episodes,
-                "dreamgym_version": _dreamgym_version(),
             }
-            _finish_metadata(storage, metadata)
+            _finish_metadata(storage, metadata, steps, episodes)
     finally:
         env.close()
     return out
