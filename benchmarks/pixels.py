@@ -15,7 +15,8 @@ Stages, each resumed from ``--work`` (data sets and the checkpoint are kept; res
    ``--wm-steps`` updates) on the training data.
 3. ``speed``: PyBullet's PandaPushPixels steps/s, each step drawing its 64x64 frame, against the pixel dream's
    steps/s at batch 1, 64 and 512 in the same run: ``DreamBatch``, the engine of every dream env, one batched
-   forward pass per step under ``torch.inference_mode``, each step decoding every dream's frame.
+   forward pass per step under ``torch.inference_mode``, each step decoding every dream's frame; eagerly, then
+   with the frame decoder compiled (``compile_frames=True``).
 4. ``fidelity``: on the held-out episodes, the reconstruction error (frames decoded from the posterior) and the
    open-loop image error against horizon (mean absolute pixel error in [0, 1]).
 5. ``permanence``: ``--rollouts`` episodes of the scripted pusher in PyBullet, and the dream from each start under
@@ -135,16 +136,24 @@ def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float) -> float:
-    """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded."""
+def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float, compiled: bool = False) -> float:
+    """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded; with
+    ``compiled``, its frames through ``torch.compile`` (compiled by the warm-up steps, outside the timing)."""
     import torch
 
     from dreamgym.envs.dream_batch import DreamBatch
 
-    dreams = DreamBatch(checkpoint, num_envs=batch, horizon=10**9, termination="model", termination_threshold=-1.0)
+    dreams = DreamBatch(
+        checkpoint,
+        num_envs=batch,
+        horizon=10**9,
+        termination="model",
+        termination_threshold=-1.0,
+        compile_frames=compiled,
+    )
     dreams.reset(torch.ones(batch, dtype=torch.bool))
     actions = np.random.default_rng(0).uniform(-1, 1, (batch, 3)).astype(np.float32)
-    for _ in range(2):
+    for _ in range(3):
         dreams.step(actions)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or steps < 3:
@@ -167,6 +176,7 @@ def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     # PyBullet before and after the dreams, so a change of machine load during the run shows as a spread.
     before = pybullet_steps_per_second(args.speed_seconds, TASK)
     dreams = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds) for b in BATCHES}
+    compiled = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds, compiled=True) for b in BATCHES}
     after = pybullet_steps_per_second(args.speed_seconds, TASK)
     pybullet = (before + after) / 2
     out |= {
@@ -174,6 +184,8 @@ def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "pybullet_before_after": [before, after],
         "dream_steps_per_s": dreams,
         "speedup": {b: v / pybullet for b, v in dreams.items()},
+        "compiled_dream_steps_per_s": compiled,
+        "compiled_speedup": {b: v / pybullet for b, v in compiled.items()},
     }
     return out
 
@@ -340,11 +352,19 @@ def table(store: dict[str, Any]) -> str:
             f"PyBullet PandaPushPixels (physics + 64x64 frame): {speed['pybullet_steps_per_s']:.1f} steps/s "
             f"(before the dreams {before:.1f}, after {after:.1f}); torch threads: {speed['torch_threads']}.",
             "",
-            "| dream batch | dream steps/s | x PyBullet |",
-            "|---:|---:|---:|",
+            "Compiled: the same dreams with `compile_frames=True` (the frame decoder through `torch.compile`).",
+            "",
+            "| dream batch | dream steps/s | x PyBullet | compiled steps/s | compiled x PyBullet |",
+            "|---:|---:|---:|---:|---:|",
         ]
+        compiled = speed.get("compiled_dream_steps_per_s", {})
         for batch, value in speed["dream_steps_per_s"].items():
-            lines.append(f"| {batch} | {value:,.0f} | {speed['speedup'][batch]:.1f}x |")
+            row = f"| {batch} | {value:,.0f} | {speed['speedup'][batch]:.1f}x |"
+            if batch in compiled:
+                row += f" {compiled[batch]:,.0f} | {speed['compiled_speedup'][batch]:.1f}x |"
+            else:
+                row += " - | - |"
+            lines.append(row)
         lines.append("")
     fid = store.get("fidelity")
     if fid:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 import dreamgym  # noqa: F401  (registers the ids)
@@ -100,3 +102,23 @@ def test_a_flat_pixel_dream_skips_the_frames_and_dreams_the_same_proprioception(
         obs_native, *_ = native.step(actions)
         obs_flat, *_ = flat.step(actions)
         np.testing.assert_array_equal(obs_native["proprio"], obs_flat)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_frames_are_the_eager_decoders_up_to_rounding(pixel_checkpoint: Path) -> None:
+    from dreamgym.envs.dream_batch import DreamBatch
+    from dreamgym.world_model import load_checkpoint
+
+    checkpoint = load_checkpoint(pixel_checkpoint)
+    actions = np.random.default_rng(0).uniform(-1, 1, (4, 3)).astype(np.float32)
+    batches = [DreamBatch(checkpoint, 4, horizon=10, compile_frames=compiled) for compiled in (False, True)]
+    for batch in batches:
+        batch.set_seeds(torch.arange(4), torch.arange(4))
+        batch.reset(torch.ones(4, dtype=torch.bool))
+    start_frames = batches[1].image.numpy().copy()  # the real frames of the starts
+    for _ in range(3):
+        eager, compiled = (batch.step(actions) for batch in batches)
+        np.testing.assert_array_equal(compiled.obs, eager.obs)  # only the frames go through the compiler
+        assert compiled.image.dtype == np.uint8 and compiled.image.shape == eager.image.shape
+        assert np.abs(compiled.image.astype(np.int16) - eager.image.astype(np.int16)).max() <= 1
+        assert not np.array_equal(compiled.image, start_frames)  # decoded by the compiled decoder
