@@ -105,7 +105,13 @@ def _run_online(
     scores: dict[str, Any] = {}
     started = time.perf_counter()
     result = None
+    record = out / "evaluations.json"  # the run's own record: milestones it already passed are not rerun
+    passed = {e["step"]: e for e in json.loads(record.read_text())["evaluations"]} if record.exists() else {}
     for milestone in milestones:  # the run resumes from its checkpoint for each further milestone
+        if milestone in passed:
+            last = passed[milestone]
+            scores[str(milestone)] = {"mean": last["mean"], "std": last["std"], "updates": last["updates"]}
+            continue
         config = OnlineConfig(
             task=task,
             agent=agent,
@@ -120,9 +126,8 @@ def _run_online(
         result = train_online(config, out, progress=args.progress)
         last = result.evaluations[-1]
         scores[str(milestone)] = {"mean": last["mean"], "std": last["std"], "updates": result.updates}
-    assert result is not None
     settings = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in _online_settings(agent, args).items()}
-    return {"scores": scores, "seconds": result.seconds, "wall_s": time.perf_counter() - started, "settings": settings}
+    return {"scores": scores, "seconds": result.seconds if result else None, "wall_s": time.perf_counter() - started, "settings": settings}
 
 
 def run_dreamer(task: str, seed: int, milestones: list[int], out: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -237,6 +242,11 @@ def _run_all(
         yield from pool.map(runs)
 
 
+def _covers(entry: dict[str, Any] | None, milestones: list[int]) -> bool:
+    """Whether a stored run already scored every milestone; a run asked for further milestones resumes."""
+    return entry is not None and all(str(m) in entry["scores"] for m in milestones)
+
+
 def table(store: dict[str, Any], milestones: list[int]) -> str:
     """Mean ± sample std over seeds per task, method and milestone, with the seeds counted."""
     runs = store["runs"]
@@ -306,7 +316,7 @@ def main() -> None:
             for task in args.tasks
             for method in args.methods
             for seed in args.seeds
-            if f"{task}/{method}/{seed}" not in store["runs"]
+            if not _covers(store["runs"].get(f"{task}/{method}/{seed}"), milestones)
         ]
         for (task, method, seed), entry in _run_all(pending, milestones, args):
             key = f"{task}/{method}/{seed}"
