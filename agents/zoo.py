@@ -52,6 +52,8 @@ class ZooRecipe:
             ``critic_warmup_steps`` train the critic alone, as the offline benchmark's warm start does: a policy from
             scratch finds an offline model's errors before it finds the task.
         critic_warmup_steps: dream steps, counted in ``agent_steps``, that train the critic alone after cloning.
+        stop_at_success: ``"dyna"`` only: stop after the round whose PyBullet return reaches the task's success
+            return, as ``dreamgym demo`` does; that round's world model and agent are the bundle.
         start_windows: dream start windows kept in the bundled export (see
             :func:`~dreamgym.world_model.checkpoint.export_checkpoint`): a bundle stays under 5 MB.
     """
@@ -73,6 +75,7 @@ class ZooRecipe:
     start_windows: int = 512
     warm_start: bool = False
     critic_warmup_steps: int = 100_000
+    stop_at_success: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -85,8 +88,21 @@ class ZooRecipe:
 # Sized for 2 CPU cores shared by several jobs: small models, two Dyna rounds, a few hundred thousand dream steps
 # per policy. The cards say how good the results are; bigger budgets are a field away.
 RECIPES: dict[str, ZooRecipe] = {
-    # The demo's last world model (`dreamgym demo --seed 0`) and the offline benchmark's Hopper-medium model.
-    "InvertedPendulum": ZooRecipe("InvertedPendulum", method="policy", start_windows=2048),
+    # What `dreamgym demo --seed 0` builds: Dyna rounds until PyBullet reaches the success return.
+    "InvertedPendulum": ZooRecipe(
+        "InvertedPendulum",
+        data_steps=5000,
+        rounds=5,
+        steps_per_round=15_000,
+        wm_updates=1000,
+        wm_updates_per_round=500,
+        agent_steps=1_000_000,
+        early_agent_steps=800_000,
+        eval_episodes=20,
+        stop_at_success=True,
+        start_windows=2048,
+    ),
+    # The offline benchmark's Hopper-medium model.
     # MOPO's lambda of that benchmark: 1 / the data's p99 disagreement (benchmarks/results/offline_mlp.md).
     "Hopper": ZooRecipe("Hopper", method="policy", uncertainty_penalty=21.8, start_windows=1024, warm_start=True),
     "Walker2D": ZooRecipe(
@@ -160,6 +176,7 @@ def build(
 def _build_dyna(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
     from agents.dyna import DynaConfig, run_dyna
     from agents.sb3_dream import DreamAgentConfig
+    from dreamgym.tasks import get_task
 
     config = DynaConfig(
         task=recipe.task,
@@ -175,6 +192,7 @@ def _build_dyna(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
         agent=DreamAgentConfig(steps=recipe.agent_steps, uncertainty_penalty=recipe.uncertainty_penalty),
         early_agent_steps=recipe.early_agent_steps,
         eval_episodes=recipe.eval_episodes,
+        target_return=get_task(recipe.task).success_return if recipe.stop_at_success else None,
         progress=progress,
     )
     rows = run_dyna(config)

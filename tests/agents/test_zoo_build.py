@@ -4,6 +4,7 @@ returned as it is instead of being built again."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,24 @@ def test_a_goal_recipe_builds_a_small_bundle_and_records_how(tmp_path: Path) -> 
     stamp = result.policy.stat().st_mtime_ns
     again = build(recipe, tmp_path / "reach", progress=False)
     assert again.info == record and result.policy.stat().st_mtime_ns == stamp
+
+
+def test_a_recipe_that_stops_at_success_hands_the_dyna_rounds_the_tasks_success_return(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    class Stopped(Exception):
+        pass
+
+    configs = []
+
+    def run_dyna(config: object) -> None:  # the rounds themselves take minutes: only their settings are checked
+        configs.append(config)
+        raise Stopped
+
+    monkeypatch.setattr("agents.dyna.run_dyna", run_dyna)
+    recipe = RECIPES["InvertedPendulum"]
+    for stop in (True, False):
+        with pytest.raises(Stopped):
+            build(replace(recipe, stop_at_success=stop), tmp_path / str(stop), progress=False)
+    assert [config.target_return for config in configs] == [TASKS["InvertedPendulum"].success_return, None]
+    assert configs[0].rounds == recipe.rounds and configs[0].initial_steps == recipe.data_steps
