@@ -4,6 +4,8 @@ spaces changed and rebuilds the task where it is not registered."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,12 +147,15 @@ def test_a_task_whose_spaces_changed_is_refused(reach: TaskSpec, checkpoint: Pat
         dreamgym.register_task(reach, overwrite=True)
 
 
-def test_a_checkpoint_without_recorded_spaces_still_loads() -> None:
+def test_a_checkpoint_without_recorded_spaces_still_loads(tmp_path: Path) -> None:
     from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
-    from dreamgym.world_model import read_config
 
-    assert "task_spec" not in read_config(BUNDLED_CHECKPOINTS / "InvertedPendulum")  # written before they were
-    env = dreamgym.envs.DreamEnv("InvertedPendulum")
+    old = tmp_path / "old"  # a checkpoint as written before task specs were recorded
+    shutil.copytree(BUNDLED_CHECKPOINTS / "InvertedPendulum", old)
+    config = json.loads((old / "config.json").read_text())
+    del config["task_spec"]
+    (old / "config.json").write_text(json.dumps(config))
+    env = dreamgym.envs.DreamEnv("InvertedPendulum", checkpoint=old)
     assert env.reset(seed=0)[0].shape == (5,)
 
 
