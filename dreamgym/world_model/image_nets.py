@@ -133,7 +133,8 @@ def to_uint8(pred: torch.Tensor) -> torch.Tensor:
     """Decoded images in [0, 1] space -> uint8 frames in [0, 255] (clipped, rounded), e.g. for dreamed observations.
 
     Rounds half up by adding 0.5 before the conversion truncates (the clamp makes every value non-negative first):
-    one pass fewer over the frames than ``round()``, which was an eighth of a batched pixel dream's step.
+    one pass fewer over the frames than ``round()``, which halves the conversion, an eighth of a batched pixel
+    dream's step before.
     """
     return (pred.detach() * 255.0 + 0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
