@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
+from agents.evaluation import Policy, evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
 from agents.sb3_dream import ALGORITHMS, DreamAgentConfig, train_in_dream
 from dreamgym.atomic import write_json_atomic
 from dreamgym.data import SequenceData, collect, load_episodes
-from dreamgym.tasks import get_task
+from dreamgym.tasks import TaskSpec, get_task
 from dreamgym.world_model import make_config
 from dreamgym.world_model.trainer import train_world_model
 
@@ -53,6 +53,8 @@ class DynaConfig:
         mirror: add the task's mirror image of every real episode to the world model's data.
         fresh_agent: train a new agent each round instead of continuing the last one, so a policy that
             settled into a bad habit in an early, inaccurate dream does not carry it forward.
+        model_overrides: further fields of the world model's preset (``cnn_depth``, ``batch_size`` and ``seq_len``
+            size a pixel task's camera model to the machine).
         progress: show progress bars.
     """
 
@@ -73,6 +75,7 @@ class DynaConfig:
     target_return: float | None = None
     mirror: bool = False
     fresh_agent: bool = True
+    model_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
 
@@ -120,8 +123,11 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
     agent_dir.mkdir(exist_ok=True)
     print(f"dreamgym Dyna run on {spec.name}: outputs in {out}/, TensorBoard: tensorboard --logdir {tb_dir}")
 
+    # A pixel task's agent acts on the proprioception beside the frame (the dreams' flat view), so it is scored
+    # on the vector task it renders: the same physics and observation, without drawing frames nobody reads.
+    real_task = spec.pixels_of or spec.name
     random_eval = evaluate_in_pybullet(
-        random_policy(spec.action_dim, cfg.seed), spec.name, cfg.eval_episodes, seed=10_000 + cfg.seed
+        random_policy(spec.action_dim, cfg.seed), real_task, cfg.eval_episodes, seed=10_000 + cfg.seed
     )
     print(f"random policy in PyBullet: {random_eval}")
     _print_row(None)
@@ -142,7 +148,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         started = time.perf_counter()
         if not data_dir(r).exists():
             # Collection is single-env; a stochastic policy explores around what the agent would do.
-            policy = None if r == 0 else sb3_policy(model, deterministic=False)
+            policy = None if r == 0 else _proprioceptive(spec, sb3_policy(model, deterministic=False))
             steps = cfg.initial_steps if r == 0 else cfg.steps_per_round
             collect(
                 spec,
@@ -173,6 +179,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
             seed=cfg.seed,
             ensemble=cfg.ensemble,
             ensemble_heads=cfg.ensemble_heads,
+            **cfg.model_overrides,
         )
         train_world_model(
             data, ckpt_dir, spec, model_cfg, train_cfg, logdir=tb_dir / "world_model", progress=cfg.progress
@@ -197,13 +204,20 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         started = time.perf_counter()
         policy = sb3_policy(model, deterministic=True)
         dream = evaluate_in_dream(policy, spec.name, ckpt_dir, cfg.eval_episodes, seed=cfg.seed)
-        real = evaluate_in_pybullet(policy, spec.name, cfg.eval_episodes, seed=cfg.seed, progress=False)
+        real = evaluate_in_pybullet(policy, real_task, cfg.eval_episodes, seed=cfg.seed, progress=False)
         timings["evaluate"] = time.perf_counter() - started
         row = RoundResult(r, real_steps, updates, dream.mean, dream.std, real.mean, real.std, timings, steps)
         done.append(row)
         _print_row(row)
         _write_results(results_path, cfg, random_eval.mean, done)
     return done
+
+
+def _proprioceptive(spec: TaskSpec, policy: Policy) -> Policy:
+    """``policy`` acting on a pixel task's real ``Dict`` observations through the proprioception beside the frame."""
+    if spec.image_shape is None:
+        return policy
+    return lambda obs: policy(obs["proprio"])
 
 
 def _write_results(path: Path, cfg: DynaConfig, random_return: float, rows: list[RoundResult]) -> None:

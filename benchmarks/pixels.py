@@ -23,8 +23,9 @@ Stages, each resumed from ``--work`` (data sets and the checkpoint are kept; res
    the same actions; the colour locator's events (block vanished, moved untouched, blended into the gripper) on
    the real frames (the control) and the dreamed ones, and the state audit's tabletop checks on the proprioception
    beside them.
-6. ``policy`` (run on its own with ``--stages policy``): ``--locomotion-task``'s camera world model on random data,
-   PPO trained only in its dreams on the dreamed proprioception, scored in PyBullet.
+6. ``policy`` (run on its own with ``--stages policy``): Dyna rounds on ``--locomotion-task``: its camera world
+   model on the real steps so far, PPO trained only in its dreams on the dreamed proprioception, scored in PyBullet,
+   then more real steps with that agent, until PyBullet reaches the task's success return.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -253,46 +255,45 @@ def stage_permanence(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_policy(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """A locomotion task from pixels: PPO trained only in the dreams of a camera world model, scored in PyBullet.
+    """A locomotion task from pixels: Dyna rounds of a camera world model and PPO trained only in its dreams.
 
-    The world model sees the camera frames beside the proprioception; the agent acts on the proprioception it
-    dreams (the flat view of the dream, which skips decoding frames), so the policy runs unchanged on the real
-    task's observation. An agent reading the frames themselves (a CNN policy) was out of reach of this machine.
+    Round 0 trains the camera model (``--preset`` with ``--cnn-depth``, ``--batch-size`` x ``--seq-len``) on
+    ``--locomotion-steps`` uniform random real steps; each later round adds ``--locomotion-round-steps`` real steps
+    of the last round's agent, so the model learns the states the agent reaches, as ``dreamgym demo`` does on
+    vectors. The rounds stop once PyBullet reaches the task's success return. The agent acts on the proprioception
+    it dreams (the dreams' flat view, which skips decoding frames), so the policy runs unchanged on the real task's
+    observation and is scored on the vector task it renders: the same physics, without frames nobody reads.
     """
-    from agents import DreamAgentConfig, train_in_dream
-    from agents.evaluation import evaluate_in_pybullet, sb3_policy
-    from dreamgym.data import collect, load_episodes
+    from agents import DreamAgentConfig
+    from agents.dyna import DynaConfig, run_dyna
     from dreamgym.tasks import get_task
-    from dreamgym.world_model.trainer import train_world_model
 
-    task = args.locomotion_task
-    spec = get_task(task)
-    data_path = work / f"{task}_data"
-    if not data_path.exists():
-        collect(spec, args.locomotion_steps, data_path, seed=args.seed, progress=True)
-    data = load_episodes(data_path, spec)
-    model_cfg, train_cfg = _configs(spec, args, args.locomotion_wm_steps)
-    trained = train_world_model(data, work / f"{task}_ckpt", spec, model_cfg, train_cfg, progress=True)
-    start = time.perf_counter()
-    config = DreamAgentConfig(steps=args.policy_steps, num_envs=64, seed=args.seed)
-    agent = train_in_dream(trained.path, task, config, progress=True)
-    agent_seconds = time.perf_counter() - start
-    vector_task = spec.pixels_of  # the pixel task's proprioception is this task's observation, in the same physics
-    real = evaluate_in_pybullet(sb3_policy(agent), vector_task, args.eval_episodes, 1_000_000)
+    spec = get_task(args.locomotion_task)
+    config = DynaConfig(
+        task=spec.name,
+        out=str(work / f"{spec.name}_dyna"),
+        seed=args.seed,
+        rounds=args.policy_rounds,
+        initial_steps=args.locomotion_steps,
+        steps_per_round=args.locomotion_round_steps,
+        preset=args.preset,
+        wm_updates_first=args.locomotion_wm_steps,
+        wm_updates_per_round=args.locomotion_wm_steps // 2,
+        agent=DreamAgentConfig(steps=args.policy_steps, uncertainty_penalty=1.0),
+        early_agent_steps=args.policy_steps,
+        eval_episodes=args.eval_episodes,
+        target_return=spec.success_return,
+        model_overrides=dict(cnn_depth=args.cnn_depth, batch_size=args.batch_size, seq_len=args.seq_len),
+    )
+    rounds = run_dyna(config)
     return {
-        "task": task,
-        "data": {"steps": args.locomotion_steps, "policy": "uniform random", "seed": args.seed},
-        "world_model_updates": trained.step,
-        "world_model_final_losses": {k: float(v) for k, v in trained.metrics.items()},
-        "agent": f"SB3 PPO (MlpPolicy) on the dreamed proprioception, {args.policy_steps:,} dream steps, 64 dreams",
-        "agent_seconds": round(agent_seconds, 1),
-        "pybullet": {
-            "episodes": args.eval_episodes,
-            "mean_return": real.mean,
-            "std": real.std,
-            "success_return": spec.success_return,
-            "evaluated_on": vector_task,
-        },
+        "task": spec.name,
+        "evaluated_on": spec.pixels_of,
+        "success_return": spec.success_return,
+        "world_model": {"preset": args.preset, **config.model_overrides},
+        "agent": f"SB3 PPO (MlpPolicy) on the dreamed proprioception, {args.policy_steps:,} dream steps per round",
+        "eval_episodes": args.eval_episodes,
+        "rounds": [asdict(r) for r in rounds],
     }
 
 
@@ -412,16 +413,26 @@ def table(store: dict[str, Any]) -> str:
         ]
     policy = store.get("policy")
     if policy:
-        real = policy["pybullet"]
+        model = policy["world_model"]
         lines += [
             f"## A policy trained only in pixel dreams ({policy['task']})",
             "",
-            f"Camera world model on {policy['data']['steps']:,} {policy['data']['policy']} real steps, "
-            f"{policy['world_model_updates']:,} updates; {policy['agent']} ({policy['agent_seconds']:,.0f} s). "
-            f"PyBullet ({real['evaluated_on']}, the same physics and proprioception, {real['episodes']} episodes): "
-            f"return {real['mean_return']:.1f} ± {real['std']:.1f} (success at {real['success_return']:g}).",
+            f"Dyna rounds: camera world model (`{model['preset']}`, CNN depth {model['cnn_depth']}, batches of "
+            f"{model['batch_size']} x {model['seq_len']} steps) on the real steps so far; {policy['agent']}; the "
+            f"deterministic policy scored over {policy['eval_episodes']} episodes in the dream and in PyBullet "
+            f"({policy['evaluated_on']}: the same physics and proprioception; success at "
+            f"{policy['success_return']:g}).",
             "",
+            "| round | real steps | world-model updates | dream return | PyBullet return | seconds |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
+        for r in policy["rounds"]:
+            lines.append(
+                f"| {r['round']} | {r['real_steps']:,} | {r['wm_updates']:,} | {r['dream_return']:.1f} ± "
+                f"{r['dream_std']:.1f} | {r['pybullet_return']:.1f} ± {r['pybullet_std']:.1f} | "
+                f"{sum(r['seconds'].values()):,.0f} |"
+            )
+        lines.append("")
     notes = store.get("notes")
     if notes:
         lines += ["## Readings, and what was not reached", "", *[f"- {note}" for note in notes], ""]
@@ -444,9 +455,11 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--rollouts", type=int, default=20)
     parser.add_argument("--locomotion-task", default="InvertedPendulumPixels")
-    parser.add_argument("--locomotion-steps", type=int, default=5000)
-    parser.add_argument("--locomotion-wm-steps", type=int, default=500)
-    parser.add_argument("--policy-steps", type=int, default=200_000)
+    parser.add_argument("--locomotion-steps", type=int, default=5000, help="random real steps of Dyna round 0")
+    parser.add_argument("--locomotion-round-steps", type=int, default=15_000, help="agent's real steps per round")
+    parser.add_argument("--locomotion-wm-steps", type=int, default=1000, help="updates of round 0 (half per round)")
+    parser.add_argument("--policy-rounds", type=int, default=4)
+    parser.add_argument("--policy-steps", type=int, default=800_000, help="dream steps of each round's agent")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--name", default="pixels")
     parser.add_argument("--table-only", action="store_true")
