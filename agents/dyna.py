@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.evaluation import Policy, evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
+from agents.evaluation import evaluate_in_dream, evaluate_in_pybullet, random_policy, sb3_policy
 from agents.sb3_dream import ALGORITHMS, DreamAgentConfig, train_in_dream
 from dreamgym.atomic import write_json_atomic
 from dreamgym.data import SequenceData, collect, load_episodes
-from dreamgym.tasks import TaskSpec, get_task
+from dreamgym.data.policies import proprioceptive
+from dreamgym.tasks import get_task
 from dreamgym.world_model import make_config
 from dreamgym.world_model.trainer import train_world_model
 
@@ -148,7 +149,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         started = time.perf_counter()
         if not data_dir(r).exists():
             # Collection is single-env; a stochastic policy explores around what the agent would do.
-            policy = None if r == 0 else _proprioceptive(spec, sb3_policy(model, deterministic=False))
+            policy = None if r == 0 else proprioceptive(spec.image_shape, sb3_policy(model, deterministic=False))
             steps = cfg.initial_steps if r == 0 else cfg.steps_per_round
             collect(
                 spec,
@@ -211,13 +212,6 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         _print_row(row)
         _write_results(results_path, cfg, random_eval.mean, done)
     return done
-
-
-def _proprioceptive(spec: TaskSpec, policy: Policy) -> Policy:
-    """``policy`` acting on a pixel task's real ``Dict`` observations through the proprioception beside the frame."""
-    if spec.image_shape is None:
-        return policy
-    return lambda obs: policy(obs["proprio"])
 
 
 def _write_results(path: Path, cfg: DynaConfig, random_return: float, rows: list[RoundResult]) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dreamgym.atomic import atomic_directory
-from dreamgym.data.policies import Policy, resolve_policy
+from dreamgym.data.policies import Policy, proprioceptive, resolve_policy
 from dreamgym.errors import DatasetError, InvalidActionError
 from dreamgym.seeding import seeded_torch
 from dreamgym.tasks.registry import TaskSpec, get_task
@@ -103,9 +103,7 @@ def collect(
         if isinstance(policy, str) and policy == "scripted":
             from dreamgym.data.scripted import scripted_policy
 
-            expert = scripted_policy(task, seed=seed)
-            # A pixel task's expert reads the proprioception beside the frame, as on the vector task.
-            policy = expert if task.image_shape is None else lambda obs: expert(obs["proprio"])
+            policy = proprioceptive(task.image_shape, scripted_policy(task, seed=seed))
             name = name or "scripted"
         resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
         with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):

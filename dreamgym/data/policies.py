@@ -27,6 +27,7 @@ __all__ = [
     "load_sb3_model",
     "load_sb3_policy",
     "policy_digest",
+    "proprioceptive",
     "reset_policy",
     "resolve_policy",
     "sb3_algorithm_for",
@@ -42,6 +43,18 @@ _POLICY_MANIFEST = "policy.json"
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps one observation to one action; the form every collection policy is reduced to."""
+
+
+def proprioceptive(image_shape: tuple[int, ...] | None, policy: Policy) -> Policy:
+    """``policy`` of the vector observation, acting on a pixel task's ``Dict`` observations through the
+    proprioception beside the frame; a task without images (``image_shape`` ``None``) keeps it as it is.
+
+    Agents trained on the dreams' flat view, and the scripted experts, read the proprioception alone; the real pixel
+    env hands them the frame too.
+    """
+    if image_shape is None:
+        return policy
+    return lambda obs: policy(obs["proprio"])
 
 
 @dataclass(frozen=True)
