@@ -124,11 +124,8 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
     agent_dir.mkdir(exist_ok=True)
     print(f"dreamgym Dyna run on {spec.name}: outputs in {out}/, TensorBoard: tensorboard --logdir {tb_dir}")
 
-    # A pixel task's agent acts on the proprioception beside the frame (the dreams' flat view), so it is scored
-    # on the vector task it renders: the same physics and observation, without drawing frames nobody reads.
-    real_task = spec.pixels_of or spec.name
     random_eval = evaluate_in_pybullet(
-        random_policy(spec.action_dim, cfg.seed), real_task, cfg.eval_episodes, seed=10_000 + cfg.seed
+        random_policy(spec.action_dim, cfg.seed), spec.name, cfg.eval_episodes, seed=10_000 + cfg.seed
     )
     print(f"random policy in PyBullet: {random_eval}")
     _print_row(None)
@@ -205,7 +202,7 @@ def run_dyna(cfg: DynaConfig) -> list[RoundResult]:
         started = time.perf_counter()
         policy = sb3_policy(model, deterministic=True)
         dream = evaluate_in_dream(policy, spec.name, ckpt_dir, cfg.eval_episodes, seed=cfg.seed)
-        real = evaluate_in_pybullet(policy, real_task, cfg.eval_episodes, seed=cfg.seed, progress=False)
+        real = evaluate_in_pybullet(policy, spec.name, cfg.eval_episodes, seed=cfg.seed, progress=False)
         timings["evaluate"] = time.perf_counter() - started
         row = RoundResult(r, real_steps, updates, dream.mean, dream.std, real.mean, real.std, timings, steps)
         done.append(row)

@@ -62,8 +62,13 @@ def sb3_policy(model, deterministic: bool = True) -> Policy:
 def evaluate_in_pybullet(
     policy: Policy, task: str, episodes: int, seed: int, progress: bool = False, env_kwargs: dict | None = None
 ) -> EvalResult:
-    """Runs ``episodes`` real episodes, episode ``i`` reset with ``seed + i``, with the ladder's episode loop."""
-    spec = get_task(task)
+    """Runs ``episodes`` real episodes, episode ``i`` reset with ``seed + i``, with the ladder's episode loop.
+
+    A pixel task's policies act on the proprioception (the flat view its dreams give them), so they run in the
+    vector task it renders, as on the ladder's PyBullet rungs: the same physics and observation, without drawing
+    frames no policy reads.
+    """
+    spec = get_task(get_task(task).vector_task)
     env = spec.make_env(**(env_kwargs or {}))
     try:
         episodes_run = run_episodes(policy, env, episodes, seed, spec.max_episode_steps, progress, f"{task} PyBullet")

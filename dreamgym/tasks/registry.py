@@ -169,6 +169,12 @@ class TaskSpec:
         return None
 
     @property
+    def vector_task(self) -> str:
+        """The task whose observation is this one's proprioception: the vector task a pixel task renders (same
+        robot, physics, layout and rules), else this task itself."""
+        return self.pixels_of or self.name
+
+    @property
     def simulator(self) -> str | None:
         """What runs the real task: ``"PyBullet"``, another env's Gymnasium id, or ``None`` for a task defined by a
         recorded log alone."""

@@ -326,11 +326,15 @@ class PyBulletRung:
         return self.max_episode_steps or spec.max_episode_steps
 
     def make_env(self, spec: TaskSpec) -> Any:
-        """The rung's env: the task behind its gap."""
+        """The rung's env: the task behind its gap.
+
+        A pixel task's policies act on the proprioception (the flat view its dreams give them), so the rung runs
+        the vector task it renders: the same physics and observation, without drawing frames no policy reads.
+        """
         kwargs = {"max_episode_steps": self.max_episode_steps} if self.max_episode_steps else {}
         # The gap's random streams restart from each episode's reset seed, so episode i's noise, jitter and drawn
         # gap depend on its seed alone, as its initial state does; the env-level seed stays fixed.
-        return make_gap_env(spec, self.gap, seed=0, **kwargs)
+        return make_gap_env(spec.vector_task, self.gap, seed=0, **kwargs)
 
     def result(self, spec: TaskSpec, outcome: Episodes, seed: int) -> RungResult:
         """The rung's result from the outcomes of episodes seeded ``seed, seed + 1, ...``."""

@@ -159,7 +159,7 @@ def make_pose(task: str | TaskSpec, env: gym.Env, match_torso_time: bool = False
         observation does not hold its pose (the reason is ``UNPOSABLE_TASKS[task]``).
     """
     spec = task if isinstance(task, TaskSpec) else get_task(task)
-    name = spec.pixels_of or spec.name  # a pixel task's robot is its vector task's
+    name = spec.vector_task
     if name == "InvertedPendulum":
         return _PendulumPose()
     if name == "InvertedDoublePendulum":

@@ -55,7 +55,8 @@ def record_pybullet(
 
     Args:
         task: task name or spec.
-        policy: batched policy; it is called with one observation at a time as a batch of one.
+        policy: batched policy; it is called with one observation at a time as a batch of one (a pixel task's
+            proprioception, its camera frame recorded beside it).
         episodes: number of episodes, at least 1.
         seed: reset seed of episode 0.
         max_steps: cut each episode after this many steps (a truncation, not a termination); the task's
@@ -72,6 +73,7 @@ def record_pybullet(
     if max_steps <= 0:
         raise ValueError(f"Expected a positive `max_steps`, got {max_steps!r}.")
     env = spec.make_env(**(env_kwargs or {}))
+    pixels = spec.image_shape is not None
     parts = []
     try:
         for i in range(episodes):
@@ -79,7 +81,8 @@ def record_pybullet(
             reset_policy(policy)
             observations, actions, rewards, terminations = [obs], [], [], []
             for _ in range(max_steps):
-                action = np.asarray(policy(np.asarray(obs, dtype=np.float32)[None]), dtype=np.float32)[0]
+                vector = obs["proprio"] if pixels else obs  # a pixel task's policy reads the proprioception
+                action = np.asarray(policy(np.asarray(vector, dtype=np.float32)[None]), dtype=np.float32)[0]
                 obs, reward, terminated, truncated, _ = env.step(action)
                 observations.append(obs)
                 actions.append(action)
@@ -87,8 +90,10 @@ def record_pybullet(
                 terminations.append(terminated)
                 if terminated or truncated:
                     break
+            frames = np.array([o["image"] for o in observations]) if pixels else None
+            vectors = np.array([o["proprio"] for o in observations] if pixels else observations)
             parts.append(
-                SequenceData.from_episode(np.array(observations), np.array(actions), np.array(rewards), terminations)
+                SequenceData.from_episode(vectors, np.array(actions), np.array(rewards), terminations, image=frames)
             )
     finally:
         env.close()

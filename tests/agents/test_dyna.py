@@ -1,31 +1,28 @@
-"""Dyna rounds on a pixel task: a camera world model, an agent on the dreamed proprioception, real data from it."""
+"""Dyna rounds on a pixel task: a camera world model, an agent on the dreamed proprioception, real data from it,
+scored in the vector task the pixel task renders."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
-import agents.dyna
 from agents.dyna import DynaConfig, run_dyna
+from agents.evaluation import evaluate_in_pybullet, random_policy
 from agents.sb3_dream import DreamAgentConfig
 from dreamgym.data import load_episodes
 from dreamgym.tasks import get_task
 from dreamgym.world_model import load_checkpoint
 
 
-def test_pixel_dyna_trains_a_camera_model_and_scores_the_agent_on_the_vector_task(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scored_on: list[str] = []
-    real_evaluate = agents.dyna.evaluate_in_pybullet
+def test_a_pixel_tasks_policy_is_scored_in_the_vector_task_it_renders() -> None:
+    """The same seeds give the same episodes: the pixel env's physics are its vector task's."""
+    policy = random_policy(1, seed=3)
+    pixels = evaluate_in_pybullet(policy, "InvertedPendulumPixels", episodes=3, seed=7)
+    vector = evaluate_in_pybullet(random_policy(1, seed=3), "InvertedPendulum", episodes=3, seed=7)
+    assert pixels.returns.tolist() == vector.returns.tolist() and pixels.mean > 0
 
-    def evaluate(policy, task, *args, **kwargs):
-        scored_on.append(task)
-        return real_evaluate(policy, task, *args, **kwargs)
 
-    monkeypatch.setattr(agents.dyna, "evaluate_in_pybullet", evaluate)
+def test_pixel_dyna_trains_a_camera_model_and_collects_with_its_agent(tmp_path: Path) -> None:
     config = DynaConfig(
         task="InvertedPendulumPixels",
         out=str(tmp_path / "run"),
@@ -51,7 +48,5 @@ def test_pixel_dyna_trains_a_camera_model_and_scores_the_agent_on_the_vector_tas
     # Round 1's data comes from round 0's agent acting on the real frames' proprioception.
     collected = load_episodes(tmp_path / "run" / "data" / "round1", get_task("InvertedPendulumPixels"))
     assert collected.image is not None and len(collected) - collected.num_episodes == 60
-    # The random baseline and each round are scored on the vector task the pixel task renders.
-    assert scored_on == ["InvertedPendulum"] * 3
     stored = json.loads((tmp_path / "run" / "results.json").read_text())
     assert stored["config"]["model_overrides"] == {"cnn_depth": 2, "batch_size": 4, "seq_len": 8}

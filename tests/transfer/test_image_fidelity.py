@@ -50,3 +50,21 @@ def test_open_loop_errors_add_the_image_error_against_horizon(push_pixels_checkp
 def test_vector_models_have_no_image_error(trained_checkpoint: Path, wm_sequences) -> None:
     errors = open_loop_errors(load_checkpoint(trained_checkpoint), wm_sequences, horizon=2, context=2, seed=0)
     assert "image_error" not in errors
+
+
+def test_a_recorded_pixel_episode_keeps_its_frames_beside_the_vector_tasks_observations(tmp_path: Path) -> None:
+    from dreamgym.transfer.recording import random_policy, record_pybullet
+    from dreamgym.zoo.catalog import load_eval_set, save_eval_set
+
+    pixels = record_pybullet("InvertedPendulumPixels", random_policy(1, 0), episodes=2, seed=5, max_steps=30)
+    vector = record_pybullet("InvertedPendulum", random_policy(1, 0), episodes=2, seed=5, max_steps=30)
+    np.testing.assert_array_equal(pixels.obs, vector.obs)
+    assert pixels.image.shape == (len(pixels), *get_task("InvertedPendulumPixels").image_shape)
+    assert len({frame.tobytes() for frame in pixels.image}) > len(pixels) // 2  # frames of a moving cart differ
+    # An evaluation set stores the frames compressed and reads them back bit for bit.
+    path = save_eval_set(tmp_path / "eval.safetensors", pixels)
+    back = load_eval_set(path)
+    np.testing.assert_array_equal(back.image, pixels.image)
+    np.testing.assert_array_equal(back.obs, pixels.obs)
+    assert back.metadata == pixels.metadata and path.stat().st_size < pixels.image.nbytes / 4
+    assert load_eval_set(save_eval_set(tmp_path / "vector.safetensors", vector)).image is None

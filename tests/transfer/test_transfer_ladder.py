@@ -261,3 +261,12 @@ def test_simulator_rungs_a_users_task_cannot_run_are_skipped_with_the_reason() -
     assert ladder.robustness is None and ladder.skipped == {"robustness curve": reason}
     assert f"skipped robustness curve: {reason}" in ladder.table()
     assert LadderResult.from_dict(ladder.to_dict()) == ladder
+
+
+def test_a_pixel_tasks_pybullet_rungs_run_the_vector_task_it_renders() -> None:
+    from dreamgym.transfer.recording import random_policy
+
+    rungs = [PyBulletRung(max_episode_steps=STEPS)]
+    pixels = run_ladder(random_policy(1, 0), "InvertedPendulumPixels", rungs, 2, 0, None, progress=False)
+    vector = run_ladder(random_policy(1, 0), "InvertedPendulum", rungs, 2, 0, None, progress=False)
+    assert pixels.rungs[0].ok and pixels.rungs[0].mean == vector.rungs[0].mean
