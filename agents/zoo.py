@@ -56,6 +56,8 @@ class ZooRecipe:
             return, as ``dreamgym demo`` does; that round's world model and agent are the bundle.
         start_windows: dream start windows kept in the bundled export (see
             :func:`~dreamgym.world_model.checkpoint.export_checkpoint`): a bundle stays under 5 MB.
+        model_overrides: further fields of the world model's preset (a pixel task's ``cnn_depth``, ``batch_size``
+            and ``seq_len``, sized to what 2 CPU cores train in minutes).
     """
 
     task: str
@@ -76,6 +78,7 @@ class ZooRecipe:
     warm_start: bool = False
     critic_warmup_steps: int = 100_000
     stop_at_success: bool = False
+    model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -193,6 +196,7 @@ def _build_dyna(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
         early_agent_steps=recipe.early_agent_steps,
         eval_episodes=recipe.eval_episodes,
         target_return=get_task(recipe.task).success_return if recipe.stop_at_success else None,
+        model_overrides=recipe.model_overrides,
         progress=progress,
     )
     rows = run_dyna(config)
@@ -230,6 +234,7 @@ def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
         steps=recipe.wm_updates,
         seed=recipe.seed,
         ensemble=recipe.ensemble,
+        **recipe.model_overrides,
     )
     train_world_model(data, model_dir, spec, model_cfg, train_cfg, progress=progress)
     seconds["world_model"] = time.perf_counter() - started

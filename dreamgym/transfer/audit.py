@@ -510,7 +510,7 @@ def audit_dreams(
     if bounds.task != spec.name:
         raise ValueError(f"Expected physics bounds of task {spec.name!r}, got bounds fitted on {bounds.task!r}.")
     dream = _dream_rollouts(checkpoint, policy, num_dreams, horizon, seed, termination)
-    real = padded_episodes(record_pybullet(spec, policy, real_episodes, seed, max_steps=horizon))
+    real = padded_episodes(record_pybullet(spec.vector_task, policy, real_episodes, seed, max_steps=horizon))
     return AuditResult(
         task=spec.name,
         dream=_violations(bounds, spec, dream),

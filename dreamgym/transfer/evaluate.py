@@ -468,12 +468,13 @@ def fit_audit_bounds(checkpoint: Any, spec: TaskSpec, policy: Policy, config: Tr
 
     first = config.seed + BOUNDS_SEED_OFFSET
     steps = config.max_episode_steps
+    real = spec.vector_task  # bounds are of the proprioception: a pixel task's frames are not drawn
     parts = {
         "checkpoint training windows": training_windows(checkpoint),
         "random policy in PyBullet": record_pybullet(
-            spec, random_policy(spec.action_dim, first), config.bounds_episodes, first, max_steps=steps
+            real, random_policy(spec.action_dim, first), config.bounds_episodes, first, max_steps=steps
         ),
-        "evaluated policy in PyBullet": record_pybullet(spec, policy, config.bounds_episodes, first, max_steps=steps),
+        "evaluated policy in PyBullet": record_pybullet(real, policy, config.bounds_episodes, first, max_steps=steps),
     }
     data = SequenceData.concatenate(list(parts.values()))
     return PhysicsBounds.fit(data, spec), {name: len(part) for name, part in parts.items()}

@@ -4,6 +4,7 @@ returned as it is instead of being built again."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,3 +73,33 @@ def test_a_recipe_that_stops_at_success_hands_the_dyna_rounds_the_tasks_success_
             build(replace(recipe, stop_at_success=stop), tmp_path / str(stop), progress=False)
     assert [config.target_return for config in configs] == [TASKS["InvertedPendulum"].success_return, None]
     assert configs[0].rounds == recipe.rounds and configs[0].initial_steps == recipe.data_steps
+
+
+def test_a_pixel_recipe_builds_a_bundle_whose_card_is_measured_and_reproduced(tmp_path: Path) -> None:
+    from dreamgym.zoo import CardConfig, load_bundle, measure_card, open_loop_at, write_card
+
+    recipe = ZooRecipe(
+        "InvertedPendulumPixels",
+        preset="debug",
+        ensemble=2,
+        data_steps=200,
+        rounds=1,
+        wm_updates=3,
+        agent_steps=256,
+        early_agent_steps=256,
+        eval_episodes=2,
+        start_windows=4,
+        model_overrides=dict(cnn_depth=2, batch_size=4, seq_len=8),
+    )
+    result = build(recipe, tmp_path / "work", progress=False)
+    directory = tmp_path / "root" / "InvertedPendulumPixels"
+    shutil.copytree(result.checkpoint, directory)
+    config = CardConfig(eval_episodes=1, eval_max_steps=40, horizons=(1, 5), episodes=2, audit_dreams=2)
+    write_card(directory, measure_card(directory, config, build=result.info))
+
+    bundle = load_bundle("InvertedPendulumPixels", root=tmp_path / "root")
+    assert bundle.checkpoint.config["model"]["cnn_depth"] == 2 and bundle.eval_set.image is not None
+    assert open_loop_at(bundle.checkpoint, bundle.eval_set, config) == bundle.card["open_loop_error"]
+    assert bundle.card["open_loop_error"]["pairs"]["1"] > 0
+    # The reference policy acts on the proprioception; the card scores it in the vector task the pixels render.
+    assert bundle.card["policy"]["pybullet"]["mean"] > 0 and bundle.card["audit"]["pybullet_episodes"] > 0
