@@ -68,7 +68,7 @@ def evaluate_in_pybullet(
     vector task it renders, as on the ladder's PyBullet rungs: the same physics and observation, without drawing
     frames no policy reads.
     """
-    spec = get_task(get_task(task).vector_task)
+    spec = get_task(task).vector_task
     env = spec.make_env(**(env_kwargs or {}))
     try:
         episodes_run = run_episodes(policy, env, episodes, seed, spec.max_episode_steps, progress, f"{task} PyBullet")

@@ -75,7 +75,7 @@ def scripted_policy(
         ValueError: the task has no scripted expert.
     """
     spec = get_task(task) if isinstance(task, str) else task
-    name = spec.vector_task
+    name = spec.vector_task.name
     if name not in SCRIPTED_TASKS:
         raise ValueError(f"Task {spec.name!r} has no scripted expert; expected one of {sorted(SCRIPTED_TASKS)}.")
     expert = SCRIPTED_TASKS[name]

@@ -57,7 +57,7 @@ class SafetyConfig:
         :data:`JOINT_READINGS`, so that a robot's own start states and contacts do not stop it.
         """
         spec = get_task(task) if isinstance(task, str) else task
-        extent = JOINT_READINGS.get(spec.vector_task, 1.0) + joint_margin
+        extent = JOINT_READINGS.get(spec.vector_task.name, 1.0) + joint_margin
         limits = {}
         for f in spec.layout.fields if spec.layout is not None else ():
             if f.kind == "joint_position" and math.isfinite(f.low) and math.isfinite(f.high):

@@ -169,10 +169,10 @@ class TaskSpec:
         return None
 
     @property
-    def vector_task(self) -> str:
+    def vector_task(self) -> TaskSpec:
         """The task whose observation is this one's proprioception: the vector task a pixel task renders (same
         robot, physics, layout and rules), else this task itself."""
-        return self.pixels_of or self.name
+        return get_task(self.pixels_of) if self.pixels_of is not None else self
 
     @property
     def simulator(self) -> str | None:

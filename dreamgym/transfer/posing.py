@@ -159,7 +159,7 @@ def make_pose(task: str | TaskSpec, env: gym.Env, match_torso_time: bool = False
         observation does not hold its pose (the reason is ``UNPOSABLE_TASKS[task]``).
     """
     spec = task if isinstance(task, TaskSpec) else get_task(task)
-    name = spec.vector_task
+    name = spec.vector_task.name
     if name == "InvertedPendulum":
         return _PendulumPose()
     if name == "InvertedDoublePendulum":
