@@ -58,6 +58,9 @@ class ZooRecipe:
             :func:`~dreamgym.world_model.checkpoint.export_checkpoint`): a bundle stays under 5 MB.
         model_overrides: further fields of the world model's preset (a pixel task's ``cnn_depth``, ``batch_size``
             and ``seq_len``, sized to what 2 CPU cores train in minutes).
+        weights_dtype: how the bundled export stores its weights: ``"float16"`` keeps a camera model under 5 MB,
+            checked against the float32 model on export (see
+            :func:`~dreamgym.world_model.checkpoint.export_checkpoint`).
     """
 
     task: str
@@ -79,6 +82,7 @@ class ZooRecipe:
     critic_warmup_steps: int = 100_000
     stop_at_success: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    weights_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -169,7 +173,7 @@ def build(
     from dreamgym.world_model import export_checkpoint
 
     if Path(model_dir).resolve() != bundle.resolve():
-        export_checkpoint(model_dir, bundle, recipe.start_windows)
+        export_checkpoint(model_dir, bundle, recipe.start_windows, recipe.weights_dtype)
     export_sb3_policy(policy, bundle / "policy.zip")  # the weights, without the optimisers' moments
     info = {"recipe": recipe.to_dict(), **info, "wall_seconds": time.perf_counter() - started}
     write_json_atomic(record, info)

@@ -41,6 +41,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "checkpoint_task",
+    "decoded_difference",
     "export_checkpoint",
     "load_checkpoint",
     "read_config",
@@ -67,6 +68,10 @@ class Checkpoint:
     @property
     def task(self) -> str:
         return self.config["task"]
+
+
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+"""How a checkpoint's floating-point weights may be stored; they always load into a float32 model."""
 
 
 def _sha256(data: bytes) -> str:
@@ -124,6 +129,7 @@ def save_checkpoint(
     trainer_tensors: dict[str, torch.Tensor] | None = None,
     trainer_state: dict[str, Any] | None = None,
     spec: TaskSpec | None = None,
+    weights_dtype: str = "float32",
 ) -> Path:
     """Writes a checkpoint directory atomically and returns its path.
 
@@ -139,13 +145,21 @@ def save_checkpoint(
         trainer_state: JSON-serialisable trainer state needed to resume training.
         spec: the task, recorded as ``task_spec`` (:meth:`TaskSpec.to_dict`): the real env's own action bounds and
             observation space, checked on load, and what rebuilds a user's task where it is not registered.
+        weights_dtype: ``"float32"``, or ``"float16"`` to store the floating-point weights in half the space; they
+            load back into the float32 model (``load_state_dict`` casts), rounded to float16's precision.
     """
     from dreamgym import __version__
 
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"Unknown weights_dtype {weights_dtype!r}; expected one of {sorted(WEIGHT_DTYPES)}.")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _recover_interrupted_write(directory)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    stored = WEIGHT_DTYPES[weights_dtype]
+    state = {
+        k: (v.to(stored) if v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     blobs = {
         MODEL_FILE: save_tensors(state),
         STARTS_FILE: save_tensors({k: v.contiguous() for k, v in starts.items()}),
@@ -162,6 +176,7 @@ def save_checkpoint(
         "observation_space": {"shape": list(observation_shape), "dtype": "float32"},
         "action_space": {"shape": list(action_shape), "dtype": "float32", "low": -1.0, "high": 1.0},
         "model": model.cfg.to_dict(),
+        "weights_dtype": weights_dtype,
         **({"task_spec": spec.to_dict()} if spec is not None else {}),
         **(extra or {}),
         "files": {name: _sha256(data) for name, data in blobs.items()},
@@ -179,7 +194,9 @@ def save_checkpoint(
     return directory
 
 
-def export_checkpoint(source: str | Path, target: str | Path, start_windows: int | None = None) -> Path:
+def export_checkpoint(
+    source: str | Path, target: str | Path, start_windows: int | None = None, weights_dtype: str = "float32"
+) -> Path:
     """Writes an inference-only copy of a checkpoint: weights, start windows and config, no trainer state.
 
     What a dream env needs is a fraction of what resuming training needs (the optimiser moments double the
@@ -192,6 +209,10 @@ def export_checkpoint(source: str | Path, target: str | Path, start_windows: int
         start_windows: keep only the first this many of the stored start windows (all if ``None``). Training
             stores 2048 windows sampled at random, so the first N are a random subset of the data too; on a
             28-dimensional task all of them take 4.7 MB, and a bundled model has to stay small.
+        weights_dtype: ``"float16"`` halves the weights on disk (a camera model's decoder is most of a bundle).
+            The export is then checked against the float32 model it came from: both filter the kept start
+            windows and decode them, and the largest difference of the decoded observations is recorded in
+            ``config.json`` as ``float16_check``.
     """
     checkpoint = load_checkpoint(source)
     starts = checkpoint.starts
@@ -205,18 +226,43 @@ def export_checkpoint(source: str | Path, target: str | Path, start_windows: int
         "model_sha256": checkpoint.config["files"][MODEL_FILE],
     }
     defining = {"format", "format_version", "dreamgym_version", "task", "observation_space", "action_space"}
-    defining |= {"task_spec"}
+    defining |= {"task_spec", "weights_dtype", "float16_check"}
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
-    return save_checkpoint(
-        target,
-        checkpoint.model,
-        task=checkpoint.task,
-        observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
-        action_shape=tuple(checkpoint.config["action_space"]["shape"]),
-        starts=starts,
-        spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
-        extra={**extra, "exported_from": origin},
-    )
+
+    def save(fields: dict[str, Any]) -> Path:
+        return save_checkpoint(
+            target,
+            checkpoint.model,
+            task=checkpoint.task,
+            observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
+            action_shape=tuple(checkpoint.config["action_space"]["shape"]),
+            starts=starts,
+            spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
+            extra={**extra, "exported_from": origin, **fields},
+            weights_dtype=weights_dtype,
+        )
+
+    path = save({})
+    if weights_dtype != "float32":
+        gap = decoded_difference(checkpoint.model, load_checkpoint(path).model, starts)
+        path = save({"float16_check": {"max_decoded_obs_difference": gap, "windows": int(starts["obs"].shape[0])}})
+    return path
+
+
+def decoded_difference(model: WorldModel, other: WorldModel, starts: dict[str, torch.Tensor]) -> float:
+    """The largest absolute difference between the observations two models decode from the posteriors of the same
+    windows (the same seed for both posteriors' samples): how much a copy of the weights changed what they do."""
+    from dreamgym.seeding import seeded_torch
+
+    decoded = []
+    with torch.inference_mode():
+        for each in (model, other):
+            with seeded_torch(0):
+                posts = each.observe(
+                    starts["obs"], starts["prev_action"], starts["is_first"], image=starts.get("image")
+                )
+                decoded.append(each.decode(posts).obs)
+    return float((decoded[0] - decoded[1]).abs().max())
 
 
 def update_config(directory: str | Path, fields: dict[str, Any]) -> dict[str, Any]:

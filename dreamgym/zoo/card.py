@@ -204,7 +204,11 @@ def measure_card(
             "updates": checkpoint.config.get("step"),
             "train": checkpoint.config.get("train"),
             "start_windows": int(checkpoint.starts["obs"].shape[0]),
-            "storage": "float32",
+            "storage": checkpoint.config.get("weights_dtype", "float32"),
+            "float16_check": checkpoint.config.get("float16_check"),
+            "camera": {"image_shape": model["image_shape"], "cnn_depth": model["cnn_depth"]}
+            if model.get("image_shape")
+            else None,
             "exported_from": checkpoint.config.get("exported_from", {}).get("path"),
         },
         "data": _data_summary(checkpoint.config),
@@ -346,6 +350,18 @@ def render_card(card: dict[str, Any]) -> str:
         f"- {wm['updates']} updates (batch {wm['train']['batch_size']} x {wm['train']['seq_len']} steps, lr "
         f"{wm['train']['lr']:g}), training seed {wm['train']['seed']}",
     ]
+    if wm.get("camera"):
+        height, width, channels = wm["camera"]["image_shape"]
+        lines.append(
+            f"- sees {height}x{width}x{channels} camera frames beside the proprioception (CNN depth "
+            f"{wm['camera']['cnn_depth']}); the reference policy acts on the proprioception it dreams"
+        )
+    if wm.get("float16_check"):
+        check = wm["float16_check"]
+        lines.append(
+            f"- weights stored as float16: decoded observations within {check['max_decoded_obs_difference']:.2g} of "
+            f"the float32 model's on its {check['windows']} start windows"
+        )
     build = card.get("build") or {}
     recipe = build.get("recipe")
     seconds = ", ".join(f"{k} {v:.0f} s" for k, v in build.get("seconds", {}).items())

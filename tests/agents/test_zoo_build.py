@@ -90,6 +90,7 @@ def test_a_pixel_recipe_builds_a_bundle_whose_card_is_measured_and_reproduced(tm
         eval_episodes=2,
         start_windows=4,
         model_overrides=dict(cnn_depth=2, batch_size=4, seq_len=8),
+        weights_dtype="float16",
     )
     result = build(recipe, tmp_path / "work", progress=False)
     directory = tmp_path / "root" / "InvertedPendulumPixels"
@@ -103,3 +104,8 @@ def test_a_pixel_recipe_builds_a_bundle_whose_card_is_measured_and_reproduced(tm
     assert bundle.card["open_loop_error"]["pairs"]["1"] > 0
     # The reference policy acts on the proprioception; the card scores it in the vector task the pixels render.
     assert bundle.card["policy"]["pybullet"]["mean"] > 0 and bundle.card["audit"]["pybullet_episodes"] > 0
+    world_model = bundle.card["world_model"]
+    assert world_model["storage"] == "float16" and world_model["float16_check"]["windows"] == 4
+    assert world_model["camera"] == {"image_shape": [64, 64, 3], "cnn_depth": 2}
+    card_text = (directory / "CARD.md").read_text()
+    assert "sees 64x64x3 camera frames" in card_text and "weights stored as float16" in card_text

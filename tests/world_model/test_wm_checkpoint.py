@@ -301,6 +301,32 @@ def test_export_keeps_the_first_start_windows_when_asked(trained_checkpoint: Pat
         export_checkpoint(trained_checkpoint, tmp_path / "zero", start_windows=0)
 
 
+def test_a_float16_export_halves_the_weights_and_records_how_far_it_decodes_from_float32(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    from dreamgym.world_model import export_checkpoint
+    from dreamgym.world_model.checkpoint import decoded_difference
+
+    source = load_checkpoint(trained_checkpoint)
+    full = export_checkpoint(trained_checkpoint, tmp_path / "full", start_windows=8)
+    half = export_checkpoint(trained_checkpoint, tmp_path / "half", start_windows=8, weights_dtype="float16")
+    sizes = [(path / "model.safetensors").stat().st_size for path in (full, half)]
+    assert sizes[1] < 0.6 * sizes[0]
+    exported = load_checkpoint(half)
+    assert exported.config["weights_dtype"] == "float16"
+    for name, tensor in exported.model.state_dict().items():  # loaded as float32, rounded to float16's values
+        original = source.model.state_dict()[name]
+        assert tensor.dtype == original.dtype
+        if tensor.is_floating_point():
+            assert torch.equal(tensor, original.half().to(original.dtype)), name
+    check = exported.config["float16_check"]
+    assert check["windows"] == 8
+    assert check["max_decoded_obs_difference"] == decoded_difference(source.model, exported.model, exported.starts)
+    assert 0.0 < check["max_decoded_obs_difference"] < 0.05
+    with pytest.raises(ValueError, match=r"Unknown weights_dtype 'int8'; expected one of \['float16', 'float32'\]"):
+        export_checkpoint(trained_checkpoint, tmp_path / "int8", weights_dtype="int8")
+
+
 def test_export_refuses_a_tampered_source(ckpt_copy: Path, tmp_path: Path) -> None:
     from dreamgym.world_model import export_checkpoint
 
