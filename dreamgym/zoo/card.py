@@ -97,10 +97,11 @@ def open_loop_at(checkpoint: Any, data: Any, config: CardConfig, horizons: tuple
 
 
 def _preset(model: dict[str, Any]) -> str:
+    """The size preset the model's RSSM and MLPs match; a camera model's CNN depth is reported on its own line."""
     from dreamgym.world_model.config import PRESETS
 
     for name, preset in PRESETS.items():
-        if all(model.get(k) == v for k, v in preset.model.items() if k != "cnn_depth" or model.get("image_shape")):
+        if all(model.get(k) == v for k, v in preset.model.items() if k != "cnn_depth"):
             return name
     return "custom"
 
@@ -358,9 +359,11 @@ def render_card(card: dict[str, Any]) -> str:
         )
     if wm.get("float16_check"):
         check = wm["float16_check"]
+        half, noise = check["float16_vs_float32"], check["float32_sampling_noise"]
         lines.append(
-            f"- weights stored as float16: decoded observations within {check['max_decoded_obs_difference']:.2g} of "
-            f"the float32 model's on its {check['windows']} start windows"
+            f"- weights stored as float16: on its {check['windows']} start windows the decoded observations differ "
+            f"from the float32 model's by {half['mean']:.2g} on average (at most {half['max']:.2g}), against "
+            f"{noise['mean']:.2g} (at most {noise['max']:.2g}) between two sampling seeds of the float32 model"
         )
     build = card.get("build") or {}
     recipe = build.get("recipe")
