@@ -197,6 +197,11 @@ class ExportArgs:
     )
     seed: int = _opt(0, "seed of the calibration's posterior samples")
     start_windows: int | None = _opt(None, "keep only this many of the stored dream start windows (default: all)")
+    weights_dtype: str = _opt(
+        "float32",
+        "float16 stores the weights in half the bytes, checked against the float32 model (see docs/zoo.md)",
+        choices=("float32", "float16"),
+    )
 
 
 @dataclass
@@ -514,7 +519,7 @@ def _export(args: ExportArgs) -> None:
 
         spec = checkpoint_task(config)  # an export keeps its source's task
         data = SequenceData.concatenate([load_episodes(p, spec) for p in args.calibrate])
-    path = export_checkpoint(args.checkpoint, args.out, args.start_windows)
+    path = export_checkpoint(args.checkpoint, args.out, args.start_windows, args.weights_dtype)
     if data is not None:
         from dreamgym.world_model.uncertainty import calibrate_checkpoint
 
@@ -522,6 +527,13 @@ def _export(args: ExportArgs) -> None:
         p99, top = calibration["p99"], calibration["max"]
         print(f"disagreement calibration on {len(data)} rows: p99 {p99:.4f} nats, max {top:.4f} nats")
     print(f"exported {args.checkpoint} to {path} (weights, start windows, config; no trainer state)")
+    check = read_config(path).get("float16_check")
+    if check is not None:
+        half, noise = check["float16_vs_float32"], check["float32_sampling_noise"]
+        print(
+            f"float16 weights move the decoded observations by {half['mean']:.3g} on average (at most "
+            f"{half['max']:.3g}); the float32 model's own sampling moves them by {noise['mean']:.3g}"
+        )
 
 
 def _robot_server(args: RobotServerArgs) -> None:

@@ -132,6 +132,21 @@ def test_export_recalibrates_on_the_given_data(
     assert "trainer.json" not in exported["files"]
 
 
+def test_export_in_float16_reports_its_check(
+    trained_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "export"
+    args = ["export", "--checkpoint", str(trained_checkpoint), "--out", str(out), "--weights-dtype", "float16"]
+    assert main(args) == 0
+    exported = json.loads((out / "config.json").read_text())
+    assert exported["weights_dtype"] == "float16"
+    half = exported["float16_check"]["float16_vs_float32"]["mean"]
+    assert f"float16 weights move the decoded observations by {half:.3g} on average" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args[:-1], "bfloat16"])
+    assert "invalid choice: 'bfloat16'" in capsys.readouterr().err
+
+
 def test_export_with_a_bad_calibration_path_writes_nothing(
     trained_ensemble_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
