@@ -18,6 +18,7 @@ point leaves either the old or the new checkpoint, never a mix.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -150,16 +151,11 @@ def save_checkpoint(
     """
     from dreamgym import __version__
 
-    if weights_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"Unknown weights_dtype {weights_dtype!r}; expected one of {sorted(WEIGHT_DTYPES)}.")
+    _check_weights_dtype(weights_dtype)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _recover_interrupted_write(directory)
-    stored = WEIGHT_DTYPES[weights_dtype]
-    state = {
-        k: (v.to(stored) if v.is_floating_point() else v).detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-    }
+    state = _stored_state(model, weights_dtype)
     blobs = {
         MODEL_FILE: save_tensors(state),
         STARTS_FILE: save_tensors({k: v.contiguous() for k, v in starts.items()}),
@@ -194,6 +190,20 @@ def save_checkpoint(
     return directory
 
 
+def _check_weights_dtype(weights_dtype: str) -> None:
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"Unknown weights_dtype {weights_dtype!r}; expected one of {sorted(WEIGHT_DTYPES)}.")
+
+
+def _stored_state(model: WorldModel, weights_dtype: str) -> dict[str, torch.Tensor]:
+    """The model's state as a checkpoint stores it: floating-point tensors in ``weights_dtype``, the rest as is."""
+    stored = WEIGHT_DTYPES[weights_dtype]
+    return {
+        k: (v.to(stored) if v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
+
+
 def export_checkpoint(
     source: str | Path, target: str | Path, start_windows: int | None = None, weights_dtype: str = "float32"
 ) -> Path:
@@ -215,6 +225,7 @@ def export_checkpoint(
             ``float16_check``, how far the decoded observations moved, beside how far the float32 model's own
             move under another seed (:func:`decoded_difference`).
     """
+    _check_weights_dtype(weights_dtype)  # before the source is read: a wrong name costs nothing
     checkpoint = load_checkpoint(source)
     starts = checkpoint.starts
     if start_windows is not None:
@@ -230,28 +241,27 @@ def export_checkpoint(
     defining |= {"task_spec", "weights_dtype", "float16_check"}
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
 
-    def save(fields: dict[str, Any]) -> Path:
-        return save_checkpoint(
-            target,
-            checkpoint.model,
-            task=checkpoint.task,
-            observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
-            action_shape=tuple(checkpoint.config["action_space"]["shape"]),
-            starts=starts,
-            spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
-            extra={**extra, "exported_from": origin, **fields},
-            weights_dtype=weights_dtype,
-        )
-
-    path = save({})
+    extra["exported_from"] = origin
     if weights_dtype != "float32":
-        check = {
+        # The model as it will load from the export: its weights rounded to the stored dtype, back in float32.
+        rounded = copy.deepcopy(checkpoint.model)
+        rounded.load_state_dict(_stored_state(checkpoint.model, weights_dtype))
+        extra["float16_check"] = {
             "windows": int(starts["obs"].shape[0]),
-            "float16_vs_float32": decoded_difference(checkpoint.model, load_checkpoint(path).model, starts),
+            "float16_vs_float32": decoded_difference(checkpoint.model, rounded, starts),
             "float32_sampling_noise": decoded_difference(checkpoint.model, checkpoint.model, starts, seeds=(0, 1)),
         }
-        path = save({"float16_check": check})
-    return path
+    return save_checkpoint(
+        target,
+        checkpoint.model,
+        task=checkpoint.task,
+        observation_shape=tuple(checkpoint.config["observation_space"]["shape"]),
+        action_shape=tuple(checkpoint.config["action_space"]["shape"]),
+        starts=starts,
+        spec=checkpoint_task(checkpoint.config) if "task_spec" in checkpoint.config else None,
+        extra=extra,
+        weights_dtype=weights_dtype,
+    )
 
 
 def decoded_difference(
