@@ -138,9 +138,17 @@ def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float, compiled: bool = False) -> float:
-    """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded; with
-    ``compiled``, its frames through ``torch.compile`` (compiled by the warm-up steps, outside the timing)."""
+# How each speed variant builds its dreams: (compile_frames, frame_dtype).
+SPEED_VARIANTS = {
+    "eager": (False, "float32"),
+    "compiled": (True, "float32"),
+    "bfloat16": (False, "bfloat16"),
+    "compiled bfloat16": (True, "bfloat16"),
+}
+
+
+def _dreams(checkpoint: Any, batch: int, compiled: bool = False, frame_dtype: str = "float32") -> Any:
+    """``batch`` pixel dreams that never end, seeded 0..batch-1 and reset."""
     import torch
 
     from dreamgym.envs.dream_batch import DreamBatch
@@ -152,8 +160,20 @@ def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float, compiled
         termination="model",
         termination_threshold=-1.0,
         compile_frames=compiled,
+        frame_dtype=frame_dtype,
     )
+    dreams.set_seeds(torch.arange(batch), torch.arange(batch))
     dreams.reset(torch.ones(batch, dtype=torch.bool))
+    return dreams
+
+
+def dream_steps_per_second(
+    checkpoint: Any, batch: int, seconds: float, compiled: bool = False, frame_dtype: str = "float32"
+) -> float:
+    """Dream steps per second (env steps: batch x batched steps) of ``DreamBatch``, every frame decoded; with
+    ``compiled``, its frames through ``torch.compile`` (compiled by the warm-up steps, outside the timing), in
+    ``frame_dtype``."""
+    dreams = _dreams(checkpoint, batch, compiled, frame_dtype)
     actions = np.random.default_rng(0).uniform(-1, 1, (batch, 3)).astype(np.float32)
     for _ in range(3):
         dreams.step(actions)
@@ -163,6 +183,21 @@ def dream_steps_per_second(checkpoint: Any, batch: int, seconds: float, compiled
         steps += 1
     assert out.image.shape == (batch, 64, 64, 3)
     return steps * batch / (time.perf_counter() - start)
+
+
+def bfloat16_frame_difference(checkpoint: Any, batch: int = 64, steps: int = 20) -> dict[str, float]:
+    """Intensity levels (of 255) between bfloat16 and float32 frames of the same dreams under the same actions:
+    the mean over every pixel and the largest; the dreamed observations are checked to be identical."""
+    dreams = [_dreams(checkpoint, batch, frame_dtype=dtype) for dtype in ("float32", "bfloat16")]
+    actions = np.random.default_rng(1).uniform(-1, 1, (steps, batch, 3)).astype(np.float32)
+    total, largest = 0.0, 0
+    for action in actions:
+        full, half = (d.step(action) for d in dreams)
+        if not np.array_equal(full.obs, half.obs):
+            raise AssertionError("bfloat16 frames changed the dreamed observations")
+        diff = np.abs(full.image.astype(np.int16) - half.image.astype(np.int16))
+        total, largest = total + float(diff.mean()), max(largest, int(diff.max()))
+    return {"mean_levels": total / steps, "max_levels": largest, "batch": batch, "steps": steps}
 
 
 def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -177,19 +212,20 @@ def stage_speed(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "seconds_per_measurement": args.speed_seconds}
     # PyBullet before and after the dreams, so a change of machine load during the run shows as a spread.
     before = pybullet_steps_per_second(args.speed_seconds, TASK)
-    dreams = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds) for b in BATCHES}
-    compiled = {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds, compiled=True) for b in BATCHES}
+    dreams = {
+        name: {str(b): dream_steps_per_second(checkpoint, b, args.speed_seconds, *how) for b in BATCHES}
+        for name, how in SPEED_VARIANTS.items()
+    }
     after = pybullet_steps_per_second(args.speed_seconds, TASK)
     pybullet = (before + after) / 2
-    out |= {
+    return out | {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "pybullet_steps_per_s": pybullet,
         "pybullet_before_after": [before, after],
-        "dream_steps_per_s": dreams,
-        "speedup": {b: v / pybullet for b, v in dreams.items()},
-        "compiled_dream_steps_per_s": compiled,
-        "compiled_speedup": {b: v / pybullet for b, v in compiled.items()},
+        "variants": dreams,
+        "speedup": {name: {b: v / pybullet for b, v in steps.items()} for name, steps in dreams.items()},
+        "bfloat16_frames": bfloat16_frame_difference(checkpoint),
     }
-    return out
 
 
 def stage_fidelity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -353,19 +389,24 @@ def table(store: dict[str, Any]) -> str:
             f"PyBullet PandaPushPixels (physics + 64x64 frame): {speed['pybullet_steps_per_s']:.1f} steps/s "
             f"(before the dreams {before:.1f}, after {after:.1f}); torch threads: {speed['torch_threads']}.",
             "",
-            "Compiled: the same dreams with `compile_frames=True` (the frame decoder through `torch.compile`).",
+            "Variants of the same dreams: `compiled` decodes the frames through `torch.compile` "
+            '(`compile_frames=True`), `bfloat16` computes the frame decoder in bfloat16 (`frame_dtype="bfloat16"`'
+            f", CPU capability {speed.get('cpu_capability', 'not recorded')}).",
             "",
-            "| dream batch | dream steps/s | x PyBullet | compiled steps/s | compiled x PyBullet |",
-            "|---:|---:|---:|---:|---:|",
+            "| dream batch | " + " | ".join(f"{name} steps/s (x PyBullet)" for name in speed["variants"]) + " |",
+            "|---:|" + "---:|" * len(speed["variants"]),
         ]
-        compiled = speed.get("compiled_dream_steps_per_s", {})
-        for batch, value in speed["dream_steps_per_s"].items():
-            row = f"| {batch} | {value:,.0f} | {speed['speedup'][batch]:.1f}x |"
-            if batch in compiled:
-                row += f" {compiled[batch]:,.0f} | {speed['compiled_speedup'][batch]:.1f}x |"
-            else:
-                row += " - | - |"
-            lines.append(row)
+        for batch in next(iter(speed["variants"].values())):
+            cells = [f"{v[batch]:,.0f} ({speed['speedup'][name][batch]:.1f}x)" for name, v in speed["variants"].items()]
+            lines.append(f"| {batch} | " + " | ".join(cells) + " |")
+        frames = speed.get("bfloat16_frames")
+        if frames:
+            lines += [
+                "",
+                f"bfloat16 frames against float32 ones ({frames['batch']} dreams, {frames['steps']} steps, same seeds "
+                f"and actions): {frames['mean_levels']:.2f} intensity levels of 255 apart on average, at most "
+                f"{frames['max_levels']}; the dreamed observations are identical.",
+            ]
         lines.append("")
     fid = store.get("fidelity")
     if fid:

@@ -122,3 +122,27 @@ def test_compiled_frames_are_the_eager_decoders_up_to_rounding(pixel_checkpoint:
         assert compiled.image.dtype == np.uint8 and compiled.image.shape == eager.image.shape
         assert np.abs(compiled.image.astype(np.int16) - eager.image.astype(np.int16)).max() <= 1
         assert not np.array_equal(compiled.image, start_frames)  # decoded by the compiled decoder
+
+
+def test_bfloat16_frames_change_the_frames_alone(pixel_checkpoint: Path) -> None:
+    from dreamgym.envs.dream_batch import DreamBatch
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+    from dreamgym.world_model import load_checkpoint
+
+    checkpoint = load_checkpoint(pixel_checkpoint)
+    actions = np.random.default_rng(0).uniform(-1, 1, (4, 3)).astype(np.float32)
+    batches = [DreamBatch(checkpoint, 4, horizon=10, frame_dtype=dtype) for dtype in ("float32", "bfloat16")]
+    for batch in batches:
+        batch.set_seeds(torch.arange(4), torch.arange(4))
+        batch.reset(torch.ones(4, dtype=torch.bool))
+    differences = []
+    for _ in range(3):
+        full, half = (batch.step(actions) for batch in batches)
+        np.testing.assert_array_equal(half.obs, full.obs)  # the frames are not fed back
+        np.testing.assert_array_equal(half.reward, full.reward)
+        assert half.image.dtype == np.uint8 and half.image.shape == full.image.shape
+        differences.append(np.abs(half.image.astype(np.int16) - full.image.astype(np.int16)))
+    # bfloat16 keeps 8 significant bits: frames differ by a few intensity levels, and do differ somewhere.
+    assert 0 < np.mean(differences) < 2 and np.max(differences) <= 32
+    with pytest.raises(ValueError, match="frame_dtype"):
+        DreamVectorEnv(TASK, num_envs=2, checkpoint=pixel_checkpoint, frame_dtype="float16")
