@@ -64,6 +64,8 @@ class PhysicsConfig:
         dreams: closed-loop dreams audited per model.
         dream_horizon: steps per audited dream.
         eval_episodes: held-out PyBullet episodes for open-loop error and returns, and control rollouts.
+        dream_samples: dreams per held-out start whose returns are averaged into the start's dream return (a
+            dream samples its latents: one dream is one draw of the return the model predicts).
     """
 
     task: str
@@ -76,6 +78,7 @@ class PhysicsConfig:
     dreams: int = 64
     dream_horizon: int = 200
     eval_episodes: int = 10
+    dream_samples: int = 8
 
 
 def _stage(path: Path, compute) -> Any:
@@ -173,7 +176,7 @@ def measure(cfg: PhysicsConfig, work: Path, variant: str, checkpoint: Path, data
         errors = open_loop_errors(model, real, max(HORIZONS), CONTEXT, FIDELITY_SEED, posts=posts)
         returns = {
             mode: dream_vs_real_returns(
-                model, real, policy, CONTEXT, FIDELITY_SEED, spec.max_episode_steps, posts, mode
+                model, real, policy, CONTEXT, FIDELITY_SEED, spec.max_episode_steps, posts, mode, cfg.dream_samples
             )
             for mode in return_modes
         }
@@ -265,7 +268,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"half a PPO policy trained for {cfg['ppo_steps']} PyBullet steps (deterministic return "
             f"{result['behaviour_policy']['return']:.1f}). World models: `{cfg['preset']}` preset, {cfg['wm_steps']} "
             f"updates, seed {cfg['seed']}. Audit: {cfg['dreams']} dreams of {cfg['dream_horizon']} steps with the "
-            f"deterministic PPO policy; {cfg['eval_episodes']} held-out PyBullet episodes for the rest.",
+            f"deterministic PPO policy; {cfg['eval_episodes']} held-out PyBullet episodes for the rest, each start's "
+            f"dream return the mean of {cfg.get('dream_samples', 1)} dream(s).",
             "",
             "| check | before | after | PyBullet control |",
             "|---|---|---|---|",
@@ -310,6 +314,7 @@ def main() -> None:
     parser.add_argument("--dreams", type=int, default=PhysicsConfig.dreams)
     parser.add_argument("--dream-horizon", type=int, default=PhysicsConfig.dream_horizon)
     parser.add_argument("--eval-episodes", type=int, default=PhysicsConfig.eval_episodes)
+    parser.add_argument("--dream-samples", type=int, default=PhysicsConfig.dream_samples)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where physics_<task>.json and physics.md go")
     parser.add_argument("--table-only", action="store_true", help="rewrite physics.md from the stored results")
     parser.add_argument("--models-only", action="store_true", help="stop once the policy, data and models exist")

@@ -411,13 +411,19 @@ def dream_vs_real_returns(
     max_steps: int,
     posts: RSSMState | None = None,
     termination: str = "task",
+    samples: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dream-predicted and real returns of ``policy`` from the same start of each real episode.
 
     The dream starts from the model's posterior after the first ``context`` real observations and runs the
     policy closed loop until it terminates (``termination`` as in :class:`DreamBatch`) or the real episode's step
     limit ``max_steps`` is reached; the real return is counted from the same step, so the two compare directly.
+    A dream samples its latents, so one dream is one draw of the return the model predicts: ``samples`` dreams
+    per start (each with its own seed; the first ones those of ``samples=1``) are averaged into the start's
+    dream return.
     """
+    if not isinstance(samples, int | np.integer) or samples < 1:
+        raise ValueError(f"Expected a positive integer `samples` (dreams per start), got {samples!r}.")
     _check_horizon_context(max_steps, context)
     slices = episode_slices(data)
     if posts is None:
@@ -427,8 +433,8 @@ def dream_vs_real_returns(
     if not keep:
         raise ValueError(f"No episode has a step after its first context={context} observations; lower `context`.")
     real = np.array([data.reward[slices[e]][t0 + 1 :].sum() for e in keep])
-    index = torch.as_tensor(keep)
-    start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in keep]))
+    index = torch.as_tensor(keep).repeat(samples)  # sample k of every start, then sample k + 1
+    start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in index.tolist()]))
     budget = max_steps - t0
     dreams = dream_from_states(
         checkpoint,
@@ -438,8 +444,8 @@ def dream_vs_real_returns(
         budget,
         termination,
     )
-    returns = np.zeros(len(keep))
-    running = np.ones(len(keep), dtype=bool)
+    returns = np.zeros(len(index))
+    running = np.ones(len(index), dtype=bool)
     obs = start_obs.numpy()
     reset_policy(policy)
     for _ in range(budget):
@@ -449,7 +455,7 @@ def dream_vs_real_returns(
         obs = out.obs
         if not running.any():
             break
-    return returns, real
+    return returns.reshape(samples, len(keep)).mean(0), real
 
 
 def measure_fidelity(

@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 
 from agents.evaluation import random_policy
+from dreamgym.data import SequenceData
 from dreamgym.errors import CheckpointError
-from dreamgym.transfer.fidelity import FidelityResult, measure_fidelity, open_loop_errors
+from dreamgym.transfer.fidelity import (
+    FidelityResult,
+    dream_vs_real_returns,
+    filter_episodes,
+    measure_fidelity,
+    open_loop_errors,
+)
 from dreamgym.transfer.recording import episode_slices, record_pybullet
+from dreamgym.world_model import RSSMState
 from dreamgym.world_model.checkpoint import load_checkpoint
 
 
@@ -66,6 +74,29 @@ def test_measure_fidelity_compares_returns_from_the_same_start(trained_checkpoin
     section = result.report_section(tmp_path)
     assert section.figures[0].exists() and section.table[0]["steps ahead"] == 1
     assert json.loads(result.write_json(tmp_path / "fidelity.json").read_text())["pairs"] == result.pairs.tolist()
+
+
+def test_dream_returns_average_several_dreams_per_start(trained_checkpoint: Path):
+    checkpoint = load_checkpoint(trained_checkpoint)
+    real = record_pybullet("InvertedPendulum", random_policy(1, 0), episodes=3, seed=3, max_steps=30)
+    posts, _ = filter_episodes(checkpoint.model, real, seed=3)
+    episodes = len(episode_slices(real))
+
+    def push(obs: np.ndarray) -> np.ndarray:  # stateless: one dream's actions do not depend on the batch
+        return np.full((len(obs), 1), 0.3, np.float32)
+
+    averaged, real_returns = dream_vs_real_returns(checkpoint, real, push, 2, 3, 30, posts, "model", samples=4)
+    # The same starts listed four times, one dream each, take the same seeds: dream k * episodes + e.
+    repeated = SequenceData.concatenate([real] * 4)
+    repeated_posts = RSSMState(posts.deter.repeat(4, 1, 1), posts.stoch.repeat(4, 1, 1, 1))
+    single, _ = dream_vs_real_returns(checkpoint, repeated, push, 2, 3, 30, repeated_posts, "model")
+    assert averaged.shape == real_returns.shape == (episodes,)
+    np.testing.assert_allclose(averaged, single.reshape(4, episodes).mean(0), rtol=1e-6)
+    assert not np.allclose(single.reshape(4, episodes), single[:episodes])  # the four dreams differ
+    first, _ = dream_vs_real_returns(checkpoint, real, push, 2, 3, 30, posts, "model")
+    np.testing.assert_allclose(first, single[:episodes], rtol=1e-6)  # sample 0 is the one-dream result
+    with pytest.raises(ValueError, match="samples"):
+        dream_vs_real_returns(checkpoint, real, push, 2, 3, 30, posts, "model", samples=0)
 
 
 def test_fidelity_refuses_bad_arguments(trained_checkpoint: Path, wm_sequences):
