@@ -126,7 +126,8 @@ class DreamBatch:
         frame_dtype: ``"float32"`` or ``"bfloat16"``: the precision the frame decoder computes in. bfloat16 (CPU
             autocast) runs the decoder's convolutions on the bfloat16 units of CPUs that have them (AVX512-BF16,
             AMX): with ``compile_frames``, which fuses the conversions between dtypes, 512 dreams step 1.6x faster
-            there than compiled in float32 (eagerly, barely faster); elsewhere bfloat16 is emulated and slower.
+            there than compiled in float32 (eagerly, barely faster); CPUs without them convert in software, which
+            is expected to be slower (not measured here).
             Only the frames change, by a few intensity levels (``benchmarks/results/pixels.md``): they are not fed
             back, so the dreamed states, observations and rewards are the float32 ones bit for bit.
 
