@@ -434,7 +434,7 @@ def dream_vs_real_returns(
         raise ValueError(f"No episode has a step after its first context={context} observations; lower `context`.")
     real = np.array([data.reward[slices[e]][t0 + 1 :].sum() for e in keep])
     index = torch.as_tensor(keep).repeat(samples)  # sample k of every start, then sample k + 1
-    start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in index.tolist()]))
+    start_obs = torch.from_numpy(np.stack([data.obs[slices[e]][t0] for e in keep])).repeat(samples, 1)
     budget = max_steps - t0
     dreams = dream_from_states(
         checkpoint,
