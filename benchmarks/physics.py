@@ -9,8 +9,9 @@ For one task, on one data set and one set of seeds:
 
 1. A behaviour policy: SB3 PPO trained in PyBullet for ``--ppo-steps`` (a policy that stays up for a while,
    so held-out episodes are long enough to measure 50-step open-loop error and returns worth comparing).
-2. Data: ``--collect-steps`` real steps, half with uniform random actions and half with the stochastic PPO
-   policy.
+2. Data: ``--collect-steps`` real steps, split equally between the ``--behaviours``: uniform random actions
+   (``random``), the stochastic PPO policy (``ppo``) and the deterministic one (``ppo_deterministic``, the policy
+   the dreams are measured with, on other starts than the held-out episodes').
 3. Two world models of the same preset, seed and data: ``before`` (plain decoder: every dimension a free real
    number) and ``after`` (structured decoder: angle pairs on the unit circle, joints and hard bounds respected,
    contacts Bernoulli; see ``dreamgym/world_model/decoder.py``).
@@ -47,6 +48,7 @@ VARIANTS = {
 HORIZONS = (1, 10, 50)
 CONTEXT = 5  # real observations filtered before a prediction starts
 FIDELITY_SEED, AUDIT_SEED = 1_000, 2_000
+BEHAVIOURS = ("random", "ppo", "ppo_deterministic")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class PhysicsConfig:
         work: directory for the policy, data sets, models and stage results.
         seed: seeds PPO, collection and world-model training.
         ppo_steps: PyBullet steps of PPO training for the behaviour policy.
-        collect_steps: real steps of world-model data (half random, half PPO).
+        collect_steps: real steps of world-model data, split equally between ``behaviours``.
+        behaviours: who acts in the data: ``random``, ``ppo`` (stochastic) or ``ppo_deterministic``. A dream can
+            only rate the policy it is measured with if its model has seen where that policy goes, falls included.
         preset: world-model size preset.
         wm_steps: world-model updates.
         dreams: closed-loop dreams audited per model.
@@ -73,6 +77,7 @@ class PhysicsConfig:
     seed: int = 0
     ppo_steps: int = 100_000
     collect_steps: int = 50_000
+    behaviours: tuple[str, ...] = ("random", "ppo")
     preset: str = "small"
     wm_steps: int = 3000
     dreams: int = 64
@@ -124,13 +129,12 @@ def datasets(cfg: PhysicsConfig, work: Path) -> list[Path]:
     from dreamgym.data.policies import load_policy
 
     paths = []
-    for name, policy, seed in (
-        ("random", None, cfg.seed),
-        ("ppo", load_policy(work / "ppo.zip", deterministic=False), cfg.seed + 1),
-    ):
+    for offset, name in enumerate(cfg.behaviours):
         path = work / f"data_{name}"
         if not path.exists():
-            collect(cfg.task, cfg.collect_steps // 2, path, policy=policy, seed=seed, algorithm_name=name)
+            policy = None if name == "random" else load_policy(work / "ppo.zip", deterministic=name != "ppo")
+            steps = cfg.collect_steps // len(cfg.behaviours)
+            collect(cfg.task, steps, path, policy=policy, seed=cfg.seed + offset, algorithm_name=name)
         paths.append(path)
     return paths
 
@@ -246,6 +250,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
+def _behaviours(names: list[str]) -> str:
+    words = {
+        "random": "uniform random actions",
+        "ppo": "the stochastic policy",
+        "ppo_deterministic": "the deterministic policy (the one measured, from other starts)",
+    }
+    return " and ".join(words[name] for name in names)
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     """physics.md: one section per task, before and after side by side."""
     lines = [
@@ -261,11 +274,13 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         cfg = result["config"]
         before, after = (result["variants"][v] for v in VARIANTS)
         checks = before["audit"]["checks"]
+        behaviours = _behaviours(cfg.get("behaviours", ["random", "ppo"]))  # results from before the option
         lines += [
             f"## {task}",
             "",
-            f"Data: {result['data']['steps']} real steps ({result['data']['episodes']} episodes), half uniform random, "
-            f"half a PPO policy trained for {cfg['ppo_steps']} PyBullet steps (deterministic return "
+            f"Data: {result['data']['steps']} real steps ({result['data']['episodes']} episodes), split equally "
+            f"between {behaviours}, the policy a PPO trained for {cfg['ppo_steps']} "
+            f"PyBullet steps (deterministic return "
             f"{result['behaviour_policy']['return']:.1f}). World models: `{cfg['preset']}` preset, {cfg['wm_steps']} "
             f"updates, seed {cfg['seed']}. Audit: {cfg['dreams']} dreams of {cfg['dream_horizon']} steps with the "
             f"deterministic PPO policy; {cfg['eval_episodes']} held-out PyBullet episodes for the rest, each start's "
@@ -309,6 +324,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ppo-steps", type=int, default=PhysicsConfig.ppo_steps)
     parser.add_argument("--collect-steps", type=int, default=PhysicsConfig.collect_steps)
+    parser.add_argument(
+        "--behaviours", nargs="+", choices=BEHAVIOURS, default=PhysicsConfig.behaviours, help="who acts in the data"
+    )
     parser.add_argument("--preset", default=PhysicsConfig.preset)
     parser.add_argument("--wm-steps", type=int, default=PhysicsConfig.wm_steps)
     parser.add_argument("--dreams", type=int, default=PhysicsConfig.dreams)
@@ -327,6 +345,7 @@ def main() -> None:
     args.task = spec.name
     if not args.table_only:
         fields = {k: v for k, v in vars(args).items() if k not in ("table_only", "models_only", "results")}
+        fields["behaviours"] = tuple(fields["behaviours"])
         if run(PhysicsConfig(**fields), args.results, args.models_only) is None:
             return
     stored = sorted(args.results.glob("physics_*.json"))

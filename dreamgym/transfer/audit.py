@@ -10,7 +10,9 @@ Every bound comes from the simulator's own data (:meth:`PhysicsBounds.fit`), nev
 The rule for margins, stated once: a bound fitted from data is widened by :data:`MARGIN_FRACTION` of its own
 extent (a dimension's observed range, a step's largest observed change). A dimension the simulator holds
 constant (a planar Hopper's roll) has no extent of its own; it borrows the median extent of the other
-dimensions (and a dimension that never changes in one step borrows the median largest change). What the data
+dimensions (and a dimension that never changes in one step borrows the median largest change). Constant means
+an extent under :data:`STILL`: a flipped HalfCheetah's target angle has a sine of 1.2e-16 (sin pi in float), which
+is rounding, not motion, and must not shrink that dimension's margin to 1e-16. What the data
 cannot say (which dimensions are joints, angle pairs or contacts, what ends an episode) is the task's
 observation layout and termination rule (:mod:`dreamgym.tasks.layout`), checked against the simulator's code.
 """
@@ -35,6 +37,7 @@ from dreamgym.world_model.checkpoint import Checkpoint
 __all__ = [
     "CHECKS",
     "MARGIN_FRACTION",
+    "STILL",
     "AuditResult",
     "PhysicsBounds",
     "ViolationRates",
@@ -46,6 +49,9 @@ __all__ = [
 
 MARGIN_FRACTION = 0.05
 """Fraction of a data-derived bound's extent by which it is widened (see the module docstring)."""
+
+STILL = 1e-6
+"""Extent below which a dimension counts as held constant: float rounding, far below any physical motion."""
 
 CHECKS = (
     "joint_limit",
@@ -153,8 +159,8 @@ class PhysicsBounds:
 
     @staticmethod
     def _borrowed(extent: np.ndarray) -> np.ndarray:
-        """The extent of each dimension; a zero one borrows the median of the others (module docstring)."""
-        moving = extent > 0
+        """The extent of each dimension; a still one borrows the median of the others (module docstring)."""
+        moving = extent > STILL
         fallback = float(np.median(extent[moving])) if moving.any() else 1.0
         return np.where(moving, extent, fallback)
 

@@ -129,3 +129,17 @@ def _hopper_bounds(bounds: PhysicsBounds) -> PhysicsBounds:
     from dataclasses import replace
 
     return replace(bounds, task="Hopper")
+
+
+def test_rounding_noise_in_a_constant_dimension_does_not_shrink_its_bounds(hopper_real):
+    fit, _ = hopper_real
+    roll = 6  # a planar Hopper's torso roll: 0 in every row
+    assert np.all(fit.obs[:, roll] == 0)
+    obs = fit.obs.copy()
+    obs[::2, roll] = 1.2e-16  # what sin(pi) rounds to in float, as a flipped HalfCheetah reports
+    noisy = dataclasses.replace(fit, obs=obs)
+    exact, rounded = PhysicsBounds.fit(fit, "Hopper"), PhysicsBounds.fit(noisy, "Hopper")
+    low, high = rounded.limits()
+    assert high[roll] - low[roll] > 0.01  # the median extent of the others, not 1e-16
+    np.testing.assert_allclose(np.stack(rounded.limits()), np.stack(exact.limits()), atol=1e-12)
+    np.testing.assert_allclose(rounded.jump_limits(), exact.jump_limits(), atol=1e-12)
