@@ -8,6 +8,10 @@ the new card with the shipped one. Three methods:
   policy is the last round's agent, which learned only in dreams.
 - ``"goal"``: a goal-conditioned task: the noisy scripted expert's real steps, one world model, HER-SAC trained
   only in its dream (random actions almost never touch the block, so Dyna's random start would not either).
+- ``"offline"``: a behaviour policy trained by PPO in PyBullet; its stochastic and deterministic episodes and
+  random ones are the data, as an offline data set would be; one world model; PPO only in its dream, its actor
+  warm-started from the data. The behaviour policy's own episodes, deterministic ones included, show the model
+  how a policy that walks moves and falls, which random data and Dyna's first rounds rarely reach.
 - ``"policy"``: the task's bundled world model is kept as it is (it was built elsewhere, e.g. by the demo); only
   its reference policy is trained, with PPO in its dreams.
 """
@@ -24,7 +28,7 @@ from dreamgym.atomic import write_json_atomic
 
 __all__ = ["METHODS", "RECIPES", "BuildResult", "ZooRecipe", "build"]
 
-METHODS = ("dyna", "goal", "policy")
+METHODS = ("dyna", "goal", "offline", "policy")
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,14 @@ class ZooRecipe:
 
     Attributes:
         task: dreamgym task name.
-        method: ``"dyna"``, ``"goal"`` or ``"policy"`` (see the module docstring).
+        method: ``"dyna"``, ``"goal"``, ``"offline"`` or ``"policy"`` (see the module docstring).
         seed: seeds collection, world model and agent.
         preset: world-model size preset.
         ensemble: dynamics heads (>= 2 gives ``info["uncertainty"]`` and the MOPO and HALT safeguards).
-        data_steps: real steps before the first world model (random; the scripted expert's for ``"goal"``).
+        data_steps: real steps before the first world model (random; the scripted expert's for ``"goal"``; for
+            ``"offline"`` split equally between random actions and the behaviour policy's stochastic and
+            deterministic episodes).
+        behaviour_steps: ``"offline"`` only: PyBullet steps of the behaviour policy's PPO training.
         rounds: Dyna rounds (``"dyna"`` only).
         steps_per_round: real steps the agent collects after each round but the last (``"dyna"`` only).
         wm_updates: world-model updates of the first (or only) model.
@@ -47,11 +54,12 @@ class ZooRecipe:
         uncertainty_penalty: MOPO penalty of the PPO agents' dream rewards (0 for HER, whose relabelled rewards
             come from the task's ``compute_reward``).
         eval_episodes: PyBullet and dream episodes of the Dyna rounds' own evaluations.
-        warm_start: ``"policy"`` only: before its dream steps, PPO's actor is cloned from the real windows the
-            checkpoint carries (the slice of its training data dreams start from), and the first
+        warm_start: ``"policy"`` and ``"offline"`` only: before its dream steps, PPO's actor is cloned from the
+            real windows the checkpoint carries (the slice of its training data dreams start from), and the first
             ``critic_warmup_steps`` train the critic alone, as the offline benchmark's warm start does: a policy from
             scratch finds an offline model's errors before it finds the task.
         critic_warmup_steps: dream steps, counted in ``agent_steps``, that train the critic alone after cloning.
+        cloning_updates: gradient updates of the warm start's behaviour cloning.
         stop_at_success: ``"dyna"`` only: stop after the round whose PyBullet return reaches the task's success
             return, as ``dreamgym demo`` does; that round's world model and agent are the bundle.
         start_windows: dream start windows kept in the bundled export (see
@@ -69,6 +77,7 @@ class ZooRecipe:
     preset: str = "small"
     ensemble: int = 5
     data_steps: int = 10_000
+    behaviour_steps: int = 100_000
     rounds: int = 2
     steps_per_round: int = 10_000
     wm_updates: int = 1500
@@ -80,6 +89,7 @@ class ZooRecipe:
     start_windows: int = 512
     warm_start: bool = False
     critic_warmup_steps: int = 100_000
+    cloning_updates: int = 10_000
     stop_at_success: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
     weights_dtype: str = "float32"
@@ -109,9 +119,15 @@ RECIPES: dict[str, ZooRecipe] = {
         stop_at_success=True,
         start_windows=2048,
     ),
-    # The offline benchmark's Hopper-medium model.
-    # MOPO's lambda of that benchmark: 1 / the data's p99 disagreement (benchmarks/results/offline_mlp.md).
-    "Hopper": ZooRecipe("Hopper", method="policy", uncertainty_penalty=21.8, start_windows=1024, warm_start=True),
+    # benchmarks/physics.py's Hopper: a PPO behaviour policy's episodes and random ones, a structured decoder.
+    "Hopper": ZooRecipe(
+        "Hopper",
+        method="offline",
+        data_steps=50_000,
+        wm_updates=3000,
+        start_windows=1024,
+        warm_start=True,
+    ),
     "Walker2D": ZooRecipe(
         "Walker2D", wm_updates=1000, wm_updates_per_round=500, agent_steps=300_000, early_agent_steps=200_000
     ),
@@ -179,7 +195,8 @@ def build(
         info = json.loads(record.read_text())
         if ZooRecipe(**info["recipe"]) == recipe:  # built already: its record keeps the real wall time
             return BuildResult(checkpoint=bundle, policy=bundle / "policy.zip", info=info)
-    builder = {"dyna": _build_dyna, "goal": _build_goal, "policy": _build_policy}[recipe.method]
+    builder = {"dyna": _build_dyna, "goal": _build_goal, "offline": _build_offline, "policy": _build_policy}
+    builder = builder[recipe.method]
     started = time.perf_counter()
     model_dir, policy, info = builder(recipe, work, checkpoint, progress)
     from dreamgym.data.policies import export_sb3_policy
@@ -232,8 +249,6 @@ def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
     from agents.her import her_sac
     from dreamgym.data import collect, load_episodes
     from dreamgym.tasks import get_task
-    from dreamgym.world_model import make_config
-    from dreamgym.world_model.trainer import train_world_model
 
     spec = get_task(recipe.task)
     seconds: dict[str, float] = {}
@@ -244,16 +259,7 @@ def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
     data = load_episodes(data_dir, spec)
     seconds["collect"] = time.perf_counter() - started
     started = time.perf_counter()
-    model_cfg, train_cfg = make_config(
-        recipe.preset,
-        spec.obs_shape[0],
-        spec.action_dim,
-        steps=recipe.wm_updates,
-        seed=recipe.seed,
-        ensemble=recipe.ensemble,
-        **recipe.model_overrides,
-    )
-    train_world_model(data, model_dir, spec, model_cfg, train_cfg, progress=progress)
+    _train_world_model(recipe, data, model_dir, progress)
     seconds["world_model"] = time.perf_counter() - started
     started = time.perf_counter()
     if not policy.exists():
@@ -266,8 +272,42 @@ def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
     return model_dir, policy, {"seconds": seconds}
 
 
+def _build_offline(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
+    from agents.pybullet_ppo import train_pybullet_ppo
+    from dreamgym.data import SequenceData, collect, load_episodes
+    from dreamgym.data.policies import load_policy
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import export_checkpoint
+
+    spec = get_task(recipe.task)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    behaviour = train_pybullet_ppo(
+        recipe.task, recipe.behaviour_steps, work / "behaviour.zip", recipe.seed, progress=progress
+    )
+    seconds["behaviour"] = time.perf_counter() - started
+    started = time.perf_counter()
+    paths = []
+    for offset, name in enumerate(("random", "stochastic", "deterministic")):
+        path = work / f"data_{name}"
+        if not path.exists():
+            policy = None if name == "random" else load_policy(behaviour, deterministic=name == "deterministic")
+            steps = recipe.data_steps // 3
+            collect(spec, steps, path, policy=policy, seed=recipe.seed + offset, progress=progress, algorithm_name=name)
+        paths.append(path)
+    data = SequenceData.concatenate([load_episodes(path, spec) for path in paths])
+    seconds["collect"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _train_world_model(recipe, data, work / "world_model", progress)
+    export_checkpoint(work / "world_model", work / "bundle", recipe.start_windows, recipe.weights_dtype)
+    seconds["world_model"] = time.perf_counter() - started
+    started = time.perf_counter()
+    policy = _train_reference_policy(recipe, work / "bundle", work / "policy.zip", progress)
+    seconds["agent"] = time.perf_counter() - started
+    return work / "bundle", policy, {"seconds": seconds}
+
+
 def _build_policy(recipe: ZooRecipe, work: Path, checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
-    from agents.sb3_dream import DreamAgentConfig, train_in_dream
     from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
     from dreamgym.world_model import export_checkpoint
 
@@ -275,21 +315,50 @@ def _build_policy(recipe: ZooRecipe, work: Path, checkpoint: Any, progress: bool
     bundle = work / "bundle"
     if source.resolve() != bundle.resolve():
         export_checkpoint(source, bundle, recipe.start_windows)
-    policy = work / "policy.zip"
     started = time.perf_counter()
-    if not policy.exists():
-        demonstrations = None
-        config = DreamAgentConfig(
-            steps=recipe.agent_steps, uncertainty_penalty=recipe.uncertainty_penalty, seed=recipe.seed
-        )
-        if recipe.warm_start:
-            from agents.behaviour_cloning import CloningConfig
-            from dreamgym.transfer.evaluate import training_windows
-            from dreamgym.world_model import load_checkpoint
-
-            demonstrations = training_windows(load_checkpoint(bundle))
-            config = replace(
-                config, cloning=CloningConfig(seed=recipe.seed), critic_warmup_steps=recipe.critic_warmup_steps
-            )
-        train_in_dream(bundle, recipe.task, config, demonstrations=demonstrations, progress=progress).save(policy)
+    policy = _train_reference_policy(recipe, bundle, work / "policy.zip", progress)
     return bundle, policy, {"seconds": {"agent": time.perf_counter() - started}}
+
+
+def _train_world_model(recipe: ZooRecipe, data: Any, out: Path, progress: bool) -> None:
+    """The recipe's world model on ``data`` (resuming a killed training at ``out``)."""
+    from dreamgym.tasks import get_task
+    from dreamgym.world_model import make_config
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(recipe.task)
+    model_cfg, train_cfg = make_config(
+        recipe.preset,
+        spec.obs_shape[0],
+        spec.action_dim,
+        steps=recipe.wm_updates,
+        seed=recipe.seed,
+        ensemble=recipe.ensemble,
+        **recipe.model_overrides,
+    )
+    train_world_model(data, out, spec, model_cfg, train_cfg, progress=progress)
+
+
+def _train_reference_policy(recipe: ZooRecipe, bundle: Path, policy: Path, progress: bool) -> Path:
+    """PPO in the dreams of ``bundle`` (the exported model), warm-started from its windows if the recipe says."""
+    from agents.sb3_dream import DreamAgentConfig, train_in_dream
+
+    if policy.exists():
+        return policy
+    demonstrations = None
+    config = DreamAgentConfig(
+        steps=recipe.agent_steps, uncertainty_penalty=recipe.uncertainty_penalty, seed=recipe.seed
+    )
+    if recipe.warm_start:
+        from agents.behaviour_cloning import CloningConfig
+        from dreamgym.transfer.evaluate import training_windows
+        from dreamgym.world_model import load_checkpoint
+
+        demonstrations = training_windows(load_checkpoint(bundle))
+        config = replace(
+            config,
+            cloning=CloningConfig(updates=recipe.cloning_updates, seed=recipe.seed),
+            critic_warmup_steps=recipe.critic_warmup_steps,
+        )
+    train_in_dream(bundle, recipe.task, config, demonstrations=demonstrations, progress=progress).save(policy)
+    return policy

@@ -101,24 +101,14 @@ def _stage(path: Path, compute) -> Any:
 
 def behaviour_policy(cfg: PhysicsConfig, work: Path) -> dict[str, Any]:
     """Trains PPO in PyBullet (8 envs in one process) and scores it deterministically."""
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    from agents.evaluation import evaluate_in_pybullet, sb3_policy
-    from dreamgym.tasks import get_task
+    from agents.evaluation import evaluate_in_pybullet
+    from agents.pybullet_ppo import train_pybullet_ppo
+    from dreamgym.data.policies import load_policy
 
     def compute() -> dict[str, Any]:
-        spec = get_task(cfg.task)
-        torch.manual_seed(cfg.seed)
-        venv = DummyVecEnv([spec.make_env for _ in range(8)])
-        venv.seed(cfg.seed)
-        venv = VecNormalize(venv, norm_obs=False, norm_reward=True)  # raw observations: the zip acts on PyBullet's
-        model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, seed=cfg.seed, device="cpu", verbose=0)
-        model.learn(cfg.ppo_steps, progress_bar=True)
-        model.save(work / "ppo.zip")
-        venv.close()
-        score = evaluate_in_pybullet(sb3_policy(model, deterministic=True), cfg.task, cfg.eval_episodes, seed=10_000)
+        train_pybullet_ppo(cfg.task, cfg.ppo_steps, work / "ppo.zip", seed=cfg.seed)
+        policy = load_policy(work / "ppo.zip", deterministic=True)
+        score = evaluate_in_pybullet(policy, cfg.task, cfg.eval_episodes, seed=10_000)
         return {"path": "ppo.zip", "return": score.mean, "std": score.std}
 
     return _stage(work / "ppo.json", compute)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agents.zoo import RECIPES, ZooRecipe, build
-from dreamgym.data import load_policy
+from dreamgym.data import load_episodes, load_policy
 from dreamgym.tasks import TASKS
 from dreamgym.world_model import load_checkpoint
 
@@ -52,6 +52,41 @@ def test_a_goal_recipe_builds_a_small_bundle_and_records_how(tmp_path: Path) -> 
     stamp = result.policy.stat().st_mtime_ns
     again = build(recipe, tmp_path / "reach", progress=False)
     assert again.info == record and result.policy.stat().st_mtime_ns == stamp
+
+
+def test_an_offline_recipe_trains_a_behaviour_policy_and_a_structured_model_on_its_episodes(tmp_path: Path) -> None:
+    recipe = ZooRecipe(
+        "InvertedPendulum",
+        method="offline",
+        preset="debug",
+        ensemble=2,
+        behaviour_steps=256,
+        data_steps=150,
+        wm_updates=3,
+        agent_steps=512,
+        warm_start=True,
+        critic_warmup_steps=256,
+        cloning_updates=5,
+        start_windows=4,
+    )
+    result = build(recipe, tmp_path / "work", progress=False)
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.config["model"]["decoder"] == "structured" and checkpoint.config["step"] == 3
+    assert len(checkpoint.starts["obs"]) == 4 and result.policy.exists()
+    record = json.loads((tmp_path / "work" / "build.json").read_text())
+    assert set(record["seconds"]) == {"behaviour", "collect", "world_model", "agent"}
+    # A third of the data each: random actions, then the behaviour policy sampled and deterministic.
+    data = {
+        name: load_episodes(tmp_path / "work" / f"data_{name}", TASKS["InvertedPendulum"])
+        for name in ("random", "stochastic", "deterministic")
+    }
+    assert [len(part) - part.num_episodes for part in data.values()] == [50, 50, 50]  # rows: steps + last obs
+    deterministic = data["deterministic"]
+    acted = ~np.r_[deterministic.is_first[1:], True]  # an episode's last row is its final observation
+    behaviour = load_policy(tmp_path / "work" / "behaviour.zip")
+    np.testing.assert_allclose(
+        behaviour(deterministic.obs[acted]).clip(-1, 1), deterministic.action[acted], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_a_recipe_that_stops_at_success_hands_the_dyna_rounds_the_tasks_success_return(
