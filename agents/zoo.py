@@ -278,7 +278,6 @@ def _build_goal(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool)
 def _build_offline(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bool) -> tuple[Path, Path, dict]:
     from agents.pybullet_ppo import train_pybullet_ppo
     from dreamgym.data import SequenceData, collect, load_episodes
-    from dreamgym.data.policies import load_policy
     from dreamgym.tasks import get_task
     from dreamgym.world_model import export_checkpoint
 
@@ -294,9 +293,9 @@ def _build_offline(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bo
     for offset, name in enumerate(("random", "stochastic", "deterministic")):
         path = work / f"data_{name}"
         if not path.exists():
-            policy = None if name == "random" else load_policy(behaviour, deterministic=name == "deterministic")
-            steps = recipe.data_steps // 3
-            collect(spec, steps, path, policy=policy, seed=recipe.seed + offset, progress=progress, algorithm_name=name)
+            policy, kind = (None, "random") if name == "random" else (str(behaviour), f"behaviour-{name}")
+            steps, deterministic = recipe.data_steps // 3, name == "deterministic"
+            collect(spec, steps, path, policy, recipe.seed + offset, progress, deterministic=deterministic, name=kind)
         paths.append(path)
     data = SequenceData.concatenate([load_episodes(path, spec) for path in paths])
     seconds["collect"] = time.perf_counter() - started
