@@ -1,7 +1,7 @@
 """Recipes of the bundled models: how each task's world model and reference policy are built from scratch.
 
 A recipe is recorded in the model card of what it built, so ``benchmarks/zoo.py`` can build it again and compare
-the new card with the shipped one. Three methods:
+the new card with the shipped one. Four methods:
 
 - ``"dyna"``: Dyna rounds (:func:`agents.dyna.run_dyna`): random real steps, a world model, PPO in its dreams,
   then real steps collected by that agent, so the last model has seen the states a policy reaches. The reference
