@@ -76,8 +76,8 @@ class PhysicsConfig:
     work: str
     seed: int = 0
     ppo_steps: int = 100_000
-    collect_steps: int = 50_000
-    behaviours: tuple[str, ...] = ("random", "ppo")
+    collect_steps: int = 75_000
+    behaviours: tuple[str, ...] = BEHAVIOURS
     preset: str = "small"
     wm_steps: int = 3000
     dreams: int = 64
@@ -246,7 +246,8 @@ def _behaviours(names: list[str]) -> str:
         "ppo": "the stochastic policy",
         "ppo_deterministic": "the deterministic policy (the one measured, from other starts)",
     }
-    return " and ".join(words[name] for name in names)
+    described = [words[name] for name in names]
+    return " and ".join([", ".join(described[:-1]), described[-1]] if len(described) > 2 else described)
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
