@@ -74,7 +74,7 @@ def branched_rollouts(
                     alive = alive & (disagreement <= trusted_disagreement + _DISAGREEMENT_TOLERANCE)
                     if not alive.any():
                         break
-            decoded = world_model.decode(state)
+            decoded = world_model.decode(state, previous=obs)
             done = termination(decoded.obs) if termination is not None else decoded.cont < continue_threshold
             for name, value in zip(parts, (obs, action, decoded.reward, decoded.obs, done.float()), strict=True):
                 parts[name].append(value[alive])

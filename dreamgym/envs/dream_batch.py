@@ -273,7 +273,7 @@ class DreamBatch:
             draw = None
             if self.binary_draws:
                 draw = counter_uniform(self.seeds, self.episodes, self.steps, STREAM_BINARY, self.binary_draws)
-            decoded = self.model.decode(self.state, draw)
+            decoded = self.model.decode(self.state, draw, previous=self.obs)
             model_reward, success = self._goal_step(decoded.obs, decoded.reward)
             if self.image is not None:
                 self.image = self._decode_frames(self.state.features)

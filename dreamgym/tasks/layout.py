@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["FIELD_KINDS", "ObsField", "ObsLayout", "TerminationRule"]
+__all__ = ["FIELD_KINDS", "Integral", "ObsField", "ObsLayout", "TerminationRule"]
 
 FieldKind = Literal["angle_pair", "joint_position", "velocity", "height", "orientation", "contact", "other"]
 FIELD_KINDS: tuple[str, ...] = FieldKind.__args__
@@ -54,6 +54,29 @@ class ObsField:
 
 
 @dataclass(frozen=True)
+class Integral:
+    """A position the simulator advances by exactly ``dt`` times the velocity it reports after the step.
+
+    Bullet integrates semi-implicitly (velocity first, then position with the new velocity), so with one physics
+    step per env step ``x' = x + dt * v'`` holds to float32 rounding. With several substeps per env step (the
+    locomotors' four) it does not, and no such relation is declared.
+
+    Attributes:
+        position: the position dimension.
+        velocity: the velocity dimension, in units per second of the position's unit.
+        dt: the env step in seconds.
+    """
+
+    position: int
+    velocity: int
+    dt: float
+
+    def __post_init__(self) -> None:
+        if self.position == self.velocity or not self.dt > 0:
+            raise ValueError(f"Expected distinct position and velocity dimensions and dt > 0, got {self}.")
+
+
+@dataclass(frozen=True)
 class ObsLayout:
     """The fields of a flat observation vector, every dimension in exactly one field.
 
@@ -61,15 +84,21 @@ class ObsLayout:
         fields: the fields, in any order.
         clip: every dimension is clipped to ``[-clip, clip]`` by the env itself (the PyBullet locomotors clip
             their state to [-5, 5]); ``None`` where the env does not clip.
+        integrals: positions that are exact integrals of a velocity of the same observation (:class:`Integral`).
     """
 
     fields: tuple[ObsField, ...]
     clip: float | None = None
+    integrals: tuple[Integral, ...] = ()
 
     def __post_init__(self) -> None:
         dims = sorted(d for f in self.fields for d in f.dims)
         if dims != list(range(len(dims))):
             raise ValueError(f"Expected the fields to cover dimensions 0..{len(dims) - 1} once each; got {dims}.")
+        kinds = self.kinds()
+        for integral in self.integrals:
+            if kinds[integral.position] not in ("joint_position", "other") or kinds[integral.velocity] != "velocity":
+                raise ValueError(f"{integral} must pair a position dimension with a velocity dimension.")
 
     @property
     def size(self) -> int:

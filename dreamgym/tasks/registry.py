@@ -16,7 +16,7 @@ import numpy as np
 
 from dreamgym.errors import NoSimulatorError, UnknownTaskError
 from dreamgym.tasks.goals import DictCodec, GoalSpec
-from dreamgym.tasks.layout import ObsField, ObsLayout, TerminationRule
+from dreamgym.tasks.layout import Integral, ObsField, ObsLayout, TerminationRule
 from dreamgym.tasks.scene import TableScene
 from dreamgym.tasks.spaces import (
     check_action_space,
@@ -411,9 +411,13 @@ def to_unit_actions(actions: np.ndarray, low, high) -> np.ndarray:
     return (2.0 * (np.asarray(actions, np.float32) - low) / (high - low) - 1.0).astype(np.float32)
 
 
+PENDULUM_DT = 0.0165  # SingleRobotEmptyScene(timestep=0.0165, frame_skip=1) in both pendulum envs
+
+
 def _pendulum_layout(poles: int) -> ObsLayout:
     """InvertedPendulum.calc_state: (x, vx, cos theta, sin theta, theta_dot); the double pendulum's inserts the
-    pole tip's x after vx and appends (cos gamma, sin gamma, gamma_dot) of the second hinge."""
+    pole tip's x after vx and appends (cos gamma, sin gamma, gamma_dot) of the second hinge. One physics step per
+    env step, so the cart's position is the exact integral of its velocity."""
     fields = [
         ObsField("cart position on the slider (m)", "joint_position", (0,), -1.0, 1.0),
         ObsField("cart velocity (m/s)", "velocity", (1,)),
@@ -427,7 +431,7 @@ def _pendulum_layout(poles: int) -> ObsLayout:
             ObsField(f"hinge angle {name}", "angle_pair", (base, base + 1)),
             ObsField(f"hinge speed {name}_dot (rad/s)", "velocity", (base + 2,)),
         ]
-    return ObsLayout(tuple(fields))
+    return ObsLayout(tuple(fields), integrals=(Integral(0, 1, PENDULUM_DT),))
 
 
 PI_FLOAT32 = float(np.float32(math.pi))  # above pi: a flipped body's float32 roll of +-pi rounds to it

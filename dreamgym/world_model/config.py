@@ -31,6 +31,9 @@ class DecoderLayout:
             when no dimension is bounded.
         floor: the kinematic chain of a planar walker (:func:`dreamgym.tasks.kinematics.planar_chain`); a decoded
             torso is raised until no part of the robot is below the floor. ``None``: no floor projection.
+        integrals: (position_dim, velocity_dim, dt) of positions the simulator advances by exactly ``dt`` times the
+            new velocity (:class:`~dreamgym.tasks.layout.Integral`); a dream steps them that way from the
+            previous observation instead of decoding them afresh, so they move no faster than their velocity.
     """
 
     angle_pairs: tuple[tuple[int, int], ...] = ()
@@ -38,11 +41,13 @@ class DecoderLayout:
     low: tuple[float | None, ...] | None = None
     high: tuple[float | None, ...] | None = None
     floor: dict[str, Any] | None = None
+    integrals: tuple[tuple[int, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         # JSON gives lists back; tuples keep a loaded config equal to the one that was saved.
         object.__setattr__(self, "angle_pairs", tuple(tuple(int(d) for d in pair) for pair in self.angle_pairs))
         object.__setattr__(self, "binary", tuple(int(d) for d in self.binary))
+        object.__setattr__(self, "integrals", tuple((int(p), int(v), float(dt)) for p, v, dt in self.integrals))
         for name in ("low", "high"):
             value = getattr(self, name)
             if value is not None:
@@ -67,10 +72,12 @@ class DecoderLayout:
             low=_finite_or_none(low) if any(bounded) else None,
             high=_finite_or_none(high) if any(bounded) else None,
             floor=floor,
+            integrals=tuple((i.position, i.velocity, i.dt) for i in layout.integrals),
         )
 
     def check(self, obs_dim: int) -> None:
         dims = [d for pair in self.angle_pairs for d in pair] + list(self.binary)
+        dims += [d for position, velocity, _ in self.integrals for d in (position, velocity)]
         if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
             raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
 

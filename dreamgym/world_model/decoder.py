@@ -7,6 +7,11 @@ bounded dimensions into their bounds and, for planar walkers, the torso raised u
 below the floor (:mod:`dreamgym.world_model.kinematics`), so a dreamed observation is a state the robot can be in. The
 projections are the nearest valid point, which is also why the loss stays the plain regression: the projection
 can only bring a prediction closer to a valid target.
+
+A dream step also knows the observation before it. A position the simulator integrates exactly from its velocity
+(the pendulum's cart) is then stepped from the previous one by the decoded velocity instead of being decoded
+afresh: decoded independently at every step it jitters with the sampled latent, several times farther than the
+cart can move in a step.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ class ObservationDecoder(MLP):
         self.register_buffer("low", torch.tensor(low), persistent=False)
         self.register_buffer("high", torch.tensor(high), persistent=False)
         self.bounded = bounded
+        integrals = list(layout.integrals) if layout is not None else []
+        self.register_buffer(
+            "integral_dims",
+            torch.tensor([(p, v) for p, v, _ in integrals], dtype=torch.long).reshape(-1, 2),
+            persistent=False,
+        )
+        self.register_buffer("integral_dt", torch.tensor([dt for _, _, dt in integrals]), persistent=False)
         self.floor = FloorProjection(layout.floor) if layout is not None and layout.floor is not None else None
 
     def loss(self, raw: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
@@ -56,7 +68,7 @@ class ObservationDecoder(MLP):
         return loss
 
     def observation(
-        self, raw: torch.Tensor, binary_draw: torch.Tensor | None = None
+        self, raw: torch.Tensor, binary_draw: torch.Tensor | None = None, previous: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The decoded observation (..., d), and the probability (..., n_binary) that each binary dimension is 1
         (``None`` where there is none).
@@ -65,11 +77,16 @@ class ObservationDecoder(MLP):
             raw: decoder outputs.
             binary_draw: uniform numbers (..., n_binary); a binary dimension is 1 where its draw is below its
                 probability (a sample). ``None``: 1 where the probability exceeds one half (the mode).
+            previous: the observation (..., d) one step before, in a dream; integrated positions are stepped
+                from it (module docstring). ``None``: every dimension is decoded from the state alone.
         """
         obs = symexp(raw)  # a fresh tensor: the in-place writes below touch nothing of the caller's
         if len(self.pairs):
             pairs = obs[..., self.pairs]  # (..., P, 2)
             obs[..., self.pairs.flatten()] = (pairs / pairs.norm(dim=-1, keepdim=True).clamp_min(1e-6)).flatten(-2)
+        if previous is not None and len(self.integral_dims):
+            position, velocity = self.integral_dims.unbind(-1)
+            obs[..., position] = previous[..., position].to(obs.dtype) + self.integral_dt * obs[..., velocity]
         if self.bounded:
             obs = torch.maximum(torch.minimum(obs, self.high), self.low)
         if self.floor is not None:  # after the joints are bounded: they place the capsules

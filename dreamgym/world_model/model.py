@@ -92,15 +92,18 @@ class WorldModel(nn.Module):
         """Imagined states (B, horizon) and the actions taken; see :meth:`RSSM.imagine`."""
         return self.rssm.imagine(start, policy_or_actions, horizon)
 
-    def decode(self, state: RSSMState, binary_draw: torch.Tensor | None = None) -> Decoded:
+    def decode(
+        self, state: RSSMState, binary_draw: torch.Tensor | None = None, previous: torch.Tensor | None = None
+    ) -> Decoded:
         """Decodes observation, reward and continue probability from any batch shape of states.
 
         ``binary_draw`` (uniform numbers, one per binary dimension) samples binary dimensions instead of taking
-        their mode; see :meth:`ObservationDecoder.observation`.
+        their mode; ``previous``, the observation one step before in a dream, steps integrated positions from it;
+        see :meth:`ObservationDecoder.observation`.
         """
         feat = state.features
         raw = self.decoder(feat)
-        obs, binary_prob = self.decoder.observation(raw, binary_draw)
+        obs, binary_prob = self.decoder.observation(raw, binary_draw, previous)
         return Decoded(obs, *self._reward_and_continue(feat), binary_prob)
 
     def decode_image(self, state: RSSMState) -> torch.Tensor:

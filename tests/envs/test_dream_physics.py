@@ -45,6 +45,27 @@ def test_dreams_end_by_the_task_rule_or_by_the_continue_head(trained_checkpoint:
         np.testing.assert_array_equal(out.terminated, rule(out.obs) | (cont < 0.5))
 
 
+def test_the_dreamed_cart_moves_by_its_velocity(trained_checkpoint: Path):
+    """The cart's position is stepped from the previous observation by the decoded velocity (within the slider's
+    bounds), not decoded afresh: a dreamed cart cannot jump farther than its speed takes it."""
+    checkpoint = load_checkpoint(trained_checkpoint)
+    ((position, velocity, dt),) = checkpoint.model.cfg.obs_layout.integrals
+    low, high = checkpoint.model.cfg.obs_layout.low[position], checkpoint.model.cfg.obs_layout.high[position]
+    dreams = DreamBatch(checkpoint, 32, horizon=50)
+    before, ended, checked = None, None, 0
+    for out in _run(dreams, 30):
+        if before is not None:
+            expected = np.clip(before[:, position] + np.float32(dt) * out.obs[:, velocity], low, high)
+            np.testing.assert_allclose(out.obs[~ended, position], expected[~ended], rtol=0, atol=1e-6)
+            checked += (~ended).sum()
+        before, ended = out.obs, out.terminated | out.truncated  # an ended dream restarts from a real start
+    assert checked > 100
+    with torch.inference_mode():  # decoded afresh from the same state, the position is another
+        free = dreams.model.decode(dreams.state).obs[:, position]
+        stepped = dreams.model.decode(dreams.state, previous=dreams.obs).obs[:, position]
+    assert (free - stepped).abs().max() > 1e-3
+
+
 def _hopper_checkpoint() -> Checkpoint:
     """A tiny untrained Hopper model in memory, with one start window of zeros."""
     cfg, _ = make_config("debug", 15, 3)

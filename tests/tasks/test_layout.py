@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from dreamgym.tasks import TASKS, ObsField, ObsLayout, TaskSpec
+from dreamgym.tasks.layout import Integral
 from dreamgym.tasks.registry import ANT_Z, CHEETAH_Z, HOPPER_Z, WALKER_Z
 
 PENDULA = ("InvertedDoublePendulum", "InvertedPendulum")
@@ -58,6 +59,7 @@ class Rollout:
             of this step: ``step`` computes the observation before it updates them).
         expected: each dimension as the layout reads it, computed from the simulator's robot at that moment.
         contacts_before: ``robot.feet_contact`` before the step (what the observation's contact dims hold).
+        first: the step is its episode's first (its observation does not follow the row before).
     """
 
     observations: np.ndarray
@@ -65,6 +67,7 @@ class Rollout:
     states: np.ndarray
     expected: np.ndarray
     contacts_before: np.ndarray
+    first: np.ndarray
 
 
 def _rotation_z(angle: float) -> np.ndarray:
@@ -145,6 +148,7 @@ def roll_out(spec: TaskSpec, env, plan: Plan, seed: int = 0) -> Rollout:
             rows["states"].append(np.asarray(robot.calc_state(), dtype=np.float32))
             rows["expected"].append(expected_observation(layout, robot))
             rows["contacts_before"].append(contacts)
+            rows["first"].append(t == 0)
             if terminated:
                 break
     return Rollout(**{k: np.array(v) for k, v in rows.items()})
@@ -255,6 +259,28 @@ def test_step_observation_is_the_state_with_the_previous_contacts(name: str, rol
     rest = [d for d in range(layout.size) if d not in contact]
     np.testing.assert_allclose(data.observations[:, rest], data.states[:, rest], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(data.observations[:, contact], data.contacts_before)
+
+
+@pytest.mark.parametrize("name", LOCOMOTION)
+def test_integrated_positions_move_by_their_new_velocity(name: str, rollout) -> None:
+    """The pendula's cart moves by exactly dt times the velocity after the step (one semi-implicit Euler step
+    per env step); the walkers' four substeps per env step hold no such relation, and declare none."""
+    data, layout = rollout(name), TASKS[name].layout
+    assert bool(layout.integrals) == (name in PENDULA)
+    follows = ~data.first[1:]
+    for integral in layout.integrals:
+        moved = np.diff(data.observations[:, integral.position].astype(np.float64))[follows]
+        stepped = integral.dt * data.observations[1:, integral.velocity][follows]
+        assert np.abs(moved).max() > 1e-3  # random actions do move the cart
+        np.testing.assert_allclose(moved, stepped, rtol=0, atol=1e-6)
+
+
+def test_an_integral_of_the_wrong_kinds_is_refused() -> None:
+    fields = (ObsField("x", "joint_position", (0,)), ObsField("v", "velocity", (1,)))
+    with pytest.raises(ValueError, match=r"must pair a position dimension with a velocity dimension"):
+        ObsLayout(fields, integrals=(Integral(1, 0, 0.01),))
+    with pytest.raises(ValueError, match=r"^Expected distinct position and velocity dimensions and dt > 0"):
+        Integral(0, 1, 0.0)
 
 
 @pytest.mark.parametrize("name", WALKERS)

@@ -134,3 +134,20 @@ def test_a_checkpoint_from_before_layouts_loads_as_it_was(trained_checkpoint: Pa
     with torch.no_grad():
         raw = original.model.decoder(states.features)
         torch.testing.assert_close(loaded.model.decode(states).obs, torch.sign(raw) * torch.expm1(raw.abs()))
+
+
+def test_a_checkpoint_from_before_integrals_decodes_positions_as_it_did(trained_checkpoint: Path, tmp_path: Path):
+    old = tmp_path / "old"
+    shutil.copytree(trained_checkpoint, old)
+    config = json.loads((old / "config.json").read_text())
+    assert config["model"]["obs_layout"]["integrals"] == [[0, 1, 0.0165]]  # the cart: x' = x + dt v'
+    del config["model"]["obs_layout"]["integrals"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(old)
+    assert loaded.model.cfg.obs_layout.integrals == ()
+    states = loaded.model.observe(
+        loaded.starts["obs"][:2], loaded.starts["prev_action"][:2], loaded.starts["is_first"][:2]
+    )
+    previous = torch.full_like(loaded.starts["obs"][:2], 0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.decode(states, previous=previous).obs, loaded.model.decode(states).obs)
