@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["FIELD_KINDS", "Integral", "ObsField", "ObsLayout", "TerminationRule"]
+__all__ = ["FIELD_KINDS", "Integral", "ObsField", "ObsLayout", "Planar", "TerminationRule"]
 
 FieldKind = Literal["angle_pair", "joint_position", "velocity", "height", "orientation", "contact", "other"]
 FIELD_KINDS: tuple[str, ...] = FieldKind.__args__
@@ -77,6 +77,26 @@ class Integral:
 
 
 @dataclass(frozen=True)
+class Planar:
+    """The facts of a robot held in the x-z plane (the planar walkers hang their torso on slide x, slide z and
+    hinge y joints), exact in the simulator's observations.
+
+    Its orientation is a rotation about y alone, which Euler angles read as roll 0 (upright) or +-pi (on its back,
+    the pitch reflected); the yaw flips with the roll, so the angle to the walk target, far ahead on the x axis,
+    is 0 or pi; and it never moves sideways.
+
+    Attributes:
+        roll: the torso roll dimension.
+        heading: (cos_dim, sin_dim) of the angle to the walk target.
+        lateral: the sideways velocity dimensions.
+    """
+
+    roll: int
+    heading: tuple[int, int]
+    lateral: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ObsLayout:
     """The fields of a flat observation vector, every dimension in exactly one field.
 
@@ -85,11 +105,13 @@ class ObsLayout:
         clip: every dimension is clipped to ``[-clip, clip]`` by the env itself (the PyBullet locomotors clip
             their state to [-5, 5]); ``None`` where the env does not clip.
         integrals: positions that are exact integrals of a velocity of the same observation (:class:`Integral`).
+        planar: the facts of a planar robot (:class:`Planar`); ``None`` for a robot free in three dimensions.
     """
 
     fields: tuple[ObsField, ...]
     clip: float | None = None
     integrals: tuple[Integral, ...] = ()
+    planar: Planar | None = None
 
     def __post_init__(self) -> None:
         dims = sorted(d for f in self.fields for d in f.dims)
@@ -99,6 +121,14 @@ class ObsLayout:
         for integral in self.integrals:
             if kinds[integral.position] not in ("joint_position", "other") or kinds[integral.velocity] != "velocity":
                 raise ValueError(f"{integral} must pair a position dimension with a velocity dimension.")
+        if self.planar is not None:
+            planar = self.planar
+            if (
+                kinds[planar.roll] != "orientation"
+                or planar.heading not in self.angle_pairs
+                or any(kinds[d] != "velocity" for d in planar.lateral)
+            ):
+                raise ValueError(f"{planar} must name an orientation, an angle pair and velocity dimensions.")
 
     @property
     def size(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from dreamgym.errors import NoSimulatorError, UnknownTaskError
 from dreamgym.tasks.goals import DictCodec, GoalSpec
-from dreamgym.tasks.layout import Integral, ObsField, ObsLayout, TerminationRule
+from dreamgym.tasks.layout import Integral, ObsField, ObsLayout, Planar, TerminationRule
 from dreamgym.tasks.scene import TableScene
 from dreamgym.tasks.spaces import (
     check_action_space,
@@ -437,11 +437,12 @@ def _pendulum_layout(poles: int) -> ObsLayout:
 PI_FLOAT32 = float(np.float32(math.pi))  # above pi: a flipped body's float32 roll of +-pi rounds to it
 
 
-def _walker_layout(joints: int, feet: int, initial_z: float) -> ObsLayout:
+def _walker_layout(joints: int, feet: int, initial_z: float, planar: bool = True) -> ObsLayout:
     """WalkerBase.calc_state: [z - initial_z, sin, cos (angle to target), 0.3 vx, 0.3 vy, 0.3 vz, roll, pitch],
     then (position scaled to [-1, 1] between the limits, 0.1 speed) per joint, then one contact flag per foot,
     all clipped to [-5, 5]. The torso's centre never goes below the floor, so the height is at least -initial_z;
-    roll and pitch are Euler angles (pybullet's getEulerFromQuaternion: pitch in [-pi/2, pi/2])."""
+    roll and pitch are Euler angles (pybullet's getEulerFromQuaternion: pitch in [-pi/2, pi/2]). All but Ant are
+    held in the x-z plane (:class:`~dreamgym.tasks.layout.Planar`)."""
     end = 8 + 2 * joints
     return ObsLayout(
         (
@@ -461,6 +462,7 @@ def _walker_layout(joints: int, feet: int, initial_z: float) -> ObsLayout:
             ObsField("foot contacts with the ground", "contact", tuple(range(end, end + feet)), 0.0, 1.0),
         ),
         clip=5.0,
+        planar=Planar(roll=6, heading=(2, 1), lateral=(4,)) if planar else None,
     )
 
 
@@ -589,7 +591,7 @@ TASKS: dict[str, TaskSpec] = {
             1000,
             300,
             success_return=2500.0,
-            layout=_walker_layout(8, 4, ANT_Z),
+            layout=_walker_layout(8, 4, ANT_Z, planar=False),
             # Ant.alive_bonus: alive while z > 0.26 (the central sphere would scrape the ground).
             termination=TerminationRule(height_dim=0, initial_height=ANT_Z, min_height=0.26),
         ),

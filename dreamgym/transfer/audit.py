@@ -30,7 +30,7 @@ import torch
 from dreamgym.data import SequenceData
 from dreamgym.data.policies import reset_policy
 from dreamgym.envs.dream_batch import DreamBatch
-from dreamgym.tasks import ObsLayout, TaskSpec, get_task
+from dreamgym.tasks import ObsLayout, Planar, TaskSpec, get_task
 from dreamgym.transfer.recording import BatchPolicy, load_for_task, padded_episodes, record_pybullet
 from dreamgym.world_model.checkpoint import Checkpoint
 
@@ -57,6 +57,7 @@ CHECKS = (
     "joint_limit",
     "ground",
     "angle_pair",
+    "planar",
     "out_of_range",
     "jump",
     "energy_jump",
@@ -70,6 +71,9 @@ CHECKS = (
   simulator's soft limits let through).
 - ``ground``: the body height below the lowest height the simulator produced.
 - ``angle_pair``: a (cos, sin) pair off the unit circle by more than the margin fraction.
+- ``planar``: a robot held in a plane (:class:`~dreamgym.tasks.layout.Planar`) half turned over: its roll farther
+  than the margin from 0 or +-pi, its heading from the (cos, sin) of 0 or pi that goes with that roll, or its
+  sideways speed from 0.
 - ``out_of_range``: any other dimension outside its observed range (speeds, orientation, dimensions the
   simulator holds constant), and the body height above the highest the simulator produced (below the lowest is
   ``ground``).
@@ -219,6 +223,18 @@ def _floating(after: np.ndarray, height_dim: int | None, high: np.ndarray) -> np
     return False if height_dim is None else after[..., height_dim] > high[height_dim]
 
 
+def _off_the_plane(after: np.ndarray, planar: Planar, margin: float) -> np.ndarray:
+    """(N, T) steps of ``after`` (N, T, d) that break a planar robot's facts by more than ``margin``."""
+    roll = after[..., planar.roll]
+    flipped = np.cos(roll) < 0
+    nearest = np.where(flipped, np.copysign(np.pi, roll), 0.0)
+    cos_dim, sin_dim = planar.heading
+    off = np.abs(roll - nearest) > margin
+    off |= np.abs(after[..., cos_dim] - np.where(flipped, -1.0, 1.0)) > margin
+    off |= np.abs(after[..., sin_dim]) > margin
+    return off | (np.abs(after[..., list(planar.lateral)]) > margin).any(-1)
+
+
 def find_violations(
     bounds: PhysicsBounds, obs: np.ndarray, valid: np.ndarray, terminated: np.ndarray
 ) -> dict[str, np.ndarray | None]:
@@ -254,6 +270,7 @@ def find_violations(
         "joint_limit": outside[..., list(layout.joint_dims)].any(-1) if layout.joint_dims else None,
         "ground": None if layout.height_dim is None else ~(after[..., layout.height_dim] >= low[layout.height_dim]),
         "angle_pair": None,
+        "planar": None if layout.planar is None else _off_the_plane(after, layout.planar, bounds.margin),
         "out_of_range": outside[..., others].any(-1) | _floating(after, layout.height_dim, high),
         "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1),
         "energy_jump": ~(np.abs(np.diff(energy, axis=1)) <= bounds.max_energy_delta * (1 + bounds.margin)),

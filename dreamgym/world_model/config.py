@@ -34,6 +34,9 @@ class DecoderLayout:
         integrals: (position_dim, velocity_dim, dt) of positions the simulator advances by exactly ``dt`` times the
             new velocity (:class:`~dreamgym.tasks.layout.Integral`); a dream steps them that way from the
             previous observation instead of decoding them afresh, so they move no faster than their velocity.
+        planar: ``{"roll": dim, "heading": [cos_dim, sin_dim], "lateral": [dims]}`` of a robot held in a plane
+            (:class:`~dreamgym.tasks.layout.Planar`): the decoded roll is snapped to 0 or +-pi, the heading to
+            0 or pi with it and the sideways speed to 0. ``None``: not a planar robot, or a checkpoint from before.
     """
 
     angle_pairs: tuple[tuple[int, int], ...] = ()
@@ -42,12 +45,20 @@ class DecoderLayout:
     high: tuple[float | None, ...] | None = None
     floor: dict[str, Any] | None = None
     integrals: tuple[tuple[int, int, float], ...] = ()
+    planar: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists back; tuples keep a loaded config equal to the one that was saved.
         object.__setattr__(self, "angle_pairs", tuple(tuple(int(d) for d in pair) for pair in self.angle_pairs))
         object.__setattr__(self, "binary", tuple(int(d) for d in self.binary))
         object.__setattr__(self, "integrals", tuple((int(p), int(v), float(dt)) for p, v, dt in self.integrals))
+        if self.planar is not None:
+            planar = self.planar
+            object.__setattr__(
+                self,
+                "planar",
+                {"roll": int(planar["roll"]), "heading": tuple(planar["heading"]), "lateral": tuple(planar["lateral"])},
+            )
         for name in ("low", "high"):
             value = getattr(self, name)
             if value is not None:
@@ -73,11 +84,14 @@ class DecoderLayout:
             high=_finite_or_none(high) if any(bounded) else None,
             floor=floor,
             integrals=tuple((i.position, i.velocity, i.dt) for i in layout.integrals),
+            planar=None if layout.planar is None else dataclasses.asdict(layout.planar),
         )
 
     def check(self, obs_dim: int) -> None:
         dims = [d for pair in self.angle_pairs for d in pair] + list(self.binary)
         dims += [d for position, velocity, _ in self.integrals for d in (position, velocity)]
+        if self.planar is not None:
+            dims += [self.planar["roll"], *self.planar["heading"], *self.planar["lateral"]]
         if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
             raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
 

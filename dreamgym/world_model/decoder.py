@@ -8,6 +8,9 @@ below the floor (:mod:`dreamgym.world_model.kinematics`), so a dreamed observati
 projections are the nearest valid point, which is also why the loss stays the plain regression: the projection
 can only bring a prediction closer to a valid target.
 
+A robot held in a plane has a roll of 0 or +-pi and nothing else; the decoded roll is snapped to the nearer, the
+heading (0 or pi) follows it and the sideways speed is 0, so a dreamed planar walker is never half turned over.
+
 A dream step also knows the observation before it. A position the simulator integrates exactly from its velocity
 (the pendulum's cart) is then stepped from the previous one by the decoded velocity instead of being decoded
 afresh: decoded independently at every step it jitters with the sampled latent, several times farther than the
@@ -15,6 +18,8 @@ cart can move in a step.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -56,7 +61,19 @@ class ObservationDecoder(MLP):
             persistent=False,
         )
         self.register_buffer("integral_dt", torch.tensor([dt for _, _, dt in integrals]), persistent=False)
+        self.planar = layout.planar if layout is not None else None
         self.floor = FloorProjection(layout.floor) if layout is not None and layout.floor is not None else None
+
+    def _snap_to_plane(self, obs: torch.Tensor) -> None:
+        """Writes the planar robot's facts into ``obs`` in place; the roll's cosine says whether it is on its back,
+        as it does for the floor projection."""
+        roll_dim, (cos_dim, sin_dim), lateral = self.planar["roll"], self.planar["heading"], self.planar["lateral"]
+        roll = obs[..., roll_dim]
+        flipped = roll.cos() < 0
+        obs[..., roll_dim] = torch.where(flipped, torch.copysign(torch.full_like(roll, math.pi), roll), 0.0)
+        obs[..., cos_dim] = torch.where(flipped, -1.0, 1.0)
+        obs[..., sin_dim] = 0.0
+        obs[..., list(lateral)] = 0.0
 
     def loss(self, raw: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of real ``obs`` (..., d) under the outputs ``raw``, summed over dimensions."""
@@ -84,6 +101,8 @@ class ObservationDecoder(MLP):
         if len(self.pairs):
             pairs = obs[..., self.pairs]  # (..., P, 2)
             obs[..., self.pairs.flatten()] = (pairs / pairs.norm(dim=-1, keepdim=True).clamp_min(1e-6)).flatten(-2)
+        if self.planar is not None:
+            self._snap_to_plane(obs)
         if previous is not None and len(self.integral_dims):
             position, velocity = self.integral_dims.unbind(-1)
             obs[..., position] = previous[..., position].to(obs.dtype) + self.integral_dt * obs[..., velocity]

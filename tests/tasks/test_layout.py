@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from dreamgym.tasks import TASKS, ObsField, ObsLayout, TaskSpec
-from dreamgym.tasks.layout import Integral
+from dreamgym.tasks import TASKS, Integral, ObsField, ObsLayout, Planar, TaskSpec
 from dreamgym.tasks.registry import ANT_Z, CHEETAH_Z, HOPPER_Z, WALKER_Z
 
 PENDULA = ("InvertedDoublePendulum", "InvertedPendulum")
@@ -275,12 +274,31 @@ def test_integrated_positions_move_by_their_new_velocity(name: str, rollout) -> 
         np.testing.assert_allclose(moved, stepped, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", WALKERS)
+def test_planar_walkers_are_upright_or_on_their_back(name: str, rollout) -> None:
+    """A walker hung on slide x, slide z and hinge y reads roll 0 or +-pi, the heading 0 or pi with it, and no
+    sideways speed, exactly, tipped over or not; Ant, free in three dimensions, declares none of it."""
+    data, planar = rollout(name), TASKS[name].layout.planar
+    assert (planar is None) == (name == "Ant")
+    if planar is None:
+        return
+    roll = data.observations[:, planar.roll].astype(np.float64)
+    flipped = np.abs(roll) > np.pi / 2
+    assert name != "HalfCheetah" or flipped.any()  # its rollout is tipped onto its back
+    np.testing.assert_allclose(np.where(flipped, np.abs(roll), roll), np.where(flipped, np.pi, 0.0), atol=1e-6)
+    cos_dim, sin_dim = planar.heading
+    np.testing.assert_array_equal(data.observations[:, cos_dim], np.where(flipped, -1.0, 1.0))
+    np.testing.assert_allclose(data.observations[:, [sin_dim, *planar.lateral]], 0.0, atol=1e-6)
+
+
 def test_an_integral_of_the_wrong_kinds_is_refused() -> None:
     fields = (ObsField("x", "joint_position", (0,)), ObsField("v", "velocity", (1,)))
     with pytest.raises(ValueError, match=r"must pair a position dimension with a velocity dimension"):
         ObsLayout(fields, integrals=(Integral(1, 0, 0.01),))
     with pytest.raises(ValueError, match=r"^Expected distinct position and velocity dimensions and dt > 0"):
         Integral(0, 1, 0.0)
+    with pytest.raises(ValueError, match=r"must name an orientation, an angle pair and velocity dimensions"):
+        ObsLayout(fields, planar=Planar(roll=1, heading=(0, 1), lateral=(1,)))
 
 
 @pytest.mark.parametrize("name", WALKERS)

@@ -91,11 +91,15 @@ def test_planted_hopper_violations_are_counted_and_real_termination_matches_the_
     planted[0, 4, 0] = bounds.low[0] - 0.5  # torso under the lowest height PyBullet produced
     planted[1, 3, 14] = 0.5  # half a foot contact
     planted[1, 6, 0] = bounds.high[0] + 1.0  # torso a metre above the highest PyBullet put it
+    planted[0, 7, 6] = 1.2  # rolled 1.2 rad: a robot held in the x-z plane is upright or on its back
+    planted[1, 8, 2] = -1.0  # the heading of a robot on its back, with the roll of an upright one
     found = find_violations(bounds, planted, valid, terminated)
-    assert _new(found, clean, ("joint_limit", "ground", "out_of_range", "contact", "termination")) == {
+    assert not clean["planar"].any()
+    assert _new(found, clean, ("joint_limit", "ground", "planar", "out_of_range", "contact", "termination")) == {
         "joint_limit": [[0, 1]],
         "ground": [[0, 3]],
-        "out_of_range": [[1, 5]],
+        "planar": [[0, 6], [1, 7]],
+        "out_of_range": [[0, 6], [1, 5]],  # the roll (no fitted row had one); held-out step [1, 7] already was
         "contact": [[1, 2]],
         "termination": [[0, 3]],  # 0.5 below the lowest height is below 0.8 m: the rule says it fell
     }

@@ -151,3 +151,16 @@ def test_a_checkpoint_from_before_integrals_decodes_positions_as_it_did(trained_
     previous = torch.full_like(loaded.starts["obs"][:2], 0.5)
     with torch.no_grad():
         torch.testing.assert_close(loaded.model.decode(states, previous=previous).obs, loaded.model.decode(states).obs)
+
+
+def test_a_decoded_planar_walker_is_upright_or_on_its_back():
+    model = _hopper_model()
+    with torch.no_grad():  # roll decoded both ways: a wild model's raw roll lands on either side of pi/2
+        model.decoder[-1].bias[6] = 0.0
+        obs = model.decode(_wild_states(model, batch=512)).obs
+    roll = obs[:, 6]
+    flipped = roll.abs() > 1.0
+    assert 0 < flipped.sum() < len(obs)
+    torch.testing.assert_close(roll.abs(), torch.where(flipped, torch.pi, 0.0))
+    torch.testing.assert_close(obs[:, 2], torch.where(flipped, -1.0, 1.0))  # the heading turns with the robot
+    assert (obs[:, [1, 4]] == 0).all()
