@@ -252,9 +252,11 @@ def _covers(entry: dict[str, Any] | None, milestones: list[int]) -> bool:
     return entry is not None and all(str(m) in entry["scores"] for m in milestones)
 
 
-def table(store: dict[str, Any], milestones: list[int]) -> str:
-    """Mean ± sample std over seeds per task, method and milestone, with the seeds counted."""
+def table(store: dict[str, Any]) -> str:
+    """Mean ± sample std over seeds per task, method and milestone, with the seeds counted; a column for every
+    milestone some stored run reached, whichever command wrote the table."""
     runs = store["runs"]
+    milestones = sorted({int(m) for entry in runs.values() for m in entry["scores"]})
     tasks = sorted({key.split("/")[0] for key in runs})
     lines = [
         "| task | method | " + " | ".join(f"{m // 1000}k real steps" for m in milestones) + " | seeds |",
@@ -329,7 +331,7 @@ def main() -> None:
             print(f"{key}: {entry['scores']}", flush=True)
     commands = sorted({entry["command"] for entry in store["runs"].values()})
     text = "# Sample efficiency\n\nCommands:\n\n" + "".join(f"- `{c}`\n" for c in commands)
-    text += f"\n{table(store, milestones)}\n"
+    text += f"\n{table(store)}\n"
     (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
