@@ -85,15 +85,35 @@ class Planar:
     the pitch reflected); the yaw flips with the roll, so the angle to the walk target, far ahead on the x axis,
     is 0 or pi; and it never moves sideways.
 
+    The roll and the pitch are then one angle, the rotation about y: the pitch upright, pi minus the pitch on its
+    back. The roll flips only where that angle passes the vertical (the pitch at +-pi/2): in the 75k-step
+    HalfCheetah data every turn-over happens at a pitch of 1.53-1.57 rad, and the angle moves at most 0.04 rad in
+    that step.
+
     Attributes:
         roll: the torso roll dimension.
         heading: (cos_dim, sin_dim) of the angle to the walk target.
         lateral: the sideways velocity dimensions.
+        pitch: the torso pitch dimension (``None``: a layout from before the angle was one).
     """
 
     roll: int
     heading: tuple[int, int]
     lateral: tuple[int, ...]
+    pitch: int | None = None
+
+    def angle(self, obs: np.ndarray) -> np.ndarray:
+        """(...,) the rotation about y of observations (..., d), in [-pi, pi): the pitch upright, pi minus the
+        pitch on its back.
+
+        Raises:
+            ValueError: the layout names no pitch.
+        """
+        if self.pitch is None:
+            raise ValueError("Expected a planar layout that names its pitch dimension, got `pitch=None`.")
+        pitch = obs[..., self.pitch]
+        angle = np.where(np.cos(obs[..., self.roll]) < 0, np.pi - pitch, pitch)
+        return np.mod(angle + np.pi, 2 * np.pi) - np.pi
 
 
 @dataclass(frozen=True)

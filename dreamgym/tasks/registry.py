@@ -462,7 +462,7 @@ def _walker_layout(joints: int, feet: int, initial_z: float, planar: bool = True
             ObsField("foot contacts with the ground", "contact", tuple(range(end, end + feet)), 0.0, 1.0),
         ),
         clip=5.0,
-        planar=Planar(roll=6, heading=(2, 1), lateral=(4,)) if planar else None,
+        planar=Planar(roll=6, heading=(2, 1), lateral=(4,), pitch=7) if planar else None,
     )
 
 

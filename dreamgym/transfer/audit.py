@@ -77,7 +77,10 @@ CHECKS = (
 - ``out_of_range``: any other dimension outside its observed range (speeds, orientation, dimensions the
   simulator holds constant), and the body height above the highest the simulator produced (below the lowest is
   ``ground``).
-- ``jump``: one step's change of any dimension larger than the largest change the simulator produced.
+- ``jump``: one step's change of any dimension larger than the largest change the simulator produced, or of a planar
+  robot's angle about y (:meth:`~dreamgym.tasks.layout.Planar.angle`): a robot that turns onto its back in one
+  step from a pitch short of the vertical has a roll that jumps by pi, which its own jump limit (2 pi, the
+  simulator's turn-overs) lets through.
 - ``energy_jump``: one step's change of the kinetic-energy proxy (sum of squared velocity dimensions) larger than
   the simulator ever produced.
 - ``contact``: a contact flag away from the two values (0 and 1) the simulator uses.
@@ -113,6 +116,8 @@ class PhysicsBounds:
         low, high: (obs_dim,) smallest and largest value of each dimension in the data.
         max_delta: (obs_dim,) largest one-step change of each dimension within an episode.
         max_energy_delta: largest one-step change of the kinetic-energy proxy.
+        max_turn: largest one-step change of a planar robot's angle about y (``None``: not a planar robot, or
+            bounds written before it was measured).
         rows: number of data rows the bounds were fitted on.
         margin: the margin fraction applied to every bound.
 
@@ -128,6 +133,7 @@ class PhysicsBounds:
     max_energy_delta: float
     rows: int
     margin: float = MARGIN_FRACTION
+    max_turn: float | None = None
 
     @classmethod
     def fit(cls, data: SequenceData, task: str | TaskSpec, margin: float = MARGIN_FRACTION) -> PhysicsBounds:
@@ -147,6 +153,7 @@ class PhysicsBounds:
             raise ValueError("Expected at least one episode with two or more rows to measure step changes.")
         delta = np.abs(np.diff(data.obs, axis=0))[step]
         energy = _energy(data.obs, layout)
+        turning = layout.planar is not None and layout.planar.pitch is not None
         return cls(
             task=spec.name,
             low=data.obs.min(0),
@@ -155,6 +162,7 @@ class PhysicsBounds:
             max_energy_delta=float(np.abs(np.diff(energy))[step].max()),
             rows=len(data),
             margin=margin,
+            max_turn=float(_turns(data.obs[None], layout.planar)[0][step].max()) if turning else None,
         )
 
     @property
@@ -194,6 +202,7 @@ class PhysicsBounds:
             "max_delta": self.max_delta.tolist(),
             "jump_limit": self.jump_limits().tolist(),
             "max_energy_delta": self.max_energy_delta,
+            "max_turn": self.max_turn,
         }
 
     @classmethod
@@ -208,6 +217,7 @@ class PhysicsBounds:
             max_energy_delta=data["max_energy_delta"],
             rows=data["rows"],
             margin=data["margin_fraction"],
+            max_turn=data.get("max_turn"),
         )
 
 
@@ -221,6 +231,19 @@ def outside_limits(bounds: PhysicsBounds, obs: np.ndarray) -> np.ndarray:
 def _floating(after: np.ndarray, height_dim: int | None, high: np.ndarray) -> np.ndarray | bool:
     """The body higher than the simulator ever put it (False where the task reports no height)."""
     return False if height_dim is None else after[..., height_dim] > high[height_dim]
+
+
+def _turns(obs: np.ndarray, planar: Planar) -> np.ndarray:
+    """(N, T) how far a planar robot turns about y in each step of trajectories obs (N, T + 1, d), the shorter way."""
+    turn = np.diff(planar.angle(obs), axis=1)
+    return np.abs(np.mod(turn + np.pi, 2 * np.pi) - np.pi)
+
+
+def _turned_too_fast(bounds: PhysicsBounds, obs: np.ndarray) -> np.ndarray | bool:
+    """(N, T) steps of obs (N, T + 1, d) that turn a planar robot about y farther than the simulator ever did."""
+    if bounds.max_turn is None:
+        return False
+    return ~(_turns(obs.astype(np.float64), bounds.layout.planar) <= bounds.max_turn * (1 + bounds.margin))
 
 
 def _off_the_plane(after: np.ndarray, planar: Planar, margin: float) -> np.ndarray:
@@ -272,7 +295,7 @@ def find_violations(
         "angle_pair": None,
         "planar": None if layout.planar is None else _off_the_plane(after, layout.planar, bounds.margin),
         "out_of_range": outside[..., others].any(-1) | _floating(after, layout.height_dim, high),
-        "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1),
+        "jump": ~(np.abs(np.diff(obs, axis=1)) <= jump_limit).all(-1) | _turned_too_fast(bounds, obs),
         "energy_jump": ~(np.abs(np.diff(energy, axis=1)) <= bounds.max_energy_delta * (1 + bounds.margin)),
         "contact": None,
         "termination": None,

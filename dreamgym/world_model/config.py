@@ -34,9 +34,10 @@ class DecoderLayout:
         integrals: (position_dim, velocity_dim, dt) of positions the simulator advances by exactly ``dt`` times the
             new velocity (:class:`~dreamgym.tasks.layout.Integral`); a dream steps them that way from the
             previous observation instead of decoding them afresh, so they move no faster than their velocity.
-        planar: ``{"roll": dim, "heading": [cos_dim, sin_dim], "lateral": [dims]}`` of a robot held in a plane
-            (:class:`~dreamgym.tasks.layout.Planar`): the decoded roll is snapped to 0 or +-pi, the heading to
-            0 or pi with it and the sideways speed to 0. ``None``: not a planar robot, or a checkpoint from before.
+        planar: ``{"roll": dim, "heading": [cos_dim, sin_dim], "lateral": [dims], "pitch": dim}`` of a robot held in
+            a plane (:class:`~dreamgym.tasks.layout.Planar`): the decoded roll is snapped to 0 or +-pi, the heading
+            to 0 or pi with it and the sideways speed to 0; with a ``pitch`` the roll and pitch are decoded as one
+            angle (:mod:`dreamgym.world_model.decoder`). ``None``: not a planar robot, or a checkpoint from before.
     """
 
     angle_pairs: tuple[tuple[int, int], ...] = ()
@@ -57,7 +58,12 @@ class DecoderLayout:
             object.__setattr__(
                 self,
                 "planar",
-                {"roll": int(planar["roll"]), "heading": tuple(planar["heading"]), "lateral": tuple(planar["lateral"])},
+                {
+                    "roll": int(planar["roll"]),
+                    "heading": tuple(planar["heading"]),
+                    "lateral": tuple(planar["lateral"]),
+                    "pitch": None if planar.get("pitch") is None else int(planar["pitch"]),
+                },
             )
         for name in ("low", "high"):
             value = getattr(self, name)
@@ -92,6 +98,7 @@ class DecoderLayout:
         dims += [d for position, velocity, _ in self.integrals for d in (position, velocity)]
         if self.planar is not None:
             dims += [self.planar["roll"], *self.planar["heading"], *self.planar["lateral"]]
+            dims += [] if self.planar["pitch"] is None else [self.planar["pitch"]]
         if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
             raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
 

@@ -10,6 +10,10 @@ can only bring a prediction closer to a valid target.
 
 A robot held in a plane has a roll of 0 or +-pi and nothing else; the decoded roll is snapped to the nearer, the
 heading (0 or pi) follows it and the sideways speed is 0, so a dreamed planar walker is never half turned over.
+Its roll and pitch are one angle, the rotation about y, and models that record the pitch in their planar layout
+decode that angle as a (cos, sin) pair in the roll and pitch outputs: a robot then turns over only by pitching
+through the vertical, as the simulator's do. Decoded apart, the roll snapped over at any pitch, and HalfCheetah's
+dreams turned the robot onto its back in one step from a pitch of 1.0 rad.
 
 A dream step also knows the observation before it. A position the simulator integrates exactly from its velocity
 (the pendulum's cart) is then stepped from the previous one by the decoded velocity instead of being decoded
@@ -66,17 +70,35 @@ class ObservationDecoder(MLP):
 
     def _snap_to_plane(self, obs: torch.Tensor) -> None:
         """Writes the planar robot's facts into ``obs`` in place; the roll's cosine says whether it is on its back,
-        as it does for the floor projection."""
+        as it does for the floor projection. Where the layout names the pitch, the roll and pitch outputs hold the
+        cosine and sine of the one angle about y (:meth:`_targets`) and are read back as Euler angles here."""
         roll_dim, (cos_dim, sin_dim), lateral = self.planar["roll"], self.planar["heading"], self.planar["lateral"]
         roll = obs[..., roll_dim]
-        flipped = roll.cos() < 0
-        obs[..., roll_dim] = torch.where(flipped, torch.copysign(torch.full_like(roll, math.pi), roll), 0.0)
+        if self.planar["pitch"] is None:
+            flipped = roll.cos() < 0
+            obs[..., roll_dim] = torch.where(flipped, torch.copysign(torch.full_like(roll, math.pi), roll), 0.0)
+        else:  # roll holds cos(angle), pitch sin(angle); on its back the pitch is pi - angle, atan2(sin, -cos)
+            flipped, sin = roll < 0, obs[..., self.planar["pitch"]]
+            obs[..., self.planar["pitch"]] = torch.atan2(sin, roll.abs())
+            obs[..., roll_dim] = torch.where(flipped, math.pi, 0.0)  # +pi: how the simulator reads 97 % of them
         obs[..., cos_dim] = torch.where(flipped, -1.0, 1.0)
         obs[..., sin_dim] = 0.0
         obs[..., list(lateral)] = 0.0
 
+    def _targets(self, obs: torch.Tensor) -> torch.Tensor:
+        """Real observations as the decoder's outputs stand for them: a planar walker's roll and pitch as the
+        cosine and sine of its one angle about y (out of place)."""
+        if self.planar is None or self.planar["pitch"] is None:
+            return obs
+        roll, pitch = obs[..., self.planar["roll"]], obs[..., self.planar["pitch"]]
+        targets = obs.clone()
+        targets[..., self.planar["roll"]] = torch.where(roll.cos() < 0, -pitch.cos(), pitch.cos())
+        targets[..., self.planar["pitch"]] = pitch.sin()
+        return targets
+
     def loss(self, raw: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood of real ``obs`` (..., d) under the outputs ``raw``, summed over dimensions."""
+        obs = self._targets(obs)
         loss = (raw[..., self.continuous] - symlog(obs[..., self.continuous])).square().sum(-1)
         if len(self.binary):
             loss = loss + nn.functional.binary_cross_entropy_with_logits(

@@ -147,3 +147,34 @@ def test_rounding_noise_in_a_constant_dimension_does_not_shrink_its_bounds(hoppe
     assert high[roll] - low[roll] > 0.01  # the median extent of the others, not 1e-16
     np.testing.assert_allclose(np.stack(rounded.limits()), np.stack(exact.limits()), atol=1e-12)
     np.testing.assert_allclose(rounded.jump_limits(), exact.jump_limits(), atol=1e-12)
+
+
+def test_a_planar_robot_turned_over_short_of_the_vertical_is_a_jump(hopper_real):
+    fit, held_out = hopper_real
+    bounds = PhysicsBounds.fit(fit, "Hopper")
+    step = ~fit.is_first[1:]
+    assert bounds.max_turn == pytest.approx(np.abs(np.diff(fit.obs[:, 7]))[step].max())  # it never turns over
+    max_delta = bounds.max_delta.copy()
+    max_delta[6] = 2 * np.pi  # a roll free to flip, as HalfCheetah's own turn-overs leave it
+    bounds = dataclasses.replace(bounds, max_delta=max_delta)
+    obs, valid, terminated = padded_episodes(held_out)
+    clean = find_violations(bounds, obs, valid, terminated)
+    planted = obs.copy()
+    planted[0, 5:, 6] = np.pi  # on its back from step 4 on, with the pitch it had upright: turned by pi - 2 pitch
+    found = find_violations(bounds, planted, valid, terminated)
+    assert _new(found, clean, ("jump",)) == {"jump": [[0, 4]]}
+    unmeasured = find_violations(dataclasses.replace(bounds, max_turn=None), planted, valid, terminated)
+    assert not (unmeasured["jump"] & ~clean["jump"]).any()  # bounds from before the turn was measured
+
+
+def test_turning_over_through_the_vertical_is_a_small_turn():
+    from dreamgym.tasks import get_task
+    from dreamgym.transfer.audit import _turns
+
+    planar = get_task("HalfCheetah").layout.planar
+    angle = np.linspace(1.45, 1.7, 11)  # pitching nose-up past the vertical, 0.025 rad a step
+    obs = np.zeros((1, 11, 26))
+    obs[0, :, 6] = np.where(angle > np.pi / 2, np.pi, 0.0)
+    obs[0, :, 7] = np.where(angle > np.pi / 2, np.pi - angle, angle)
+    np.testing.assert_allclose(planar.angle(obs)[0], angle, atol=1e-6)
+    np.testing.assert_allclose(_turns(obs, planar)[0], 0.025, atol=1e-6)

@@ -3,6 +3,7 @@ checkpoint, and checkpoints written before layouts existed load as they were."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 
 from dreamgym.tasks import get_task
 from dreamgym.world_model import DecoderLayout, WorldModel, load_checkpoint, make_config
+from dreamgym.world_model.functional import symlog
 from dreamgym.world_model.rssm import RSSMState
 
 HOPPER = get_task("Hopper")
@@ -95,7 +97,9 @@ def test_binary_draws_sample_the_kept_probability():
 
 def test_binary_dimensions_are_trained_by_log_likelihood():
     model = _hopper_model()
-    raw = torch.zeros(3, 15, requires_grad=True)
+    raw = torch.zeros(3, 15)
+    raw[:, 6] = np.log(2.0)  # symlog(1): the roll output holds the cosine of the planar angle, 1 upright
+    raw.requires_grad_(True)
     obs = torch.zeros(3, 15)
     obs[:, 14] = torch.tensor([0.0, 1.0, 1.0])
     loss = model.decoder.loss(raw, obs)
@@ -164,3 +168,46 @@ def test_a_decoded_planar_walker_is_upright_or_on_its_back():
     torch.testing.assert_close(roll.abs(), torch.where(flipped, torch.pi, 0.0))
     torch.testing.assert_close(obs[:, 2], torch.where(flipped, -1.0, 1.0))  # the heading turns with the robot
     assert (obs[:, [1, 4]] == 0).all()
+
+
+def test_a_planar_walker_turns_over_only_by_pitching_through_the_vertical():
+    decoder = _hopper_model().decoder
+    angle = torch.linspace(-3.1, 3.1, 125)  # the rotation about y, decoded from its (cos, sin) outputs
+    raw = torch.zeros(len(angle), 15)
+    raw[:, 6], raw[:, 7] = symlog(0.7 * angle.cos()), symlog(0.7 * angle.sin())  # any length: only the direction
+    obs, _ = decoder.observation(raw)
+    roll, pitch = obs[:, 6], obs[:, 7]
+    flipped = angle.abs() > torch.pi / 2
+    torch.testing.assert_close(roll, torch.where(flipped, torch.pi, 0.0))
+    back = torch.remainder(torch.where(flipped, torch.pi - pitch, pitch) + torch.pi, 2 * torch.pi) - torch.pi
+    torch.testing.assert_close(back, angle)  # the Euler pair reads the same angle back
+    turn = torch.nonzero(flipped[1:] != flipped[:-1]).flatten()
+    assert len(turn) == 2 and (pitch[turn].abs() > 1.5).all()  # over the vertical, nowhere else
+
+
+def test_real_orientations_are_learned_as_the_planar_angle_and_read_back():
+    decoder = _hopper_model().decoder
+    obs = torch.zeros(6, 15)
+    obs[:, 6] = torch.tensor([0.0, 0.0, np.pi, np.pi, -np.pi, 0.0])  # upright or on its back
+    obs[:, 7] = torch.tensor([0.3, -1.2, 0.3, -1.5, 1.0, 1.57])
+    obs[:, 2] = torch.where(obs[:, 6] == 0, 1.0, -1.0)
+    targets = decoder._targets(obs)
+    angle = torch.where(obs[:, 6] == 0, obs[:, 7], torch.pi - obs[:, 7])
+    torch.testing.assert_close(targets[:, [6, 7]], torch.stack([angle.cos(), angle.sin()], -1))
+    decoded, _ = decoder.observation(symlog(targets))
+    torch.testing.assert_close(decoded[:, 7], obs[:, 7])
+    torch.testing.assert_close(decoded[:, 6], obs[:, 6].abs())  # on its back: +pi, as the simulator mostly reads it
+
+
+def test_a_checkpoint_from_before_the_planar_angle_snaps_its_roll_as_it_did():
+    cfg = _hopper_model().cfg
+    planar = {k: v for k, v in dataclasses.asdict(cfg.obs_layout)["planar"].items() if k != "pitch"}
+    old = dataclasses.replace(cfg, obs_layout=DecoderLayout(**{**dataclasses.asdict(cfg.obs_layout), "planar": planar}))
+    assert old.obs_layout.planar["pitch"] is None
+    decoder = WorldModel(old).decoder
+    raw = torch.zeros(3, 15)
+    raw[:, 6] = symlog(torch.tensor([0.4, 2.0, -2.9]))  # the roll itself, as before
+    raw[:, 7] = symlog(torch.tensor(0.25))
+    obs, _ = decoder.observation(raw)
+    torch.testing.assert_close(obs[:, 6], torch.tensor([0.0, np.pi, -np.pi]))
+    torch.testing.assert_close(obs[:, 7], torch.full((3,), 0.25))
