@@ -291,6 +291,21 @@ def test_planar_walkers_are_upright_or_on_their_back(name: str, rollout) -> None
     np.testing.assert_allclose(data.observations[:, [sin_dim, *planar.lateral]], 0.0, atol=1e-6)
 
 
+def test_a_planar_walker_turns_over_through_the_vertical(rollout) -> None:
+    """HalfCheetah, tipped by the test and left to fall on: its Euler roll flips between 0 and pi only where the
+    pitch is near the vertical, on both sides of the flip, so the two read one angle about y that moves on
+    (:meth:`Planar.angle`), not a turn by pi minus twice the pitch."""
+    data, planar = rollout("HalfCheetah"), TASKS["HalfCheetah"].layout.planar
+    obs = data.observations.astype(np.float64)
+    flips = ((np.cos(obs[1:, planar.roll]) < 0) != (np.cos(obs[:-1, planar.roll]) < 0)) & ~data.first[1:]
+    assert flips.sum() >= 2
+    near_vertical = np.pi / 2 - 0.5  # the robot falls through it at up to 0.3 rad a step
+    assert (np.abs(obs[1:, planar.pitch][flips]) > near_vertical).all()
+    assert (np.abs(obs[:-1, planar.pitch][flips]) > near_vertical).all()
+    turn = np.abs(np.mod(np.diff(planar.angle(obs)) + np.pi, 2 * np.pi) - np.pi)
+    assert turn[flips].max() < 0.5
+
+
 def test_an_integral_of_the_wrong_kinds_is_refused() -> None:
     fields = (ObsField("x", "joint_position", (0,)), ObsField("v", "velocity", (1,)))
     with pytest.raises(ValueError, match=r"must pair a position dimension with a velocity dimension"):
