@@ -269,13 +269,17 @@ def table(store: dict[str, Any]) -> str:
                 continue
             cells = []
             for milestone in milestones:
-                values = [e["scores"][str(milestone)]["mean"] for e in entries if str(milestone) in e["scores"]]
+                scores = [e["scores"][str(milestone)] for e in entries if str(milestone) in e["scores"]]
+                values = [score["mean"] for score in scores]
                 if not values:
                     cells.append("-")
-                elif len(values) == 1:
-                    cells.append(f"{values[0]:.1f}")
-                else:
-                    cells.append(f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}")
+                    continue
+                cell = (
+                    f"{values[0]:.1f}" if len(values) == 1 else f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+                )
+                # The Dyna path scores whole rounds: the last round within the milestone, at fewer real steps.
+                used = sorted({int(score.get("real_steps", milestone)) for score in scores})
+                cells.append(cell if used == [milestone] else cell + " (" + ", ".join(f"{u:,}" for u in used) + ")")
             lines.append(f"| {task} | {method} | " + " | ".join(cells) + f" | {len(entries)} |")
     return "\n".join(lines)
 
@@ -331,6 +335,10 @@ def main() -> None:
             print(f"{key}: {entry['scores']}", flush=True)
     commands = sorted({entry["command"] for entry in store["runs"].values()})
     text = "# Sample efficiency\n\nCommands:\n\n" + "".join(f"- `{c}`\n" for c in commands)
+    text += (
+        "\nPyBullet return of the deterministic policy, mean ± std over seeds; in brackets, the real steps a cell's "
+    )
+    text += "runs had used where they are fewer than its column's (the Dyna path is scored after whole rounds).\n"
     text += f"\n{table(store)}\n"
     (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
