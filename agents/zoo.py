@@ -60,6 +60,11 @@ class ZooRecipe:
             scratch finds an offline model's errors before it finds the task.
         critic_warmup_steps: dream steps, counted in ``agent_steps``, that train the critic alone after cloning.
         cloning_updates: gradient updates of the warm start's behaviour cloning.
+        clone_from: what the warm start clones: ``"windows"``, the real windows the checkpoint carries, or
+            ``"behaviour"`` (``"offline"`` only), the behaviour policy's own episodes of the data. The windows are
+            cut from all of the data, a third of it random actions, and a clone of them kept 263 of a Walker2D
+            behaviour policy's 632 in PyBullet where a clone of its own episodes kept 632
+            (``benchmarks/results/zoo_Walker2D.notes.md``).
         stop_at_success: ``"dyna"`` only: stop after the round whose PyBullet return reaches the task's success
             return, as ``dreamgym demo`` does; that round's world model and agent are the bundle.
         start_windows: dream start windows kept in the bundled export (see
@@ -90,6 +95,7 @@ class ZooRecipe:
     warm_start: bool = False
     critic_warmup_steps: int = 100_000
     cloning_updates: int = 10_000
+    clone_from: str = "windows"
     stop_at_success: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
     weights_dtype: str = "float32"
@@ -97,6 +103,13 @@ class ZooRecipe:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"Unknown zoo recipe method {self.method!r}; expected one of {list(METHODS)}.")
+        if self.clone_from not in ("windows", "behaviour") or (
+            self.clone_from == "behaviour" and self.method != "offline"
+        ):
+            raise ValueError(
+                f"Expected `clone_from` 'windows', or 'behaviour' with method 'offline'; got {self.clone_from!r} "
+                f"with method {self.method!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,8 +144,19 @@ RECIPES: dict[str, ZooRecipe] = {
         start_windows=1024,
         warm_start=True,
     ),
+    # As Hopper's, with a behaviour policy that walks (300k PyBullet steps), cloned from its own episodes, and fewer
+    # dream steps; MOPO's lambda 1 / 0.0404 nats (zoo_Walker2D.notes.md has the build that did not ship).
     "Walker2D": ZooRecipe(
-        "Walker2D", wm_updates=1000, wm_updates_per_round=500, agent_steps=300_000, early_agent_steps=200_000
+        "Walker2D",
+        method="offline",
+        data_steps=75_000,
+        behaviour_steps=300_000,
+        wm_updates=3000,
+        agent_steps=200_000,
+        uncertainty_penalty=24.8,
+        start_windows=1024,
+        warm_start=True,
+        clone_from="behaviour",
     ),
     # The physics benchmark's HalfCheetah: its model flips the cheetah in every dream at 3000 updates, not at 8000.
     # MOPO's lambda as for Hopper: 1 / the p99 disagreement on the data (0.126 nats).
@@ -307,14 +331,16 @@ def _build_offline(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bo
             steps, deterministic = recipe.data_steps // 3, name == "deterministic"
             collect(spec, steps, path, policy, recipe.seed + offset, progress, deterministic=deterministic, name=kind)
         paths.append(path)
-    data = SequenceData.concatenate([load_episodes(path, spec) for path in paths])
+    episodes = [load_episodes(path, spec) for path in paths]
+    data = SequenceData.concatenate(episodes)
     seconds["collect"] = time.perf_counter() - started
     started = time.perf_counter()
     _train_world_model(recipe, data, work / "world_model", progress)
     export_checkpoint(work / "world_model", work / "bundle", recipe.start_windows, recipe.weights_dtype)
     seconds["world_model"] = time.perf_counter() - started
     started = time.perf_counter()
-    policy = _train_reference_policy(recipe, work / "bundle", work / "policy.zip", progress)
+    own = SequenceData.concatenate(episodes[1:]) if recipe.clone_from == "behaviour" else None
+    policy = _train_reference_policy(recipe, work / "bundle", work / "policy.zip", progress, own)
     seconds["agent"] = time.perf_counter() - started
     return work / "bundle", policy, {"seconds": seconds}
 
@@ -351,8 +377,11 @@ def _train_world_model(recipe: ZooRecipe, data: Any, out: Path, progress: bool) 
     train_world_model(data, out, spec, model_cfg, train_cfg, progress=progress)
 
 
-def _train_reference_policy(recipe: ZooRecipe, bundle: Path, policy: Path, progress: bool) -> Path:
-    """PPO in the dreams of ``bundle`` (the exported model), warm-started from its windows if the recipe says."""
+def _train_reference_policy(
+    recipe: ZooRecipe, bundle: Path, policy: Path, progress: bool, behaviour_episodes: Any = None
+) -> Path:
+    """PPO in the dreams of ``bundle`` (the exported model), warm-started if the recipe says: cloned from the
+    ``behaviour_episodes`` where given, else from the bundle's windows."""
     from agents.sb3_dream import DreamAgentConfig, train_in_dream
 
     if policy.exists():
@@ -366,7 +395,9 @@ def _train_reference_policy(recipe: ZooRecipe, bundle: Path, policy: Path, progr
         from dreamgym.transfer.evaluate import training_windows
         from dreamgym.world_model import load_checkpoint
 
-        demonstrations = training_windows(load_checkpoint(bundle))
+        demonstrations = behaviour_episodes
+        if demonstrations is None:
+            demonstrations = training_windows(load_checkpoint(bundle))
         config = replace(
             config,
             cloning=CloningConfig(updates=recipe.cloning_updates, seed=recipe.seed),

@@ -89,6 +89,42 @@ def test_an_offline_recipe_trains_a_behaviour_policy_and_a_structured_model_on_i
     )
 
 
+def test_an_offline_recipe_can_clone_the_behaviour_policys_own_episodes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import agents.sb3_dream
+
+    cloned = []
+    clone = agents.sb3_dream.clone_behaviour
+    monkeypatch.setattr(
+        agents.sb3_dream,
+        "clone_behaviour",
+        lambda policy, data, *args, **kw: cloned.append(data) or clone(policy, data, *args, **kw),
+    )
+    recipe = ZooRecipe(
+        "InvertedPendulum",
+        method="offline",
+        preset="debug",
+        ensemble=2,
+        behaviour_steps=256,
+        data_steps=150,
+        wm_updates=3,
+        agent_steps=512,
+        warm_start=True,
+        critic_warmup_steps=256,
+        cloning_updates=5,
+        start_windows=4,
+        clone_from="behaviour",
+    )
+    build(recipe, tmp_path / "work", progress=False)
+    spec = TASKS["InvertedPendulum"]
+    own = [load_episodes(tmp_path / "work" / f"data_{name}", spec) for name in ("stochastic", "deterministic")]
+    (data,) = cloned
+    np.testing.assert_array_equal(data.obs, np.concatenate([part.obs for part in own]))  # no random third
+    with pytest.raises(ValueError, match="Expected `clone_from` 'windows', or 'behaviour' with method 'offline'"):
+        ZooRecipe("Hopper", clone_from="behaviour")
+
+
 def test_a_recipe_that_stops_at_success_hands_the_dyna_rounds_the_tasks_success_return(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
