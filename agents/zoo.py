@@ -179,7 +179,7 @@ RECIPES: dict[str, ZooRecipe] = {
         wm_updates=3000,
         agent_steps=200_000,
         uncertainty_penalty=20.8,
-        start_windows=1024,
+        start_windows=768,  # 1024 take Ant's 28-dimensional bundle past 5 MB
         warm_start=True,
         clone_from="behaviour",
     ),
