@@ -54,8 +54,9 @@ def test_a_goal_recipe_builds_a_small_bundle_and_records_how(tmp_path: Path) -> 
     assert again.info == record and result.policy.stat().st_mtime_ns == stamp
 
 
-def test_an_offline_recipe_trains_a_behaviour_policy_and_a_structured_model_on_its_episodes(tmp_path: Path) -> None:
-    recipe = ZooRecipe(
+def _tiny_offline(**changes: object) -> ZooRecipe:
+    """An offline InvertedPendulum recipe small enough to build in seconds."""
+    return ZooRecipe(
         "InvertedPendulum",
         method="offline",
         preset="debug",
@@ -68,7 +69,12 @@ def test_an_offline_recipe_trains_a_behaviour_policy_and_a_structured_model_on_i
         critic_warmup_steps=256,
         cloning_updates=5,
         start_windows=4,
+        **changes,
     )
+
+
+def test_an_offline_recipe_trains_a_behaviour_policy_and_a_structured_model_on_its_episodes(tmp_path: Path) -> None:
+    recipe = _tiny_offline()
     result = build(recipe, tmp_path / "work", progress=False)
     checkpoint = load_checkpoint(result.checkpoint)
     assert checkpoint.config["model"]["decoder"] == "structured" and checkpoint.config["step"] == 3
@@ -101,21 +107,7 @@ def test_an_offline_recipe_can_clone_the_behaviour_policys_own_episodes(
         "clone_behaviour",
         lambda policy, data, *args, **kw: cloned.append(data) or clone(policy, data, *args, **kw),
     )
-    recipe = ZooRecipe(
-        "InvertedPendulum",
-        method="offline",
-        preset="debug",
-        ensemble=2,
-        behaviour_steps=256,
-        data_steps=150,
-        wm_updates=3,
-        agent_steps=512,
-        warm_start=True,
-        critic_warmup_steps=256,
-        cloning_updates=5,
-        start_windows=4,
-        clone_from="behaviour",
-    )
+    recipe = _tiny_offline(clone_from="behaviour")
     build(recipe, tmp_path / "work", progress=False)
     spec = TASKS["InvertedPendulum"]
     own = [load_episodes(tmp_path / "work" / f"data_{name}", spec) for name in ("stochastic", "deterministic")]
