@@ -435,6 +435,7 @@ class OnlineTrainer:
         stored = {k: v for k, v in state["config"].items() if k != "steps"}
         # Runs recorded before these settings existed ended imagination by the head and had one prior head.
         stored = {"termination": "model", "ensemble": 1} | stored
+        stored["mbpo"] = json.loads(json.dumps(MBPOConfig.from_dict(stored.get("mbpo", {})).to_dict()))
         asked = {k: v for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k != "steps"}
         if stored != asked:
             differ = sorted(k for k in asked if stored.get(k) != asked[k])

@@ -69,6 +69,17 @@ def _save_run(path: Path, key: str, entry: dict[str, Any]) -> dict[str, Any]:
     return store
 
 
+def _setting(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--mbpo-set``, the value read as JSON (``use_sde=true``, ``net_arch=[400,300]``)."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"Expected --mbpo-set items as KEY=VALUE, got {item!r}.")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        raise SystemExit(f"Expected a JSON value in --mbpo-set {item!r} (true, 0.98, [400,300]).") from None
+
+
 def _online_settings(agent: str, args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`~agents.online.OnlineConfig` fields the command line sets for ``agent``."""
     from agents.mbpo import MBPOConfig
@@ -85,6 +96,7 @@ def _online_settings(agent: str, args: argparse.Namespace) -> dict[str, Any]:
         utd=args.mbpo_utd,
         rollout_schedule=tuple(args.mbpo_rollout_schedule),
         trust_quantile=args.mbpo_trust_quantile,
+        **dict(_setting(item) for item in args.mbpo_set),
     )
     return dict(
         num_envs=args.mbpo_num_envs,
@@ -303,6 +315,9 @@ def main() -> None:
     parser.add_argument("--mbpo-rollout-schedule", nargs=4, type=int, default=[20_000, 100_000, 1, 15])
     parser.add_argument("--mbpo-ensemble", type=int, default=1, help="prior heads of MBPO's world model")
     parser.add_argument("--mbpo-trust-quantile", type=float, default=None)
+    parser.add_argument(
+        "--mbpo-set", nargs="+", default=[], metavar="KEY=VALUE", help="more MBPOConfig fields: use_sde=true"
+    )
     parser.add_argument("--checkpoint-every", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "sample_efficiency")
     parser.add_argument("--name", default="sample_efficiency", help="results file name in benchmarks/results")

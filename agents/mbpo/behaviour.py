@@ -69,7 +69,8 @@ class MBPOBehaviour:
             batch_size=cfg.batch_size,
             gamma=cfg.gamma,
             tau=cfg.tau,
-            policy_kwargs=dict(net_arch=[cfg.hidden, cfg.hidden]),
+            use_sde=cfg.use_sde,
+            policy_kwargs=dict(net_arch=list(cfg.net_arch)),
             device="cpu",
             verbose=0,
         )

@@ -32,7 +32,9 @@ class MBPOConfig:
         learning_rate: SAC's Adam learning rate for actor, critics and temperature.
         gamma: SAC's discount.
         tau: SAC's target-network EMA rate.
-        hidden: width of SAC's two hidden layers.
+        net_arch: widths of the hidden layers of SAC's actor and critics.
+        use_sde: SAC explores with generalised state-dependent noise (gSDE), as rl-zoo3's tuned SAC does on the
+            PyBullet robots, instead of independent Gaussian noise per step.
     """
 
     real_ratio: float = 0.05
@@ -45,18 +47,22 @@ class MBPOConfig:
     learning_rate: float = 3e-4
     gamma: float = 0.99
     tau: float = 0.005
-    hidden: int = 256
+    net_arch: tuple[int, ...] = (256, 256)
+    use_sde: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rollout_schedule", tuple(int(v) for v in self.rollout_schedule))
+        object.__setattr__(self, "net_arch", tuple(int(v) for v in self.net_arch))
         if not 0.0 <= self.real_ratio <= 1.0:
             raise ValueError(f"Expected `real_ratio` in [0, 1], got {self.real_ratio}.")
         for name in ("utd", "learning_rate", "tau"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Expected a positive `{name}` for MBPO, got {getattr(self, name)}.")
-        for name in ("batch_size", "model_capacity", "hidden"):
+        for name in ("batch_size", "model_capacity"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Expected a positive `{name}` for MBPO, got {getattr(self, name)}.")
+        if not self.net_arch or min(self.net_arch) < 1:
+            raise ValueError(f"Expected `net_arch` as one or more positive layer widths, got {self.net_arch}.")
         if self.trust_quantile is not None and not 0.0 < self.trust_quantile <= 1.0:
             raise ValueError(f"Expected `trust_quantile` in (0, 1] or None, got {self.trust_quantile}.")
         if self.context < 0 or not 0.0 < self.gamma <= 1.0:
@@ -80,3 +86,12 @@ class MBPOConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> MBPOConfig:
+        """The config a run recorded; runs recorded before ``net_arch`` had ``hidden``, two layers of that width."""
+        values = dict(values)
+        if "hidden" in values:
+            width = values.pop("hidden")
+            values["net_arch"] = (width, width)
+        return cls(**values)

@@ -5,12 +5,14 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from agents.evaluation import evaluate_in_pybullet, sb3_policy
 from agents.mbpo import MBPOConfig
 from agents.online import OnlineConfig, OnlineTrainer, train_online
 from dreamgym.cli import main
+from dreamgym.errors import CheckpointError
 from dreamgym.world_model import load_checkpoint
 
 # 160 steps after the prefill at 16 replayed steps per real step give 40 updates of the debug world model, each
@@ -80,14 +82,40 @@ def test_a_killed_run_resumes_to_the_state_of_an_uninterrupted_one(
 
 
 def test_a_resume_with_other_mbpo_settings_is_refused(mbpo_run: OnlineTrainer, tmp_path: Path) -> None:
-    from dreamgym.errors import CheckpointError
-
     train_online(dataclasses.replace(TINY, steps=120), tmp_path / "run", progress=False)
     other = dataclasses.replace(TINY, mbpo=dataclasses.replace(TINY.mbpo, utd=2.0))
     with pytest.raises(CheckpointError, match=r"other settings \(mbpo differ\)"):
         OnlineTrainer(other, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="Unknown online agent 'ppo'"):
         dataclasses.replace(TINY, agent="ppo")
+
+
+def test_a_run_recorded_with_one_hidden_width_resumes(tmp_path: Path) -> None:
+    """Runs recorded before ``net_arch`` stored ``hidden``: two layers of that width, the same settings."""
+    train_online(dataclasses.replace(TINY, steps=120), tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "state" / "state.json"
+    state = json.loads(path.read_text())
+    del state["config"]["mbpo"]["net_arch"], state["config"]["mbpo"]["use_sde"]
+    state["config"]["mbpo"]["hidden"] = 256
+    path.write_text(json.dumps(state))
+    assert OnlineTrainer(TINY, tmp_path / "run", progress=False).steps == 120
+    state["config"]["mbpo"]["hidden"] = 64
+    path.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=r"mbpo differ"):
+        OnlineTrainer(TINY, tmp_path / "run", progress=False)
+
+
+def test_sac_explores_with_gsde_where_asked(tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        TINY, steps=100, eval_every=0, mbpo=dataclasses.replace(TINY.mbpo, use_sde=True, net_arch=(32, 16))
+    )
+    trainer = OnlineTrainer(config, tmp_path / "run", progress=False)
+    trainer.run()
+    trainer.close()
+    actor = trainer.behaviour.sac.actor
+    widths = [layer.out_features for layer in actor.latent_pi if isinstance(layer, torch.nn.Linear)]
+    assert actor.use_sde and widths == [32, 16]
+    assert trainer.behaviour.sac._n_updates > 0
 
 
 def test_cli_trains_mbpo_and_evaluates_its_policy(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -24,6 +24,8 @@ def test_rollout_length_grows_linearly_between_its_steps() -> None:
         ("rollout_schedule", (10, 5, 1, 2), "start_step <= end_step"),
         ("rollout_schedule", (0, 5, 0, 2), "1 <= min_length"),
         ("batch_size", 0, "positive `batch_size`"),
+        ("net_arch", (), "one or more positive layer widths"),
+        ("net_arch", (64, 0), "one or more positive layer widths"),
     ],
 )
 def test_bad_settings_are_refused_by_name(field: str, value: object, message: str) -> None:
