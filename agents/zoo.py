@@ -304,8 +304,8 @@ def _build_offline(recipe: ZooRecipe, work: Path, _checkpoint: Any, progress: bo
     spec = get_task(recipe.task)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    behaviour = train_pybullet_ppo(
-        recipe.task, recipe.behaviour_steps, work / "behaviour.zip", recipe.seed, progress=progress
+    behaviour = train_pybullet_ppo(  # a pixel task's behaviour acts on its vector twin's observation
+        spec.vector_task.name, recipe.behaviour_steps, work / "behaviour.zip", recipe.seed, progress=progress
     )
     seconds["behaviour"] = time.perf_counter() - started
     started = time.perf_counter()

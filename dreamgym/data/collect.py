@@ -105,7 +105,7 @@ def collect(
 
             policy = proprioceptive(task.image_shape, scripted_policy(task, seed=seed))
             name = name or "scripted"
-        resolved = resolve_policy(policy, env.action_space, seed, deterministic=deterministic)
+        resolved = resolve_policy(policy, env.action_space, seed, deterministic, task.image_shape)
         with contextlib.nullcontext() if resolved.kind == "random" else seeded_torch(seed):
             episodes = _run_episodes(env, resolved.act, steps, seed, progress, desc=f"collect {task.name}")
         metadata = _collection_metadata(

@@ -88,7 +88,7 @@ class _EpisodeRunner:
         # random and scripted policies are reseeded per episode (cheap); a checkpoint is loaded once per worker
         self.fixed = None if self.policy_kind in ("random", "scripted") else policy
         if isinstance(self.fixed, (str, Path)):
-            self.fixed = resolve_policy(self.fixed, self.env.action_space, 0, deterministic=deterministic).act
+            self.fixed = resolve_policy(self.fixed, self.env.action_space, 0, deterministic, task.image_shape).act
 
     def _make_env(self) -> gym.Env:
         env = self.task.make_env()

@@ -179,7 +179,11 @@ def export_sb3_policy(source: str | Path, target: str | Path) -> Path:
 
 
 def resolve_policy(
-    policy: str | Path | Policy | None, action_space: gym.spaces.Space, seed: int, deterministic: bool = False
+    policy: str | Path | Policy | None,
+    action_space: gym.spaces.Space,
+    seed: int,
+    deterministic: bool = False,
+    image_shape: tuple[int, ...] | None = None,
 ) -> ResolvedPolicy:
     """Turns the user's ``policy`` argument into a callable.
 
@@ -188,6 +192,8 @@ def resolve_policy(
         action_space: the real env's action space; random actions are drawn from it.
         seed: seeds the random policy so the same seed gives the same data set.
         deterministic: passed to SB3 checkpoints (see :func:`load_sb3_policy`).
+        image_shape: a pixel task's frame shape: an SB3 checkpoint trained on the vector observation (its vector
+            twin's, or a dream's flat view) then acts on the proprioception beside the frame.
 
     Raises:
         TypeError: ``policy`` is none of the accepted kinds.
@@ -196,11 +202,13 @@ def resolve_policy(
         action_space.seed(seed)
         return ResolvedPolicy(lambda _observation: action_space.sample(), "random", "uniform random actions")
     if isinstance(policy, (str, Path)):
-        return ResolvedPolicy(
-            load_sb3_policy(policy, deterministic=deterministic),
-            "sb3",
-            f"SB3 checkpoint {Path(policy).name} (deterministic={deterministic})",
-        )
+        from gymnasium import spaces
+
+        model = load_sb3_model(policy)
+        act = sb3_predictor(model, deterministic)
+        if isinstance(model.observation_space, spaces.Box):
+            act = proprioceptive(image_shape, act)
+        return ResolvedPolicy(act, "sb3", f"SB3 checkpoint {Path(policy).name} (deterministic={deterministic})")
     if callable(policy):
         name = getattr(policy, "__qualname__", type(policy).__qualname__)
         return ResolvedPolicy(policy, "callable", f"callable {name}")

@@ -117,6 +117,28 @@ def test_an_offline_recipe_can_clone_the_behaviour_policys_own_episodes(
         ZooRecipe("Hopper", clone_from="behaviour")
 
 
+def test_an_offline_recipe_builds_a_pixel_twin_from_its_vector_twins_behaviour(tmp_path: Path) -> None:
+    recipe = replace(
+        _tiny_offline(clone_from="behaviour"),
+        task="InvertedPendulumPixels",
+        data_steps=60,
+        model_overrides=dict(cnn_depth=4),
+        weights_dtype="float16",
+    )
+    result = build(recipe, tmp_path / "work", progress=False)
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.task == "InvertedPendulumPixels" and checkpoint.model.cfg.image_shape == (64, 64, 3)
+    behaviour_zip = tmp_path / "work" / "behaviour.zip"
+    assert load_policy(behaviour_zip)(np.zeros((1, 5), np.float32)).shape == (1, 1)  # the vector twin's PPO
+    deterministic = load_episodes(tmp_path / "work" / "data_deterministic", TASKS["InvertedPendulumPixels"])
+    assert deterministic.image is not None and deterministic.image.dtype == np.uint8
+    acted = ~np.r_[deterministic.is_first[1:], True]
+    np.testing.assert_allclose(
+        load_policy(behaviour_zip)(deterministic.obs[acted]).clip(-1, 1), deterministic.action[acted], atol=1e-6
+    )
+    assert load_policy(result.policy)(np.zeros((2, 5), np.float32)).shape == (2, 1)  # acts on the proprioception
+
+
 def test_a_recipe_that_stops_at_success_hands_the_dyna_rounds_the_tasks_success_return(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
