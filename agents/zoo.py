@@ -188,6 +188,17 @@ RECIPES["InvertedPendulumPixels"] = replace(
     weights_dtype="float16",
 )
 
+# The locomotion robots' pixel twins: their vector twin's offline recipe (the same behaviour policy, which acts on the
+# proprioception beside the frame) with a camera model sized as InvertedPendulumPixels' and a few start windows.
+for _name in ("Hopper",):
+    RECIPES[f"{_name}Pixels"] = replace(
+        RECIPES[_name],
+        task=f"{_name}Pixels",
+        start_windows=8,
+        model_overrides=dict(cnn_depth=8, batch_size=16, seq_len=16),
+        weights_dtype="float16",
+    )
+
 
 @dataclass
 class BuildResult:
