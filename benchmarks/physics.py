@@ -227,6 +227,7 @@ def run(cfg: PhysicsConfig, results: Path = RESULTS, models_only: bool = False) 
     }
     from dreamgym.atomic import write_json_atomic
 
+    results.mkdir(parents=True, exist_ok=True)
     write_json_atomic(results / f"physics_{cfg.task}.json", result)
     return result
 
