@@ -358,11 +358,13 @@ def load_tensor_file(directory: Path, name: str, config: dict[str, Any]) -> dict
 def stored_model_config(config: dict[str, Any], directory: str | Path) -> WorldModelConfig:
     """The architecture a checkpoint's ``config`` (from :func:`read_config`) describes.
 
-    A config written before ``ensemble_heads`` existed holds linear heads, and one written before ``decoder``
-    existed a plain decoder, whatever today's defaults are.
+    A config written before ``ensemble_heads`` existed holds linear heads, one written before ``decoder``
+    existed a plain decoder, and one written before ``imagine_unimix`` existed imagines from the mixed
+    categoricals, whatever today's defaults are.
     """
+    before = {"ensemble_heads": "linear", "decoder": "plain", "imagine_unimix": True}
     try:
-        return WorldModelConfig(**{"ensemble_heads": "linear", "decoder": "plain"} | config["model"])
+        return WorldModelConfig(**before | config["model"])
     except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has
         raise CheckpointError(f"Checkpoint {str(directory)!r} has an invalid model config: {err}") from err
 

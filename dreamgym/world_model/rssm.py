@@ -68,18 +68,24 @@ class RSSM(nn.Module):
             torch.zeros(*batch_shape, cfg.stoch, cfg.classes, device=device),
         )
 
-    def _log_probs(self, raw: torch.Tensor) -> torch.Tensor:
-        """Mixes 1% uniform into softmax(raw) and returns log-probabilities (..., stoch, classes)."""
+    def _log_probs(self, raw: torch.Tensor, unimix: bool = True) -> torch.Tensor:
+        """Mixes 1% uniform into softmax(raw) (``unimix``) and returns log-probabilities (..., stoch, classes)."""
         cfg = self.cfg
-        probs = torch.softmax(raw.unflatten(-1, (cfg.stoch, cfg.classes)), -1)
-        return torch.log((1.0 - cfg.unimix) * probs + cfg.unimix / cfg.classes)
+        raw = raw.unflatten(-1, (cfg.stoch, cfg.classes))
+        if not unimix:
+            return torch.log_softmax(raw, -1)
+        return torch.log((1.0 - cfg.unimix) * torch.softmax(raw, -1) + cfg.unimix / cfg.classes)
 
-    def prior_log_probs(self, deter: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of every ensemble member's prior: (..., ensemble, stoch, classes)."""
+    def _prior_logits(self, deter: torch.Tensor) -> torch.Tensor:
+        """Every ensemble member's prior logits: (..., ensemble, stoch * classes)."""
         raw = self.prior_net(deter)
         if self.cfg.ensemble_heads == "linear":
             raw = raw.unflatten(-1, (self.cfg.ensemble, self.cfg.stoch_flat))
-        return self._log_probs(raw)
+        return raw
+
+    def prior_log_probs(self, deter: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of every ensemble member's prior: (..., ensemble, stoch, classes)."""
+        return self._log_probs(self._prior_logits(deter))
 
     @staticmethod
     def sample(logp: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,8 +132,10 @@ class RSSM(nn.Module):
             uniform: (B, stoch) uniform noise for the sample, for reproducible dreams.
         """
         deter = self.advance(state, action)
-        prior = self.prior_log_probs(deter)
-        chosen = prior[:, 0] if member is None else prior[torch.arange(len(member)), member]
+        logits = self._prior_logits(deter)
+        prior = self._log_probs(logits)
+        rows = (slice(None), 0) if member is None else (torch.arange(len(member)), member)
+        chosen = prior[rows] if self.cfg.imagine_unimix else self._log_probs(logits[rows], unimix=False)
         return RSSMState(deter, self.sample(chosen, uniform)), prior
 
     def observe(

@@ -178,13 +178,32 @@ def test_ensemble_mlp_members_are_separate_networks() -> None:
         assert touched.tolist() == [False, True, False, False]
 
 
-def test_img_step_member_selects_prior_row() -> None:
-    model = _model(ensemble=2)
+@pytest.mark.parametrize("imagine_unimix", [False, True])
+def test_img_step_member_selects_prior_row(imagine_unimix: bool) -> None:
+    model = _model(ensemble=2, imagine_unimix=imagine_unimix)
     start = model.rssm.initial((2,))
-    uniform = torch.full((2, model.cfg.stoch), 0.5)
+    uniform = torch.rand((2, model.cfg.stoch), generator=torch.Generator().manual_seed(0))
     state, prior = model.rssm.img_step(start, torch.zeros(2, ACT), torch.tensor([1, 1]), uniform)
-    expected = RSSM.sample(prior[:, 1], uniform)
-    torch.testing.assert_close(state.stoch, expected)
+    chosen = prior[:, 1]  # the mixed categoricals training's KL sees, or the network's own under them
+    if not imagine_unimix:
+        mix = model.cfg.unimix / model.cfg.classes
+        chosen = ((chosen.exp() - mix) / (1 - model.cfg.unimix)).log()
+    torch.testing.assert_close(state.stoch, RSSM.sample(chosen, uniform))
+
+
+@pytest.mark.parametrize(("imagine_unimix", "draws_the_improbable"), [(False, False), (True, True)])
+def test_imagination_draws_a_class_the_network_rules_out_only_from_the_uniform_mix(
+    monkeypatch: pytest.MonkeyPatch, imagine_unimix: bool, draws_the_improbable: bool
+) -> None:
+    model = _model(imagine_unimix=imagine_unimix)
+    cfg = model.cfg
+    certain = torch.full((cfg.stoch, cfg.classes), -60.0)
+    certain[:, 0] = 60.0  # the network puts all of every latent's mass on class 0
+    monkeypatch.setattr(model.rssm, "_prior_logits", lambda deter: certain.flatten().expand(len(deter), 1, -1))
+    uniform = torch.full((4, cfg.stoch), 0.999)  # the top of the inverse CDF: the mix's share of the last class
+    state, prior = model.rssm.img_step(model.rssm.initial((4,)), torch.zeros(4, ACT), uniform=uniform)
+    assert bool((state.stoch.argmax(-1) != 0).any()) == draws_the_improbable
+    assert prior[..., 1:].exp().min() > 0  # the prior the KL and the disagreement read keeps its mix
 
 
 def test_sample_with_uniform_is_reproducible_one_hot() -> None:
