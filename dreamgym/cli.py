@@ -114,6 +114,10 @@ class TrainOnlineArgs:
     utd: float = _opt(10.0, "MBPO: SAC gradient steps per real step")
     real_ratio: float = _opt(0.05, "MBPO: share of real transitions in each SAC batch")
     trust_quantile: float | None = _opt(None, "MBPO: stop rollouts where head disagreement passes this quantile")
+    sac_gamma: float = _opt(0.99, "MBPO: SAC's discount (rl-zoo3's PyBullet setting: 0.98)")
+    sac_tau: float = _opt(0.005, "MBPO: SAC's target-network rate (rl-zoo3: 0.02)")
+    sac_lr: float = _opt(3e-4, "MBPO: SAC's learning rate (rl-zoo3: 7.3e-4)")
+    sde: bool = _opt(False, "MBPO: SAC explores with gSDE, as rl-zoo3's PyBullet SAC does")
     rollout_schedule: list[int] = _opt(
         (20_000, 100_000, 1, 15),
         "MBPO: START END MIN MAX: rollout length from MIN at START real steps to MAX at END, linearly",
@@ -430,6 +434,10 @@ def _train_online(args: TrainOnlineArgs) -> None:
         real_ratio=args.real_ratio,
         rollout_schedule=tuple(args.rollout_schedule),
         trust_quantile=args.trust_quantile,
+        gamma=args.sac_gamma,
+        tau=args.sac_tau,
+        learning_rate=args.sac_lr,
+        use_sde=args.sde,
     )
     fields = {f.name for f in dataclasses.fields(OnlineConfig)} - {"mbpo"}
     config = OnlineConfig(**{k: v for k, v in given.items() if k in fields}, mbpo=mbpo)

@@ -124,10 +124,13 @@ def test_cli_trains_mbpo_and_evaluates_its_policy(tmp_path: Path, capsys: pytest
     flags += ["--preset", "debug", "--prefill", "60", "--train-ratio", "16", "--utd", "0.5"]
     flags += ["--rollout-schedule", "0", "120", "1", "2", "--eval-episodes", "2", "--out", str(run), "--no-progress"]
     flags += ["--ensemble", "2", "--trust-quantile", "0.9"]  # MBPO's head sampling and trusted rollouts
+    flags += ["--sac-gamma", "0.98", "--sac-tau", "0.02", "--sac-lr", "7.3e-4", "--sde"]  # rl-zoo3's SAC
     assert main(["train-online", *flags]) == 0
     assert "sac.zip" in capsys.readouterr().out
     assert load_checkpoint(run / "policy").model.cfg.ensemble == 2
-    assert json.loads((run / "state" / "state.json").read_text())["config"]["mbpo"]["trust_quantile"] == 0.9
+    mbpo = json.loads((run / "state" / "state.json").read_text())["config"]["mbpo"]
+    assert mbpo["trust_quantile"] == 0.9
+    assert (mbpo["gamma"], mbpo["tau"], mbpo["learning_rate"], mbpo["use_sde"]) == (0.98, 0.02, 7.3e-4, True)
     quick = ["--episodes", "2", "--gaps", "none", "--robustness", "none", "--no-video", "--no-audit", "--no-fidelity"]
     policy = ["--checkpoint", str(run / "policy"), "--policy", str(run / "policy" / "sac.zip")]
     assert main(["evaluate", *policy, *quick, "--no-progress"]) == 0
