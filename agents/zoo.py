@@ -190,8 +190,10 @@ def _pixel_twin(task: str, **changes: Any) -> ZooRecipe:
     return replace(RECIPES[task], task=f"{task}Pixels", **{**camera, **changes})
 
 
-# MOPO's lambda as for the vector twins, 1 / the camera model's p99 disagreement (HopperPixels 0.0858 nats).
+# MOPO's lambda as for the vector twins, 1 / the camera model's p99 disagreement (HopperPixels 0.0858 nats,
+# Walker2DPixels 0.0791).
 RECIPES["HopperPixels"] = _pixel_twin("Hopper", uncertainty_penalty=11.7)
+RECIPES["Walker2DPixels"] = _pixel_twin("Walker2D", uncertainty_penalty=12.6)
 
 
 @dataclass
