@@ -359,10 +359,10 @@ def stored_model_config(config: dict[str, Any], directory: str | Path) -> WorldM
     """The architecture a checkpoint's ``config`` (from :func:`read_config`) describes.
 
     A config written before ``ensemble_heads`` existed holds linear heads, one written before ``decoder``
-    existed a plain decoder, and one written before ``imagine_unimix`` existed imagines from the mixed
-    categoricals, whatever today's defaults are.
+    existed a plain decoder, and one written before ``inference_unimix`` existed draws its inference latents from
+    the mixed categoricals, whatever today's defaults are.
     """
-    before = {"ensemble_heads": "linear", "decoder": "plain", "imagine_unimix": True}
+    before = {"ensemble_heads": "linear", "decoder": "plain", "inference_unimix": True}
     try:
         return WorldModelConfig(**before | config["model"])
     except (TypeError, ValueError) as err:  # unknown fields, or a field with a value no model has

@@ -79,8 +79,9 @@ class WorldModel(nn.Module):
         image: torch.Tensor | None = None,
     ) -> RSSMState:
         """Posterior states (batch shape (B, T)) of observed sequences (with their camera images (B, T, H, W, C)
-        where the model sees images); see :meth:`RSSM.observe`."""
-        posts, _, _ = self.rssm.observe(self.embed(obs, image), prev_action, is_first, state)
+        where the model sees images), drawn as ``cfg.inference_unimix`` says; see :meth:`RSSM.observe`."""
+        embed = self.embed(obs, image)
+        posts, _, _ = self.rssm.observe(embed, prev_action, is_first, state, unimix=self.cfg.inference_unimix)
         return posts
 
     def imagine(

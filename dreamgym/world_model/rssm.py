@@ -135,7 +135,7 @@ class RSSM(nn.Module):
         logits = self._prior_logits(deter)
         prior = self._log_probs(logits)
         rows = (slice(None), 0) if member is None else (torch.arange(len(member)), member)
-        chosen = prior[rows] if self.cfg.imagine_unimix else self._log_probs(logits[rows], unimix=False)
+        chosen = prior[rows] if self.cfg.inference_unimix else self._log_probs(logits[rows], unimix=False)
         return RSSMState(deter, self.sample(chosen, uniform)), prior
 
     def observe(
@@ -144,6 +144,7 @@ class RSSM(nn.Module):
         prev_action: torch.Tensor,
         is_first: torch.Tensor,
         state: RSSMState | None = None,
+        unimix: bool = True,
     ) -> tuple[RSSMState, torch.Tensor, torch.Tensor]:
         """Filters a batch of sequences: posterior states, posterior and prior log-probabilities.
 
@@ -152,6 +153,9 @@ class RSSM(nn.Module):
             prev_action: action that led into each step (B, T, action_dim).
             is_first: (B, T) bool; the state is reset to the initial one where it is set.
             state: state before the first step; the initial state if ``None``.
+            unimix: draw the posterior states from the uniform-mixed categoricals (training) or from the
+                network's own (see ``WorldModelConfig.inference_unimix``); the log-probabilities returned are the
+                mixed ones either way.
 
         Returns:
             posts (batch shape (B, T)), post log-probs (B, T, S, C), prior log-probs (B, T, K, S, C).
@@ -164,8 +168,10 @@ class RSSM(nn.Module):
             k = keep[:, t, None]
             state = RSSMState(state.deter * k, state.stoch * k[..., None])
             deter = self.advance(state, prev_action[:, t] * k)
-            post_logp = self._log_probs(self.post_net(torch.cat([deter, embed[:, t]], -1)))
-            state = RSSMState(deter, self.sample(post_logp, self._shard_noise(post_logp)))
+            raw = self.post_net(torch.cat([deter, embed[:, t]], -1))
+            post_logp = self._log_probs(raw)
+            drawn_from = post_logp if unimix else self._log_probs(raw, unimix=False)
+            state = RSSMState(deter, self.sample(drawn_from, self._shard_noise(post_logp)))
             deters.append(deter)
             stochs.append(state.stoch)
             post_logps.append(post_logp)

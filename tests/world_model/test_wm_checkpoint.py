@@ -199,12 +199,12 @@ def test_a_config_from_before_ensemble_heads_loads_as_linear_heads(ckpt_copy: Pa
     _assert_same_weights(loaded, linear)
 
 
-def test_a_config_from_before_imagine_unimix_imagines_from_the_mixed_categoricals(ckpt_copy: Path) -> None:
-    assert not load_checkpoint(ckpt_copy).model.cfg.imagine_unimix  # today's default
+def test_a_config_from_before_inference_unimix_imagines_from_the_mixed_categoricals(ckpt_copy: Path) -> None:
+    assert not load_checkpoint(ckpt_copy).model.cfg.inference_unimix  # today's default
     config = json.loads((ckpt_copy / "config.json").read_text())
-    del config["model"]["imagine_unimix"]
+    del config["model"]["inference_unimix"]
     (ckpt_copy / "config.json").write_text(json.dumps(config))
-    assert load_checkpoint(ckpt_copy).model.cfg.imagine_unimix  # as it dreamed when it was measured
+    assert load_checkpoint(ckpt_copy).model.cfg.inference_unimix  # as it dreamed when it was measured
 
 
 def _as_pending_write(source: Path, target: Path) -> None:

@@ -178,24 +178,24 @@ def test_ensemble_mlp_members_are_separate_networks() -> None:
         assert touched.tolist() == [False, True, False, False]
 
 
-@pytest.mark.parametrize("imagine_unimix", [False, True])
-def test_img_step_member_selects_prior_row(imagine_unimix: bool) -> None:
-    model = _model(ensemble=2, imagine_unimix=imagine_unimix)
+@pytest.mark.parametrize("inference_unimix", [False, True])
+def test_img_step_member_selects_prior_row(inference_unimix: bool) -> None:
+    model = _model(ensemble=2, inference_unimix=inference_unimix)
     start = model.rssm.initial((2,))
     uniform = torch.rand((2, model.cfg.stoch), generator=torch.Generator().manual_seed(0))
     state, prior = model.rssm.img_step(start, torch.zeros(2, ACT), torch.tensor([1, 1]), uniform)
     chosen = prior[:, 1]  # the mixed categoricals training's KL sees, or the network's own under them
-    if not imagine_unimix:
+    if not inference_unimix:
         mix = model.cfg.unimix / model.cfg.classes
         chosen = ((chosen.exp() - mix) / (1 - model.cfg.unimix)).log()
     torch.testing.assert_close(state.stoch, RSSM.sample(chosen, uniform))
 
 
-@pytest.mark.parametrize(("imagine_unimix", "draws_the_improbable"), [(False, False), (True, True)])
+@pytest.mark.parametrize(("inference_unimix", "draws_the_improbable"), [(False, False), (True, True)])
 def test_imagination_draws_a_class_the_network_rules_out_only_from_the_uniform_mix(
-    monkeypatch: pytest.MonkeyPatch, imagine_unimix: bool, draws_the_improbable: bool
+    monkeypatch: pytest.MonkeyPatch, inference_unimix: bool, draws_the_improbable: bool
 ) -> None:
-    model = _model(imagine_unimix=imagine_unimix)
+    model = _model(inference_unimix=inference_unimix)
     cfg = model.cfg
     certain = torch.full((cfg.stoch, cfg.classes), -60.0)
     certain[:, 0] = 60.0  # the network puts all of every latent's mass on class 0
@@ -204,6 +204,24 @@ def test_imagination_draws_a_class_the_network_rules_out_only_from_the_uniform_m
     state, prior = model.rssm.img_step(model.rssm.initial((4,)), torch.zeros(4, ACT), uniform=uniform)
     assert bool((state.stoch.argmax(-1) != 0).any()) == draws_the_improbable
     assert prior[..., 1:].exp().min() > 0  # the prior the KL and the disagreement read keeps its mix
+
+
+@pytest.mark.parametrize(("inference_unimix", "draws_the_improbable"), [(False, False), (True, True)])
+def test_filtering_draws_a_class_the_network_rules_out_only_from_the_uniform_mix_and_training_always_does(
+    monkeypatch: pytest.MonkeyPatch, inference_unimix: bool, draws_the_improbable: bool
+) -> None:
+    model = _model(inference_unimix=inference_unimix)
+    cfg = model.cfg
+    certain = torch.full((cfg.stoch, cfg.classes), -60.0)
+    certain[:, 0] = 60.0
+    monkeypatch.setattr(model.rssm.post_net, "forward", lambda x: certain.flatten().expand(len(x), -1))
+    obs, act, first = _inputs(steps=64)
+    torch.manual_seed(0)  # 3 x 64 x 4 latents, each drawn from the mix's share of classes 1-3 with p = 0.0075
+    posts = model.observe(obs, act, first)
+    assert bool((posts.stoch.argmax(-1) != 0).any()) == draws_the_improbable
+    torch.manual_seed(0)
+    trained, _, _ = model.rssm.observe(model.embed(obs), act, first)  # the loss's filter keeps the mix
+    assert bool((trained.stoch.argmax(-1) != 0).any())
 
 
 def test_sample_with_uniform_is_reproducible_one_hot() -> None:
