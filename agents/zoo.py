@@ -184,7 +184,7 @@ RECIPES["InvertedPendulumPixels"] = replace(
 def _pixel_twin(task: str, **changes: Any) -> ZooRecipe:
     """A locomotion robot's pixel twin: its vector twin's offline recipe (the same behaviour policy, which acts on the
     proprioception beside the frame) with a camera model sized as InvertedPendulumPixels' and, as it does, 4 start
-    windows (16 frames each, 0.2 MB), so seven camera bundles fit the 60 MB the bundled models may take together."""
+    windows (16 frames each, 0.2 MB): a bundle of about 4 MB."""
     overrides = dict(cnn_depth=8, batch_size=16, seq_len=16)
     camera = dict(start_windows=4, model_overrides=overrides, weights_dtype="float16")
     return replace(RECIPES[task], task=f"{task}Pixels", **{**camera, **changes})

@@ -191,16 +191,21 @@ def test_img_step_member_selects_prior_row(inference_unimix: bool) -> None:
     torch.testing.assert_close(state.stoch, RSSM.sample(chosen, uniform))
 
 
+def _all_mass_on_class_zero(model: WorldModel) -> torch.Tensor:
+    """Flat logits with which the network puts all of every latent's mass on class 0."""
+    certain = torch.full((model.cfg.stoch, model.cfg.classes), -60.0)
+    certain[:, 0] = 60.0
+    return certain.flatten()
+
+
 @pytest.mark.parametrize(("inference_unimix", "draws_the_improbable"), [(False, False), (True, True)])
 def test_imagination_draws_a_class_the_network_rules_out_only_from_the_uniform_mix(
     monkeypatch: pytest.MonkeyPatch, inference_unimix: bool, draws_the_improbable: bool
 ) -> None:
     model = _model(inference_unimix=inference_unimix)
-    cfg = model.cfg
-    certain = torch.full((cfg.stoch, cfg.classes), -60.0)
-    certain[:, 0] = 60.0  # the network puts all of every latent's mass on class 0
-    monkeypatch.setattr(model.rssm, "_prior_logits", lambda deter: certain.flatten().expand(len(deter), 1, -1))
-    uniform = torch.full((4, cfg.stoch), 0.999)  # the top of the inverse CDF: the mix's share of the last class
+    certain = _all_mass_on_class_zero(model)
+    monkeypatch.setattr(model.rssm, "_prior_logits", lambda deter: certain.expand(len(deter), 1, -1))
+    uniform = torch.full((4, model.cfg.stoch), 0.999)  # the top of the inverse CDF: the mix's share of the last class
     state, prior = model.rssm.img_step(model.rssm.initial((4,)), torch.zeros(4, ACT), uniform=uniform)
     assert bool((state.stoch.argmax(-1) != 0).any()) == draws_the_improbable
     assert prior[..., 1:].exp().min() > 0  # the prior the KL and the disagreement read keeps its mix
@@ -211,10 +216,8 @@ def test_filtering_draws_a_class_the_network_rules_out_only_from_the_uniform_mix
     monkeypatch: pytest.MonkeyPatch, inference_unimix: bool, draws_the_improbable: bool
 ) -> None:
     model = _model(inference_unimix=inference_unimix)
-    cfg = model.cfg
-    certain = torch.full((cfg.stoch, cfg.classes), -60.0)
-    certain[:, 0] = 60.0
-    monkeypatch.setattr(model.rssm.post_net, "forward", lambda x: certain.flatten().expand(len(x), -1))
+    certain = _all_mass_on_class_zero(model)
+    monkeypatch.setattr(model.rssm.post_net, "forward", lambda x: certain.expand(len(x), -1))
     obs, act, first = _inputs(steps=64)
     torch.manual_seed(0)  # 3 x 64 x 4 latents, each drawn from the mix's share of classes 1-3 with p = 0.0075
     posts = model.observe(obs, act, first)
