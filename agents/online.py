@@ -203,6 +203,12 @@ class OnlineTrainer:
         # No data exists yet to say how far the simulator pushes joints past their limits, so the structured
         # decoder keeps angle pairs, hard bounds and contacts and leaves joints unbounded.
         self.model_cfg = model_cfg.with_task_layout(spec.layout, floor=spec.kinematic_chain())
+        state_file = self.out / "state" / "state.json"
+        if state_file.exists():
+            # A run keeps the inference sampling it started with; runs recorded before the setting existed drew
+            # their inference latents from the mixed categoricals.
+            recorded = json.loads(state_file.read_text()).get("world_model", {"inference_unimix": True})
+            self.model_cfg = dataclasses.replace(self.model_cfg, inference_unimix=recorded["inference_unimix"])
         torch.manual_seed(config.seed)
         self.world_model = WorldModel(self.model_cfg)
         self.wm_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=self.wm_train.lr, eps=self.wm_train.eps)
@@ -233,7 +239,7 @@ class OnlineTrainer:
         self.evaluations: list[dict[str, Any]] = []
         self.seconds = {"acting": 0.0, "world_model": 0.0, self.behaviour.name: 0.0, "evaluation": 0.0}
         self._metrics: dict[str, torch.Tensor] = {}
-        if (self.out / "state" / "state.json").exists():
+        if state_file.exists():
             self._resume()
 
     # -- acting ---------------------------------------------------------------------------------------------
@@ -393,6 +399,7 @@ class OnlineTrainer:
             "format": "dreamgym-online",
             "format_version": _STATE_FORMAT,
             "config": self.config.to_dict(),
+            "world_model": {"inference_unimix": self.model_cfg.inference_unimix},
             "steps": self.steps,
             "updates": self.updates,
             "episodes_started": self.episodes_started,

@@ -105,6 +105,21 @@ def test_a_run_recorded_with_one_hidden_width_resumes(tmp_path: Path) -> None:
         OnlineTrainer(TINY, tmp_path / "run", progress=False)
 
 
+def test_a_run_keeps_the_inference_sampling_it_was_recorded_with(tmp_path: Path) -> None:
+    """A resumed run must not switch its world model's inference latents mid-run: runs recorded before the
+    setting existed drew them from the mixed categoricals, and go on doing so."""
+    train_online(dataclasses.replace(TINY, steps=120), tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "state" / "state.json"
+    state = json.loads(path.read_text())
+    assert state["world_model"] == {"inference_unimix": False}
+    assert not OnlineTrainer(TINY, tmp_path / "run", progress=False).world_model.rssm.cfg.inference_unimix
+    del state["world_model"]
+    path.write_text(json.dumps(state))
+    resumed = OnlineTrainer(TINY, tmp_path / "run", progress=False)
+    assert resumed.steps == 120 and resumed.world_model.cfg.inference_unimix
+    assert resumed.world_model.rssm.cfg.inference_unimix
+
+
 def test_sac_explores_with_gsde_where_asked(tmp_path: Path) -> None:
     config = dataclasses.replace(
         TINY, steps=100, eval_every=0, mbpo=dataclasses.replace(TINY.mbpo, use_sde=True, net_arch=(32, 16))
