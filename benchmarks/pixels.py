@@ -109,6 +109,7 @@ def _configs(spec: Any, args: argparse.Namespace, steps: int) -> tuple[Any, Any]
         spec.obs_shape[0],
         spec.action_dim,
         cnn_depth=args.cnn_depth,
+        image_foreground_weight=args.image_foreground_weight,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
         steps=steps,
@@ -129,6 +130,7 @@ def stage_train(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "preset": args.preset,
         "cnn_depth": args.cnn_depth,
+        "image_foreground_weight": args.image_foreground_weight,
         "batch_size": args.batch_size,
         "seq_len": args.seq_len,
         "updates": result.step,
@@ -489,6 +491,9 @@ def main() -> None:
     parser.add_argument("--heldout-episodes", type=int, default=10)
     parser.add_argument("--preset", default="small")
     parser.add_argument("--cnn-depth", type=int, default=8)
+    parser.add_argument(
+        "--image-foreground-weight", type=float, default=0.0, help="extra image-loss weight off the static background"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=16)
     parser.add_argument("--wm-steps", type=int, default=1000)

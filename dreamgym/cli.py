@@ -58,6 +58,10 @@ class TrainArgs:
     ensemble: int = _opt(1, "dynamics heads (>= 2 gives disagreement for --uncertainty-penalty and --halt)")
     ensemble_heads: str = _opt("mlp", "dynamics heads: an MLP each (mlp) or output layers of one MLP (linear)")
     decoder: str = _opt("structured", "observation decoder: structured (angles, joint limits, contacts) or plain")
+    cnn_depth: int | None = _opt(None, "pixel tasks: channels of the CNN's first stage (preset default if omitted)")
+    image_foreground_weight: float = _opt(
+        0.0, "pixel tasks: extra image-loss weight on pixels off the static background (small objects)"
+    )
     seed: int = _opt(0, "random seed")
     logdir: str | None = _opt(None, "TensorBoard directory (default: <out>/tensorboard)")
     nproc: int = _opt(1, "data-parallel training processes on this machine (DDP; under torchrun, torchrun's count)")
@@ -379,8 +383,9 @@ def _train_here(args: TrainArgs, main: bool) -> None:
         "ensemble": args.ensemble,
         "ensemble_heads": args.ensemble_heads,
         "decoder": args.decoder,
+        "image_foreground_weight": args.image_foreground_weight,
     }
-    overrides |= {"steps": args.steps} if args.steps is not None else {}
+    overrides |= {k: v for k, v in (("steps", args.steps), ("cnn_depth", args.cnn_depth)) if v is not None}
     model_cfg, train_cfg = make_config(args.preset, spec.obs_shape[0], spec.action_dim, **overrides)
     result = train_world_model(
         data, args.out, spec, model_cfg, train_cfg, logdir=args.logdir, progress=not args.no_progress

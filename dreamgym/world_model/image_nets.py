@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -115,18 +116,50 @@ class ImageDecoder(nn.Module):
         return (x + 0.5).reshape(*batch, *self.image_shape)
 
 
-def image_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+# A pixel is foreground where some channel differs from the static background by more than this (in [0, 1]):
+# 25 intensity levels, well above the renderer's shading noise on a static scene and below any object's contrast.
+FOREGROUND_THRESHOLD = 0.1
+_BACKGROUND_FRAMES = 4096
+
+
+def static_background(frames: np.ndarray) -> torch.Tensor:
+    """The scene without what moves in it: the per-pixel median (uint8 (H, W, C)) of up to 4,096 frames (N, H, W, C)
+    spread evenly over ``frames``. An object placed anew each episode (a block, a goal) is absent from most
+    frames at any one pixel, so the median shows the table under it."""
+    if len(frames) == 0:
+        raise ValueError("Expected at least one frame to take the static background from, got none.")
+    rows = np.linspace(0, len(frames) - 1, min(len(frames), _BACKGROUND_FRAMES)).round().astype(np.int64)
+    return torch.from_numpy(np.median(np.asarray(frames[rows]), axis=0).round().astype(np.uint8))
+
+
+def foreground_mask(target: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """1 where a frame (..., H, W, C) in [0, 255] differs from the background (H, W, C) in some channel by more than
+    :data:`FOREGROUND_THRESHOLD`, else 0; (..., H, W, 1), to broadcast over the channels."""
+    difference = (target.float() - background.float()).abs().amax(-1, keepdim=True)
+    return (difference > 255.0 * FOREGROUND_THRESHOLD).float()
+
+
+def image_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    background: torch.Tensor | None = None,
+    foreground_weight: float = 0.0,
+) -> torch.Tensor:
     """Squared error summed over pixels and channels, (..., H, W, C) -> (...): a per-sample loss.
 
     ``pred`` is in [0, 1] space (:class:`ImageDecoder`'s output), ``target`` the frames in [0, 255], uint8 or float.
     Summed rather than averaged, as DreamerV3 does, so the image weighs as much as its pixel count against the
-    world model's other per-step losses.
+    world model's other per-step losses. With a ``background`` and a ``foreground_weight`` w, a pixel of the target
+    that differs from the background counts 1 + w times (see :func:`foreground_mask`).
     """
     if pred.shape != target.shape:
         raise ValueError(
             f"Expected `pred` and `target` of one shape, got {tuple(pred.shape)} and {tuple(target.shape)}."
         )
-    return (pred - target.to(pred.dtype) / 255.0).square().sum((-3, -2, -1))
+    error = (pred - target.to(pred.dtype) / 255.0).square()
+    if background is not None and foreground_weight:
+        error = error * (1.0 + foreground_weight * foreground_mask(target, background).to(error.dtype))
+    return error.sum((-3, -2, -1))
 
 
 def to_uint8(pred: torch.Tensor) -> torch.Tensor:

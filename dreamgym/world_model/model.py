@@ -58,6 +58,10 @@ class WorldModel(nn.Module):
             self.image_encoder = ImageEncoder(cfg.image_shape, cfg.cnn_depth)
             self.image_fuse = MLP(cfg.hidden + self.image_encoder.out_dim, cfg.hidden, 1)
             self.image_decoder = ImageDecoder(cfg.feature_dim, cfg.image_shape, cfg.cnn_depth)
+            if cfg.image_foreground_weight:
+                # Set from the training frames before the first update (:meth:`set_image_background`) and saved
+                # with the weights, so a resumed or reloaded model weighs the same pixels.
+                self.register_buffer("image_background", torch.zeros(cfg.image_shape, dtype=torch.uint8))
 
     def embed(self, obs: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         embed = self.encoder(symlog(obs))
@@ -107,6 +111,18 @@ class WorldModel(nn.Module):
         obs, binary_prob = self.decoder.observation(raw, binary_draw, previous)
         return Decoded(obs, *self._reward_and_continue(feat), binary_prob)
 
+    def set_image_background(self, background: torch.Tensor) -> None:
+        """Sets the static background (uint8 (H, W, C), e.g. ``image_nets.static_background`` of the training
+        frames) that the image loss weighs foreground pixels against (``cfg.image_foreground_weight``)."""
+        if not self.cfg.image_foreground_weight:
+            raise ValueError("This world model weighs every pixel alike (`image_foreground_weight` is 0).")
+        if background.shape != self.image_background.shape or background.dtype != torch.uint8:
+            raise ValueError(
+                f"Expected a uint8 background of shape {tuple(self.image_background.shape)}, got "
+                f"{background.dtype} {tuple(background.shape)}."
+            )
+        self.image_background.copy_(background)
+
     def decode_image(self, state: RSSMState) -> torch.Tensor:
         """The camera image a state predicts, (..., H, W, C) in [0, 1] (``image_nets.to_uint8`` makes frames)."""
         if self.cfg.image_shape is None:
@@ -141,7 +157,8 @@ class WorldModel(nn.Module):
         feat = posts.features
         recon = self.decoder.loss(self.decoder(feat), batch["obs"])
         if cfg.image_shape is not None:
-            image = image_loss(self.image_decoder(feat), batch["image"])
+            background = self.image_background if cfg.image_foreground_weight else None
+            image = image_loss(self.image_decoder(feat), batch["image"], background, cfg.image_foreground_weight)
             recon = recon + image
         reward_logits = self.reward_head(feat)
         reward = -(twohot_encode(batch["reward"], self.bins) * torch.log_softmax(reward_logits, -1)).sum(-1)

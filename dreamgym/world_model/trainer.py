@@ -28,6 +28,7 @@ from dreamgym.world_model.checkpoint import (
 )
 from dreamgym.world_model.config import TrainConfig, WorldModelConfig
 from dreamgym.world_model.distributed import current_run
+from dreamgym.world_model.image_nets import static_background
 from dreamgym.world_model.model import WorldModel
 from dreamgym.world_model.rssm import RSSMState
 from dreamgym.world_model.starts import sample_context_windows
@@ -189,6 +190,8 @@ def train_world_model(
             # Already finished: writing it again could only change what callers read back (a calibration
             # recomputed under another seed, say), never improve it.
             return TrainResult(model=model.eval(), path=out, step=step, metrics={}, seconds=0.0)
+    elif model_cfg.image_foreground_weight:
+        model.set_image_background(static_background(data.image))
     model.train()
     sampler = SequenceSampler(data, seq_len=train_cfg.seq_len, rng=sampler_rng)
     writer = SummaryWriter(str(logdir or out / "tensorboard")) if main else None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,28 @@ def pixel_checkpoint(pixel_data: Path, tmp_path_factory: pytest.TempPathFactory)
     model_cfg, train_cfg = make_config("debug", 15, 3, steps=5)
     out = tmp_path_factory.mktemp("pixel_ckpt") / "ckpt"
     return train_world_model(data, out, spec, model_cfg, train_cfg, progress=False).path
+
+
+def test_a_foreground_weighted_model_keeps_the_background_of_its_frames(pixel_data: Path, tmp_path: Path) -> None:
+    from dreamgym.world_model import load_checkpoint, make_config
+    from dreamgym.world_model.image_nets import static_background
+    from dreamgym.world_model.trainer import train_world_model
+
+    spec = get_task(TASK)
+    data = load_episodes(pixel_data, spec)
+    model_cfg, train_cfg = make_config("debug", 15, 3, steps=2, checkpoint_every=1, image_foreground_weight=5.0)
+    trained = train_world_model(data, tmp_path / "ckpt", spec, model_cfg, train_cfg, progress=False).model
+    background = static_background(data.image)
+    assert torch.equal(trained.image_background, background) and background.float().std() > 0
+    loaded = load_checkpoint(tmp_path / "ckpt", task=TASK).model
+    assert loaded.cfg.image_foreground_weight == 5.0 and torch.equal(loaded.image_background, background)
+    # Training on with other frames keeps the background the model learned against.
+    other = dataclasses.replace(data, image=255 - data.image)
+    more = dataclasses.replace(train_cfg, steps=3)
+    resumed = train_world_model(other, tmp_path / "ckpt", spec, model_cfg, more, progress=False)
+    assert resumed.step == 3 and torch.equal(resumed.model.image_background, background)
+    with pytest.raises(ValueError, match=r"uint8 background of shape \(64, 64, 3\)"):
+        loaded.set_image_background(background.float())
 
 
 def test_pixel_data_sets_hold_the_frames_beside_the_proprioception(pixel_data: Path) -> None:

@@ -7,7 +7,14 @@ import re
 import pytest
 import torch
 
-from dreamgym.world_model.image_nets import ImageDecoder, ImageEncoder, image_loss, to_uint8
+from dreamgym.world_model.image_nets import (
+    ImageDecoder,
+    ImageEncoder,
+    foreground_mask,
+    image_loss,
+    static_background,
+    to_uint8,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -99,6 +106,37 @@ def test_image_loss_sums_squared_error_per_sample():
     torch.testing.assert_close(image_loss(pred, target), expected)
     torch.testing.assert_close(image_loss(pred, target.float()), expected)
     assert torch.equal(image_loss(target.float() / 255, target), torch.zeros(2, 3))
+
+
+def _scene_with_a_moving_block() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A static scene (a gradient) and 9 frames of it with a red 2x2 block somewhere new in each."""
+    scene = (torch.arange(16).repeat(16, 1) * 8 + 40).to(torch.uint8).unsqueeze(-1).expand(16, 16, 3).contiguous()
+    frames = scene.expand(9, 16, 16, 3).clone()
+    block = torch.zeros(9, 16, 16, dtype=torch.bool)
+    for i in range(9):
+        block[i, i : i + 2, 2 * i : 2 * i + 2] = True
+    frames[block] = torch.tensor([255, 0, 0], dtype=torch.uint8)
+    return scene, frames, block
+
+
+def test_the_static_background_is_the_scene_without_the_objects_placed_anew():
+    scene, frames, block = _scene_with_a_moving_block()
+    assert torch.equal(static_background(frames.numpy()), scene)
+    mask = foreground_mask(frames, scene)
+    assert mask.shape == (9, 16, 16, 1) and torch.equal(mask.squeeze(-1).bool(), block)
+    # Shading noise under the threshold (25 levels) is background.
+    assert not foreground_mask(scene.int() + 20, scene).any()
+    with pytest.raises(ValueError, match="at least one frame"):
+        static_background(frames.numpy()[:0])
+
+
+def test_foreground_pixels_weigh_one_plus_the_weight():
+    scene, frames, block = _scene_with_a_moving_block()
+    pred = torch.rand(9, 16, 16, 3, generator=torch.Generator().manual_seed(0))
+    error = (pred - frames.float() / 255).square().sum(-1)
+    weighted = image_loss(pred, frames, scene, foreground_weight=4.0)
+    torch.testing.assert_close(weighted, error.sum((-2, -1)) + 4.0 * (error * block).sum((-2, -1)))
+    torch.testing.assert_close(image_loss(pred, frames, scene, foreground_weight=0.0), image_loss(pred, frames))
 
 
 def test_to_uint8_clips_and_rounds():
