@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/zoo.py --task Walker2D --work runs/zoo            # rebuild, measure, compare
     python benchmarks/zoo.py --task Walker2D --work runs/zoo --ship     # ... and replace the bundled files
+    python benchmarks/zoo.py --task Walker2D --work runs/zoo --reexport # today's export of the shipped weights
 
 For each task:
 
@@ -16,6 +17,11 @@ For each task:
 4. The comparison, figure by figure, in ``benchmarks/results/zoo_<task>.md`` (and ``.json``), where a shipped card
    exists. The same seed on the same thread count repeats the data; a world model trained on another thread count
    or CPU differs in float rounding, which training amplifies, so compare the figures, not the bytes.
+
+With ``--reexport`` nothing is trained: the shipped world model is exported again as today's recipes store it
+(float16 weights, inference latents drawn from the network's own categoricals), beside the same reference policy
+and evaluation set, and its card measured with the shipped card's settings and compared in
+``benchmarks/results/zoo_<task>_reexport.md``: what the export alone changes.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
     from agents.zoo import RECIPES, ZooRecipe, build
     from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
     from dreamgym.tasks import get_task
-    from dreamgym.zoo import CardConfig, compare_cards, comparison_table, measure_card, read_card, write_card
+    from dreamgym.zoo import CardConfig, measure_card, read_card, write_card
 
     shipped_dir = BUNDLED_CHECKPOINTS / task
     shipped = read_card(shipped_dir) if (shipped_dir / "card.json").exists() else None
@@ -52,24 +58,69 @@ def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
     result = build(recipe, work / task, progress=progress)
     card = measure_card(result.checkpoint, config, build=result.info, progress=progress)
     write_card(result.checkpoint, card)
+    print(
+        f"{task}: built and measured in {(time.perf_counter() - started) / 60:.1f} min; bundle in {result.checkpoint}"
+    )
+    _compare_and_ship(
+        task, shipped, card, result.checkpoint, "rebuilt", f"Recipe: `{json.dumps(recipe.to_dict())}`", ship
+    )
+    return card
+
+
+def reexport(task: str, work: Path, ship: bool, progress: bool) -> dict:
+    """Today's export of the shipped weights, its card measured on the shipped evaluation set."""
+    from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
+    from dreamgym.world_model import export_checkpoint
+    from dreamgym.zoo import CardConfig, measure_card, read_card, write_card
+
+    shipped_dir = BUNDLED_CHECKPOINTS / task
+    shipped = read_card(shipped_dir)
+    started = time.perf_counter()
+    bundle = work / task / "reexport"
+    export_checkpoint(shipped_dir, bundle, weights_dtype=REEXPORT["weights_dtype"], inference_unimix=False)
+    for name in ("policy.zip", "eval.safetensors"):
+        shutil.copyfile(shipped_dir / name, bundle / name)
+    build = dict(shipped["build"] or {})
+    # A rebuild from the card's recipe stores its weights as this export does (and trains with today's sampling).
+    build["recipe"] = build.get("recipe", {}) | {"weights_dtype": REEXPORT["weights_dtype"]}
+    build["reexport"] = REEXPORT | {"model_sha256": shipped["files"]["model.safetensors"]}
+    config = CardConfig.from_dict(shipped["measurement"]["config"])
+    card = measure_card(bundle, config, build=build, record_eval_set=False, progress=progress)
+    write_card(bundle, card)
+    print(f"{task}: exported and measured in {(time.perf_counter() - started) / 60:.1f} min; bundle in {bundle}")
+    what = f"Export: `{json.dumps(REEXPORT)}` of the shipped weights; the same policy and evaluation set."
+    _compare_and_ship(task, shipped, card, bundle, "re-exported", what, ship, suffix="_reexport")
+    return card
+
+
+# What a re-export changes: how the weights are stored and how inference latents are drawn.
+REEXPORT = {"weights_dtype": "float16", "inference_unimix": False}
+
+
+def _compare_and_ship(
+    task: str, shipped: dict | None, card: dict, bundle: Path, label: str, what: str, ship: bool, suffix: str = ""
+) -> None:
+    """Writes the comparison with the shipped card to ``zoo_<task><suffix>.md`` and ``.json``; with ``ship``,
+    replaces the bundled files with ``bundle``'s."""
+    from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
+    from dreamgym.zoo import compare_cards, comparison_table
+
     command = "python benchmarks/zoo.py " + " ".join(sys.argv[1:])
-    minutes = (time.perf_counter() - started) / 60
-    print(f"{task}: built and measured in {minutes:.1f} min; bundle in {result.checkpoint}")
     if shipped is not None:
-        rows = compare_cards(shipped, card)
-        table = comparison_table(rows, ("shipped card", "rebuilt"))
-        text = f"# Zoo rebuild: {task}\n\nCommand: `{command}`\n\nRecipe: `{json.dumps(recipe.to_dict())}`\n\n{table}\n"
-        (RESULTS / f"zoo_{task}.md").write_text(text)
-        (RESULTS / f"zoo_{task}.json").write_text(json.dumps({"command": command, "shipped": shipped, "rebuilt": card}))
+        table = comparison_table(compare_cards(shipped, card), ("shipped card", label))
+        text = f"# Zoo {label}: {task}\n\nCommand: `{command}`\n\n{what}\n\n{table}\n"
+        (RESULTS / f"zoo_{task}{suffix}.md").write_text(text)
+        record = {"command": command, "shipped": shipped, label.replace("-", "_"): card}
+        (RESULTS / f"zoo_{task}{suffix}.json").write_text(json.dumps(record))
         print(table)
     if ship:
+        shipped_dir = BUNDLED_CHECKPOINTS / task
         shipped_dir.mkdir(parents=True, exist_ok=True)
         for stale in shipped_dir.iterdir():
             stale.unlink()
-        for path in result.checkpoint.iterdir():
+        for path in bundle.iterdir():
             shutil.copyfile(path, shipped_dir / path.name)
         print(f"shipped to {shipped_dir}")
-    return card
 
 
 def main() -> None:
@@ -77,6 +128,7 @@ def main() -> None:
     parser.add_argument("--task", nargs="+", required=True, help="tasks to rebuild")
     parser.add_argument("--work", default="runs/zoo", help="working directory (resumes what is there)")
     parser.add_argument("--ship", action="store_true", help="replace the bundled files with the rebuilt ones")
+    parser.add_argument("--reexport", action="store_true", help="export the shipped weights anew, train nothing")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     args = parser.parse_args()
@@ -84,7 +136,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     for task in args.task:
-        rebuild(task, Path(args.work), args.ship, args.progress)
+        (reexport if args.reexport else rebuild)(task, Path(args.work), args.ship, args.progress)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from dreamgym.zoo import (
 )
 
 BUNDLED = bundled_tasks()
-H1_TOLERANCE = 1e-3
+# The one-step error is measured with sampled latents: another CPU's float rounding can flip a borderline sample,
+# which moved InvertedPendulum's (512 windows) by 0.37 % on an AMD EPYC against the Intel CPU that measured it.
+H1_TOLERANCE = 1e-2
 """Relative tolerance of the reproduced one-step error: the same seed gives the same dream noise, so only float
 rounding (another thread count, another CPU) may differ."""
 MAX_BUNDLE_BYTES = 5 * 1024 * 1024

@@ -19,10 +19,10 @@ point leaves either the old or the new checkpoint, never a mix.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ MODEL_FILE = "model.safetensors"
 STARTS_FILE = "starts.safetensors"
 
 
-@dataclass
+@dataclasses.dataclass
 class Checkpoint:
     """A loaded checkpoint: the model (in eval mode), its config.json and the dream start windows."""
 
@@ -205,7 +205,11 @@ def _stored_state(model: WorldModel, weights_dtype: str) -> dict[str, torch.Tens
 
 
 def export_checkpoint(
-    source: str | Path, target: str | Path, start_windows: int | None = None, weights_dtype: str = "float32"
+    source: str | Path,
+    target: str | Path,
+    start_windows: int | None = None,
+    weights_dtype: str = "float32",
+    inference_unimix: bool | None = None,
 ) -> Path:
     """Writes an inference-only copy of a checkpoint: weights, start windows and config, no trainer state.
 
@@ -224,9 +228,16 @@ def export_checkpoint(
             windows and decode them with the same latent samples' seed, and ``config.json`` records, as
             ``float16_check``, how far the decoded observations moved, beside how far the float32 model's own
             move under another seed (:func:`decoded_difference`).
+        inference_unimix: how the export draws its inference latents (``WorldModelConfig.inference_unimix``);
+            ``None`` keeps the source's. Only sampling changes, not a weight: an older model exported with
+            ``False`` dreams from its network's own categoricals, as models trained today do.
     """
     _check_weights_dtype(weights_dtype)  # before the source is read: a wrong name costs nothing
     checkpoint = load_checkpoint(source)
+    if inference_unimix is not None and inference_unimix != checkpoint.model.cfg.inference_unimix:
+        model = WorldModel(dataclasses.replace(checkpoint.model.cfg, inference_unimix=inference_unimix))
+        model.load_state_dict(checkpoint.model.state_dict())
+        checkpoint = dataclasses.replace(checkpoint, model=model.eval())
     starts = checkpoint.starts
     if start_windows is not None:
         if not isinstance(start_windows, int) or start_windows < 1:
@@ -242,7 +253,10 @@ def export_checkpoint(
     extra = {k: v for k, v in checkpoint.config.items() if k not in defining | {"model", "files"}}
 
     extra["exported_from"] = origin
-    if weights_dtype != "float32":
+    if weights_dtype != "float32" and checkpoint.config.get("weights_dtype") == weights_dtype:
+        # Stored so already: the check made when its float32 weights were rounded still holds (no float32 is left).
+        extra["float16_check"] = checkpoint.config.get("float16_check")
+    elif weights_dtype != "float32":
         # The model as it will load from the export: its weights rounded to the stored dtype, back in float32.
         rounded = copy.deepcopy(checkpoint.model)
         rounded.load_state_dict(_stored_state(checkpoint.model, weights_dtype))

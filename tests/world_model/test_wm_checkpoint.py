@@ -328,6 +328,8 @@ def test_a_float16_export_halves_the_weights_and_records_how_far_it_decodes_from
         if tensor.is_floating_point():
             assert torch.equal(tensor, original.half().to(original.dtype)), name
     check = exported.config["float16_check"]
+    again = load_checkpoint(export_checkpoint(half, tmp_path / "again", weights_dtype="float16"))
+    assert again.config["float16_check"] == check  # made once, from the float32 weights
     assert check["windows"] == 8
     assert check["float16_vs_float32"] == decoded_difference(source.model, exported.model, exported.starts)
     assert check["float32_sampling_noise"] == decoded_difference(source.model, source.model, exported.starts, (0, 1))
@@ -335,6 +337,23 @@ def test_a_float16_export_halves_the_weights_and_records_how_far_it_decodes_from
     assert 0.0 < check["float16_vs_float32"]["mean"] < check["float32_sampling_noise"]["mean"]
     with pytest.raises(ValueError, match=r"Unknown weights_dtype 'int8'; expected one of \['float16', 'float32'\]"):
         export_checkpoint(trained_checkpoint, tmp_path / "int8", weights_dtype="int8")
+
+
+def test_an_export_can_change_how_its_inference_latents_are_drawn(trained_checkpoint: Path, tmp_path: Path) -> None:
+    from dreamgym.world_model import export_checkpoint
+
+    source = load_checkpoint(trained_checkpoint)
+    assert not source.model.cfg.inference_unimix
+    mixed = load_checkpoint(export_checkpoint(trained_checkpoint, tmp_path / "mixed", 8, inference_unimix=True))
+    assert mixed.model.cfg.inference_unimix and mixed.model.rssm.cfg.inference_unimix
+    assert mixed.config["model"]["inference_unimix"] is True
+    for name, tensor in source.model.state_dict().items():  # sampling changes, not a weight
+        assert torch.equal(mixed.model.state_dict()[name], tensor), name
+    # An export of the mixed export with the setting off, or left as it is.
+    plain = load_checkpoint(export_checkpoint(tmp_path / "mixed", tmp_path / "plain", inference_unimix=False))
+    assert not plain.model.cfg.inference_unimix and not plain.model.rssm.cfg.inference_unimix
+    kept = load_checkpoint(export_checkpoint(tmp_path / "mixed", tmp_path / "kept"))
+    assert kept.model.cfg.inference_unimix
 
 
 def test_export_refuses_a_tampered_source(ckpt_copy: Path, tmp_path: Path) -> None:
