@@ -71,9 +71,10 @@ class ZooRecipe:
             :func:`~dreamgym.world_model.checkpoint.export_checkpoint`): a bundle stays under 5 MB.
         model_overrides: further fields of the world model's preset (a pixel task's ``cnn_depth``, ``batch_size``
             and ``seq_len``, sized to what 2 CPU cores train in minutes).
-        weights_dtype: how the bundled export stores its weights: ``"float16"`` keeps a camera model under 5 MB,
-            checked against the float32 model on export (see
-            :func:`~dreamgym.world_model.checkpoint.export_checkpoint`).
+        weights_dtype: how the bundled export stores its weights: ``"float16"`` (the default) halves them, so a
+            camera model stays under 5 MB and eleven bundles under 40 MB; the export is checked against the float32
+            model (see :func:`~dreamgym.world_model.checkpoint.export_checkpoint`), and moves the decoded observations
+            20-90x less than resampling the latents does (``benchmarks/results/zoo_reexport.notes.md``).
     """
 
     task: str
@@ -98,7 +99,7 @@ class ZooRecipe:
     clone_from: str = "windows"
     stop_at_success: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
-    weights_dtype: str = "float32"
+    weights_dtype: str = "float16"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -167,8 +168,8 @@ RECIPES: dict[str, ZooRecipe] = {
 }
 
 # pixels.py's policy stage: the demo's Dyna rounds on a camera model sized for 2 cores (batches of 16 x 16 steps,
-# CNN depth 8; a step of the small preset's 32 x 32 batch takes 1.8 s), 8 rounds of agents of one size, the weights
-# stored as float16 and a few start windows, so the bundle stays under 5 MB.
+# CNN depth 8; a step of the small preset's 32 x 32 batch takes 1.8 s), 8 rounds of agents of one size, and a few
+# start windows, so the bundle stays under 5 MB.
 RECIPES["InvertedPendulumPixels"] = replace(
     RECIPES["InvertedPendulum"],
     task="InvertedPendulumPixels",
@@ -177,7 +178,6 @@ RECIPES["InvertedPendulumPixels"] = replace(
     stop_at_success=True,
     start_windows=4,
     model_overrides=dict(cnn_depth=8, batch_size=16, seq_len=16),
-    weights_dtype="float16",
 )
 
 
@@ -186,7 +186,7 @@ def _pixel_twin(task: str, **changes: Any) -> ZooRecipe:
     proprioception beside the frame) with a camera model sized as InvertedPendulumPixels' and, as it does, 4 start
     windows (16 frames each, 0.2 MB): a bundle of about 4 MB."""
     overrides = dict(cnn_depth=8, batch_size=16, seq_len=16)
-    camera = dict(start_windows=4, model_overrides=overrides, weights_dtype="float16")
+    camera = dict(start_windows=4, model_overrides=overrides)
     return replace(RECIPES[task], task=f"{task}Pixels", **{**camera, **changes})
 
 
