@@ -378,7 +378,13 @@ def table(store: dict[str, Any]) -> str:
             "## World model",
             "",
             f"`{train['preset']}` preset with CNN depth {train['cnn_depth']}, batches of {train['batch_size']} x "
-            f"{train['seq_len']} steps, {train['updates']:,} updates; final losses: "
+            f"{train['seq_len']} steps, {train['updates']:,} updates"
+            + (
+                f", foreground pixels weighted {1 + train['image_foreground_weight']:g}x in the image loss"
+                if train.get("image_foreground_weight")
+                else ""
+            )
+            + "; final losses: "
             + ", ".join(f"{k} {v:.3g}" for k, v in train["final_losses"].items()),
             "",
         ]
