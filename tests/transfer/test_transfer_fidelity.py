@@ -94,7 +94,9 @@ def test_dream_returns_average_several_dreams_per_start(trained_checkpoint: Path
     np.testing.assert_allclose(averaged, single.reshape(4, episodes).mean(0), rtol=1e-6)
     assert not np.allclose(single.reshape(4, episodes), single[:episodes])  # the four dreams differ
     first, _ = dream_vs_real_returns(checkpoint, real, push, 2, 3, 30, posts, "model")
-    np.testing.assert_allclose(first, single[:episodes], rtol=1e-6)  # sample 0 is the one-dream result
+    # Sample 0 is the one-dream result, up to rounding: BLAS picks its kernels by batch size (3 dreams here, 12
+    # above), which moved these returns by 3e-6 relative on an AMD EPYC.
+    np.testing.assert_allclose(first, single[:episodes], rtol=1e-5)
     with pytest.raises(ValueError, match="samples"):
         dream_vs_real_returns(checkpoint, real, push, 2, 3, 30, posts, "model", samples=0)
 
