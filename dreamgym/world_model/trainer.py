@@ -190,7 +190,7 @@ def train_world_model(
             # Already finished: writing it again could only change what callers read back (a calibration
             # recomputed under another seed, say), never improve it.
             return TrainResult(model=model.eval(), path=out, step=step, metrics={}, seconds=0.0)
-    elif model_cfg.image_foreground_weight:
+    elif model_cfg.image_foreground_weight and data.image is not None:  # a vector model has no pixel to weigh
         model.set_image_background(static_background(data.image))
     model.train()
     sampler = SequenceSampler(data, seq_len=train_cfg.seq_len, rng=sampler_rng)
