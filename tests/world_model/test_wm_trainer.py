@@ -103,3 +103,11 @@ def test_resume_from_inference_only_checkpoint_is_refused(
     )
     with pytest.raises(CheckpointError, match=r"holds no trainer state.*resume=False"):
         _train(wm_sequences, pendulum_task, out, 40)
+
+
+def test_a_foreground_weight_on_a_vector_model_weighs_nothing(
+    wm_sequences: SequenceData, pendulum_task: TaskSpec, tmp_path: Path
+) -> None:
+    cfg, train_cfg = make_config("debug", 5, 1, steps=1, image_foreground_weight=3.0)
+    model = train_world_model(wm_sequences, tmp_path / "ckpt", pendulum_task, cfg, train_cfg, progress=False).model
+    assert not hasattr(model, "image_background")
