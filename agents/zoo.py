@@ -191,10 +191,11 @@ def _pixel_twin(task: str, **changes: Any) -> ZooRecipe:
 
 
 # MOPO's lambda as for the vector twins, 1 / the camera model's p99 disagreement (HopperPixels 0.0858 nats,
-# Walker2DPixels 0.0791, AntPixels 0.1965).
+# Walker2DPixels 0.0791, AntPixels 0.1965, HalfCheetahPixels 0.1676).
 RECIPES["HopperPixels"] = _pixel_twin("Hopper", uncertainty_penalty=11.7)
 RECIPES["Walker2DPixels"] = _pixel_twin("Walker2D", uncertainty_penalty=12.6)
 RECIPES["AntPixels"] = _pixel_twin("Ant", uncertainty_penalty=5.1)
+RECIPES["HalfCheetahPixels"] = _pixel_twin("HalfCheetah", uncertainty_penalty=6.0)
 
 
 @dataclass
