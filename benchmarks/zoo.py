@@ -67,6 +67,10 @@ def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
     return card
 
 
+# What a re-export changes: how the weights are stored and how inference latents are drawn.
+REEXPORT = {"weights_dtype": "float16", "inference_unimix": False}
+
+
 def reexport(task: str, work: Path, ship: bool, progress: bool) -> dict:
     """Today's export of the shipped weights, its card measured on the shipped evaluation set."""
     from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
@@ -77,7 +81,7 @@ def reexport(task: str, work: Path, ship: bool, progress: bool) -> dict:
     shipped = read_card(shipped_dir)
     started = time.perf_counter()
     bundle = work / task / "reexport"
-    export_checkpoint(shipped_dir, bundle, weights_dtype=REEXPORT["weights_dtype"], inference_unimix=False)
+    export_checkpoint(shipped_dir, bundle, **REEXPORT)
     for name in ("policy.zip", "eval.safetensors"):
         shutil.copyfile(shipped_dir / name, bundle / name)
     build = dict(shipped["build"] or {})
@@ -91,10 +95,6 @@ def reexport(task: str, work: Path, ship: bool, progress: bool) -> dict:
     what = f"Export: `{json.dumps(REEXPORT)}` of the shipped weights; the same policy and evaluation set."
     _compare_and_ship(task, shipped, card, bundle, "re-exported", what, ship, suffix="_reexport")
     return card
-
-
-# What a re-export changes: how the weights are stored and how inference latents are drawn.
-REEXPORT = {"weights_dtype": "float16", "inference_unimix": False}
 
 
 def _compare_and_ship(
