@@ -50,6 +50,9 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         render_mode: ``"rgb_array"`` or ``None``.
         native_spaces: observations and actions in the real env's own spaces: a goal task's ``Dict``, a task's
             own action bounds (``False``: the flat observations and [-1, 1] actions dreamgym's pipeline works on).
+        frames: a pixel task shows its decoded frames; ``False`` presents it as its vector twin (a goal task's
+            ``Dict`` without ``image``, or the flat proprioception) and skips the image decoder, for agents that act
+            on proprioception alone, as the bundled pixel tasks' reference policies do.
 
     Example:
         >>> env = gymnasium.make("dreamgym/InvertedPendulum-dream-v0", checkpoint="ckpt/")  # doctest: +SKIP
@@ -72,11 +75,12 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
         binary_sampling: str = "mode",
         render_mode: str | None = None,
         native_spaces: bool = True,
+        frames: bool = True,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Expected render_mode in {self.metadata['render_modes']} or None, got {render_mode!r}.")
         self.task = resolve_task(task, checkpoint)
-        self.observation_space, self.action_space = set_native_spaces(self, self.task, native_spaces)
+        self.observation_space, self.action_space = set_native_spaces(self, self.task, native_spaces, frames)
         self.render_mode = render_mode
         self.checkpoint = load_task_checkpoint(self.task, checkpoint)
         self.dreams = DreamBatch(
@@ -90,7 +94,7 @@ class DreamEnv(gym.Env[np.ndarray, np.ndarray]):
             halt_penalty=halt_penalty,
             termination=termination,
             binary_sampling=binary_sampling,
-            frames=native_spaces,  # a flat view shows no frames: the image decoder is skipped
+            frames=native_spaces and frames,  # with no frames shown the image decoder is skipped
         )
         self._last_reward = 0.0
 

@@ -59,6 +59,9 @@ class DreamVectorEnv(VectorEnv):
             ``gymnasium.make`` adds for it, it can only shorten a dream (to dream longer, raise ``horizon``).
         native_spaces: observations and actions in the real env's own spaces: a goal task's ``Dict``, a task's
             own action bounds (``False``: the flat observations and [-1, 1] actions dreamgym's pipeline works on).
+        frames: a pixel task shows its decoded frames; ``False`` presents it as its vector twin (a goal task's
+            ``Dict`` without ``image``, or the flat proprioception) and skips the image decoder, for agents that act
+            on proprioception alone, as the bundled pixel tasks' reference policies do.
         compile_frames: a pixel task's frames are decoded through ``torch.compile``: about 1.2x faster steps of
             512 pixel dreams on one CPU thread, 1.9x with ``frame_dtype="bfloat16"`` on a CPU with AMX, after a
             compilation of tens of seconds (see :class:`~dreamgym.envs.dream_batch.DreamBatch`).
@@ -86,6 +89,7 @@ class DreamVectorEnv(VectorEnv):
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
         native_spaces: bool = True,
+        frames: bool = True,
         compile_frames: bool = False,
         frame_dtype: str = "float32",
     ):
@@ -110,7 +114,7 @@ class DreamVectorEnv(VectorEnv):
             halt_penalty=halt_penalty,
             termination=termination,
             binary_sampling=binary_sampling,
-            frames=native_spaces,  # a flat view shows no frames: the image decoder is skipped
+            frames=native_spaces and frames,  # with no frames shown the image decoder is skipped
             compile_frames=compile_frames,
             frame_dtype=frame_dtype,
         )
@@ -118,7 +122,9 @@ class DreamVectorEnv(VectorEnv):
         self.num_envs = self.dreams.num_envs
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.render_mode = render_mode
-        self.single_observation_space, self.single_action_space = set_native_spaces(self, self.task, native_spaces)
+        self.single_observation_space, self.single_action_space = set_native_spaces(
+            self, self.task, native_spaces, frames
+        )
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)

@@ -12,21 +12,27 @@ from dreamgym.tasks import TaskSpec
 __all__ = ["present_observation", "set_native_spaces"]
 
 
-def set_native_spaces(env: Any, task: TaskSpec, native: bool) -> tuple[gym.spaces.Space, gym.spaces.Box]:
+def set_native_spaces(
+    env: Any, task: TaskSpec, native: bool, frames: bool = True
+) -> tuple[gym.spaces.Space, gym.spaces.Box]:
     """Sets ``env.codec`` (the codec of a ``Dict`` observation: a goal task's, a user's), ``env.pixels`` (a pixel
     task's frames are shown), ``env.observation_bounds`` (a user's ``Box`` bounds dreams are clipped into) and
     ``env.native_actions`` (actions come in the task's own bounds), and returns one env's observation and action
     spaces; a goal env also gets ``compute_reward``, the goal-env API HER relabels with (SB3 and Gymnasium treat
     any env with a ``compute_reward`` as a goal env, so only goal envs have it).
 
-    With ``native`` False every task is presented flat, with actions in [-1, 1], as dreamgym's pipeline works.
+    With ``native`` False every task is presented flat, with actions in [-1, 1], as dreamgym's pipeline works. With
+    ``frames`` False a pixel task is presented as its vector twin (a goal task's ``Dict`` without the image, or the
+    flat proprioception): an agent that acts on proprioception alone does not pay for decoding frames it never reads.
     """
     env.codec = task.observation_codec if native else None
-    env.pixels = task.image_shape is not None and native
+    env.pixels = task.image_shape is not None and native and frames
     env.native_actions = native and task.rescales_actions
     if env.codec is not None and task.goal is not None:
         env.compute_reward = task.goal.compute_reward
-    observation_space = task.env_observation_space if native else task.observation_space
+    observation_space = task.observation_space
+    if native:
+        observation_space = task.env_observation_space if frames else task.vector_task.env_observation_space
     env.observation_bounds = None
     if isinstance(observation_space, gym.spaces.Box) and not env.pixels:
         low, high = observation_space.low, observation_space.high
