@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zipfile
@@ -54,7 +55,12 @@ def proprioceptive(image_shape: tuple[int, ...] | None, policy: Policy) -> Polic
     """
     if image_shape is None:
         return policy
-    return lambda obs: policy(obs["proprio"])
+
+    @functools.wraps(policy)  # the data set records the policy's own name
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return policy(obs["proprio"])
+
+    return act
 
 
 @dataclass(frozen=True)
@@ -206,8 +212,8 @@ def resolve_policy(
 
         model = load_sb3_model(policy)
         act = sb3_predictor(model, deterministic)
-        if isinstance(model.observation_space, spaces.Box):
-            act = proprioceptive(image_shape, act)
+        if not isinstance(model.observation_space, spaces.Dict) or "image" not in model.observation_space.spaces:
+            act = proprioceptive(image_shape, act)  # a policy of the vector observation or the goal Dict
         return ResolvedPolicy(act, "sb3", f"SB3 checkpoint {Path(policy).name} (deterministic={deterministic})")
     if callable(policy):
         name = getattr(policy, "__qualname__", type(policy).__qualname__)

@@ -158,7 +158,8 @@ def load_bundle(task: str, root: str | Path = BUNDLED_CHECKPOINTS) -> Bundle:
 
     The world model is loaded for the task (its files checked against ``config.json``, its spaces against the
     task's); the policy and the evaluation set are checked against ``card.json``; the policy is loaded and its
-    spaces must be those a dream env of the task shows an agent (a goal task's ``Dict``, else the flat vector).
+    spaces must be those a dream env of the task shows an agent that acts on proprioception (a goal task's ``Dict``
+    without a pixel task's frame, else the flat vector).
 
     Raises:
         CheckpointError: a missing or modified file, or a model or policy whose spaces are not the task's.
@@ -183,7 +184,8 @@ def _check_policy_spaces(path: Path, spec: Any) -> None:
     from dreamgym.data.policies import load_sb3_model
 
     model = load_sb3_model(path)
-    observation_space = spec.env_observation_space if spec.goal is not None else spec.observation_space
+    twin = spec.vector_task  # a pixel task's reference policy acts on the proprioception beside the frame
+    observation_space = twin.env_observation_space if twin.goal is not None else twin.observation_space
     for label, expected, got in (
         ("observation", observation_space, model.observation_space),
         ("action", spec.action_space, model.action_space),

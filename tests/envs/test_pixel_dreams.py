@@ -111,6 +111,26 @@ def test_the_pixel_push_dream_observes_the_frame_beside_the_goal_dict(push_pixel
     assert obs["image"].shape == (2, 64, 64, 3) and obs["desired_goal"].shape == (2, 3)
 
 
+def test_a_pixel_push_dream_without_frames_is_its_vector_twins_goal_dict(push_pixels_checkpoint: Path) -> None:
+    from dreamgym.envs.dream_vector_env import DreamVectorEnv
+
+    env = gym.make("dreamgym/PandaPushPixels-dream-v0", checkpoint=push_pixels_checkpoint, frames=False)
+    assert env.observation_space == get_task("PandaPush").env_observation_space  # HER-ready, no image
+    check_env(env.unwrapped, skip_render_check=True)
+    assert env.unwrapped.dreams.image is None  # the image decoder is skipped
+    shown = DreamVectorEnv("PandaPushPixels", num_envs=2, checkpoint=push_pixels_checkpoint)
+    hidden = DreamVectorEnv("PandaPushPixels", num_envs=2, checkpoint=push_pixels_checkpoint, frames=False)
+    assert set(hidden.single_observation_space.spaces) == {"observation", "achieved_goal", "desired_goal"}
+    obs_shown, _ = shown.reset(seed=0)
+    obs_hidden, _ = hidden.reset(seed=0)
+    actions = np.full((2, 3), 0.5, np.float32)
+    for _ in range(3):
+        for key, value in obs_hidden.items():
+            np.testing.assert_array_equal(obs_shown[key], value)
+        obs_shown, *_ = shown.step(actions)
+        obs_hidden, *_ = hidden.step(actions)
+
+
 def test_a_flat_pixel_dream_skips_the_frames_and_dreams_the_same_proprioception(pixel_checkpoint: Path) -> None:
     from dreamgym.envs.dream_vector_env import DreamVectorEnv
 
