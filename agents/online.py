@@ -202,7 +202,9 @@ class OnlineTrainer:
         )
         # No data exists yet to say how far the simulator pushes joints past their limits, so the structured
         # decoder keeps angle pairs, hard bounds and contacts and leaves joints unbounded.
-        self.model_cfg = model_cfg.with_task_layout(spec.layout, floor=spec.kinematic_chain())
+        self.model_cfg = model_cfg.with_task_layout(
+            spec.layout, floor=spec.kinematic_chain(), table=spec.decoder_table()
+        )
         state_file = self.out / "state" / "state.json"
         if state_file.exists():
             # A run keeps the inference sampling it started with; runs recorded before the setting existed drew

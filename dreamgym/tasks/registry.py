@@ -361,6 +361,11 @@ class TaskSpec:
             return get_task(self.pixels_of).kinematic_chain()
         return planar_chain(self) if self.name in PLANAR_WALKERS else None
 
+    def decoder_table(self) -> dict | None:
+        """The tabletop scene a structured decoder keeps dreams on (:meth:`TableScene.decoder_table`), or ``None``
+        for a task without a table."""
+        return self.scene.decoder_table() if self.scene is not None else None
+
     def make_env(self, flatten: bool = True, **kwargs) -> gym.Env:
         """Creates the real simulator environment (imports the package that registers it on first use).
 

@@ -1,4 +1,5 @@
-"""Where a tabletop task's gripper, block and table are: what the object-permanence audit needs to know.
+"""Where a tabletop task's gripper, block and table are: what the object-permanence audit and the structured
+decoder need to know.
 
 panda-gym builds every scene alike (``Task._create_scene``): a table 1.1 m long (x) and 0.7 m wide (y), its top
 at z = 0, centred 0.3 m behind the robot's base, and for the block tasks a cube of 4 cm. The dimensions of the
@@ -7,7 +8,8 @@ flat observation come from the task's layout, by field name, so the scene cannot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from dreamgym.tasks.layout import ObsLayout
 
@@ -25,6 +27,10 @@ class TableScene:
         object_half_size: half the block's edge (m).
         table_x, table_y: the table top's extent (m).
         table_top: the table top's height (m).
+        achieved_dims: the achieved goal, which panda-gym reads off the block's position (or, without a block,
+            the end effector's): the same three numbers twice in every observation.
+        graspable: whether the task can lift the block. In Reach and Push the fingers are held shut, so the block
+            only slides and tips on the table.
     """
 
     gripper_dims: tuple[int, ...]
@@ -34,12 +40,22 @@ class TableScene:
     table_x: tuple[float, float] = (-0.85, 0.25)
     table_y: tuple[float, float] = (-0.35, 0.35)
     table_top: float = 0.0
+    achieved_dims: tuple[int, ...] | None = None
+    graspable: bool = False
+
+    def decoder_table(self) -> dict[str, Any]:
+        """The scene as a structured decoder stores it in a checkpoint (:class:`~dreamgym.world_model.config.
+        DecoderLayout`'s ``table``): JSON-able, and all it needs to keep dreamed tabletop states possible."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
 
     @classmethod
     def from_layout(cls, layout: ObsLayout, with_object: bool) -> TableScene:
         def dims(name: str) -> tuple[int, ...]:
             return next(f.dims for f in layout.fields if f.name.startswith(name))
 
+        achieved = dims("achieved goal")
         if not with_object:
-            return cls(dims("end-effector position"))
-        return cls(dims("end-effector position"), dims("object position"), dims("object velocity"))
+            return cls(dims("end-effector position"), achieved_dims=achieved)
+        return cls(
+            dims("end-effector position"), dims("object position"), dims("object velocity"), achieved_dims=achieved
+        )

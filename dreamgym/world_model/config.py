@@ -38,6 +38,10 @@ class DecoderLayout:
             a plane (:class:`~dreamgym.tasks.layout.Planar`): the decoded roll is snapped to 0 or +-pi, the heading
             to 0 or pi with it and the sideways speed to 0; with a ``pitch`` the roll and pitch are decoded as one
             angle (:mod:`dreamgym.world_model.decoder`). ``None``: not a planar robot, or a checkpoint from before.
+        table: a tabletop task's scene (:meth:`dreamgym.tasks.scene.TableScene.decoder_table`): the decoded gripper
+            and block are kept out of the table, a block nothing can lift on it, and the achieved goal on the
+            position it repeats (:mod:`dreamgym.world_model.tabletop`). ``None``: no table, or a checkpoint from
+            before.
     """
 
     angle_pairs: tuple[tuple[int, int], ...] = ()
@@ -47,6 +51,7 @@ class DecoderLayout:
     floor: dict[str, Any] | None = None
     integrals: tuple[tuple[int, int, float], ...] = ()
     planar: dict[str, Any] | None = None
+    table: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists back; tuples keep a loaded config equal to the one that was saved.
@@ -77,10 +82,15 @@ class DecoderLayout:
 
     @classmethod
     def from_task(
-        cls, layout: ObsLayout, obs: np.ndarray | None = None, floor: dict[str, Any] | None = None
+        cls,
+        layout: ObsLayout,
+        obs: np.ndarray | None = None,
+        floor: dict[str, Any] | None = None,
+        table: dict[str, Any] | None = None,
     ) -> DecoderLayout:
         """The decoder layout of a task's observation layout; real observations ``obs`` widen joint limits to
-        what the simulator reaches (see :meth:`ObsLayout.bounds`); ``floor`` is the task's kinematic chain."""
+        what the simulator reaches (see :meth:`ObsLayout.bounds`); ``floor`` is the task's kinematic chain and
+        ``table`` its tabletop scene."""
         low, high = layout.bounds(obs)
         bounded = [math.isfinite(lo) or math.isfinite(hi) for lo, hi in zip(low, high, strict=True)]
         return cls(
@@ -91,6 +101,7 @@ class DecoderLayout:
             floor=floor,
             integrals=tuple((i.position, i.velocity, i.dt) for i in layout.integrals),
             planar=None if layout.planar is None else dataclasses.asdict(layout.planar),
+            table=table,
         )
 
     def check(self, obs_dim: int) -> None:
@@ -99,6 +110,8 @@ class DecoderLayout:
         if self.planar is not None:
             dims += [self.planar["roll"], *self.planar["heading"], *self.planar["lateral"]]
             dims += [] if self.planar["pitch"] is None else [self.planar["pitch"]]
+        if self.table is not None:
+            dims += [d for key in ("gripper_dims", "object_dims", "achieved_dims") for d in self.table.get(key) or ()]
         if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
             raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
 
@@ -198,14 +211,19 @@ class WorldModelConfig:
             self.obs_layout.check(self.obs_dim)
 
     def with_task_layout(
-        self, layout: ObsLayout | None, obs: np.ndarray | None = None, floor: dict[str, Any] | None = None
+        self,
+        layout: ObsLayout | None,
+        obs: np.ndarray | None = None,
+        floor: dict[str, Any] | None = None,
+        table: dict[str, Any] | None = None,
     ) -> WorldModelConfig:
         """This config with a structured decoder's layout filled in from a task's observation layout, real
-        observations (which bound the joints) and the task's kinematic chain (see :meth:`DecoderLayout.from_task`).
-        A plain decoder, a layout already set, or a task without a layout leave the config as it is."""
+        observations (which bound the joints), the task's kinematic chain and its tabletop scene (see
+        :meth:`DecoderLayout.from_task`). A plain decoder, a layout already set, or a task without a layout leave
+        the config as it is."""
         if self.decoder == "plain" or self.obs_layout is not None or layout is None:
             return self
-        return dataclasses.replace(self, obs_layout=DecoderLayout.from_task(layout, obs, floor))
+        return dataclasses.replace(self, obs_layout=DecoderLayout.from_task(layout, obs, floor, table))
 
     @property
     def stoch_flat(self) -> int:

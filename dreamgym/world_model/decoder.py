@@ -4,7 +4,8 @@ Every dimension is regressed in symlog space as DreamerV3 does, except binary on
 Bernoulli logits trained by log-likelihood: a contact is either made or not, and a regression onto {0, 1}
 decodes the 0.5 of a contact "half made". At decoding time angle pairs are projected onto the unit circle,
 bounded dimensions into their bounds and, for planar walkers, the torso raised until no part of the robot is
-below the floor (:mod:`dreamgym.world_model.kinematics`), so a dreamed observation is a state the robot can be in. The
+below the floor (:mod:`dreamgym.world_model.kinematics`), and on a tabletop the gripper and block out of the table
+(:mod:`dreamgym.world_model.tabletop`), so a dreamed observation is a state the robot can be in. The
 projections are the nearest valid point, which is also why the loss stays the plain regression: the projection
 can only bring a prediction closer to a valid target.
 
@@ -32,6 +33,7 @@ from dreamgym.world_model.config import WorldModelConfig
 from dreamgym.world_model.functional import symexp, symlog
 from dreamgym.world_model.kinematics import FloorProjection
 from dreamgym.world_model.networks import MLP
+from dreamgym.world_model.tabletop import TabletopProjection
 
 __all__ = ["ObservationDecoder"]
 
@@ -67,6 +69,7 @@ class ObservationDecoder(MLP):
         self.register_buffer("integral_dt", torch.tensor([dt for _, _, dt in integrals]), persistent=False)
         self.planar = layout.planar if layout is not None else None
         self.floor = FloorProjection(layout.floor) if layout is not None and layout.floor is not None else None
+        self.table = TabletopProjection(layout.table) if layout is not None and layout.table is not None else None
 
     def _snap_to_plane(self, obs: torch.Tensor) -> None:
         """Writes the planar robot's facts into ``obs`` in place; the roll's cosine says whether it is on its back,
@@ -132,6 +135,8 @@ class ObservationDecoder(MLP):
             obs = torch.maximum(torch.minimum(obs, self.high), self.low)
         if self.floor is not None:  # after the joints are bounded: they place the capsules
             obs = torch.minimum(self.floor.project(obs), self.high)
+        if self.table is not None:
+            obs = self.table.project(obs)
         if not len(self.binary):
             return obs, None
         prob = torch.sigmoid(raw[..., self.binary])

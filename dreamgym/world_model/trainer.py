@@ -155,7 +155,7 @@ def train_world_model(
     sampler_rng = np.random.default_rng(train_cfg.seed)
     step = 0
     if model_cfg.decoder == "structured" and model_cfg.obs_layout is None:
-        model_cfg = model_cfg.with_task_layout(task.layout, data.obs, task.kinematic_chain())
+        model_cfg = model_cfg.with_task_layout(task.layout, data.obs, task.kinematic_chain(), task.decoder_table())
     if task.image_shape is not None and model_cfg.image_shape is None:
         model_cfg = dataclasses.replace(model_cfg, image_shape=task.image_shape)
     if (data.image is None) != (model_cfg.image_shape is None):

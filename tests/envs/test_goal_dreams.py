@@ -94,3 +94,15 @@ def test_her_trains_in_the_dream_and_the_ladder_reports_success(reach_checkpoint
     for rung in (DreamRung(reach_checkpoint), PyBulletRung()):
         outcome = rung.run(policy, spec, 2, 0, progress=False)
         assert len(outcome.successes) == 2 and outcome.success_rate is not None
+
+
+def test_a_trained_goal_model_records_its_table_and_dreams_the_goal_it_reaches(reach_checkpoint: Path) -> None:
+    from dreamgym.world_model import load_checkpoint
+
+    spec = get_task(TASK)
+    assert load_checkpoint(reach_checkpoint).model.cfg.obs_layout.table == spec.decoder_table()
+    env = gym.make(f"dreamgym/{TASK}-dream-v0", checkpoint=reach_checkpoint)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = env.step(env.action_space.sample())
+        np.testing.assert_array_equal(obs["achieved_goal"], obs["observation"][:3])  # the end effector's position

@@ -211,3 +211,46 @@ def test_a_checkpoint_from_before_the_planar_angle_snaps_its_roll_as_it_did():
     obs, _ = decoder.observation(raw)
     torch.testing.assert_close(obs[:, 6], torch.tensor([0.0, np.pi, -np.pi]))
     torch.testing.assert_close(obs[:, 7], torch.full((3,), 0.25))
+
+
+def _panda_model(task: str) -> WorldModel:
+    """A tiny untrained model of a Panda task with the task's table, its outputs far from any real state."""
+    spec = get_task(task)
+    cfg, _ = make_config("debug", spec.obs_shape[0], 3)
+    torch.manual_seed(0)
+    model = WorldModel(cfg.with_task_layout(spec.layout, table=spec.decoder_table()))
+    with torch.no_grad():
+        model.decoder[-1].weight *= 3
+    return model
+
+
+def test_a_dreamed_block_lies_on_the_table_and_is_the_achieved_goal():
+    from dreamgym.transfer.objects import object_violations
+
+    spec = get_task("PandaPush")
+    scene, model = spec.scene, _panda_model("PandaPush")
+    with torch.no_grad():
+        obs = model.decode(_wild_states(model, batch=2048)).obs
+    block, gripper = obs[:, list(scene.object_dims)], obs[:, list(scene.gripper_dims)]
+    over = (block[:, 0] > -0.85) & (block[:, 0] < 0.25) & (block[:, 1].abs() < 0.35)
+    assert over.sum() > 100 and (~over).sum() > 100  # both cases are exercised
+    assert (block[over, 2] >= 0.02).all() and (block[over, 2] <= 0.02 * 3**0.5 + 1e-6).all()  # face to corner
+    gripper_over = (gripper[:, 0] > -0.85) & (gripper[:, 0] < 0.25) & (gripper[:, 1].abs() < 0.35)
+    assert (gripper[gripper_over, 2] >= 0).all()
+    np.testing.assert_array_equal(obs[:, list(scene.achieved_dims)], block)
+    pairs = np.stack([obs.numpy(), obs.numpy()], axis=1)  # (N, 2, d): one step that stays in place
+    flags = object_violations(scene, pairs, np.ones((len(obs), 1), dtype=bool))
+    assert not flags["object_in_table"].any() and not flags["gripper_in_table"].any()
+    raw = model.decoder(_wild_states(model, batch=2048).features)  # the same outputs, unprojected
+    assert (torch.sign(raw[:, 14]) * torch.expm1(raw[:, 14].abs()) < 0).any()  # some were under the table
+
+
+def test_a_dreamed_reach_goal_is_the_end_effector_and_old_layouts_have_no_table(trained_checkpoint: Path):
+    spec = get_task("PandaReach")
+    model = _panda_model("PandaReach")
+    with torch.no_grad():
+        obs = model.decode(_wild_states(model)).obs
+    np.testing.assert_array_equal(obs[:, list(spec.scene.achieved_dims)], obs[:, list(spec.scene.gripper_dims)])
+    layout = model.cfg.obs_layout
+    assert dataclasses.replace(layout, table=json.loads(json.dumps(layout.table))) == layout  # JSON round trip
+    assert load_checkpoint(trained_checkpoint).model.cfg.obs_layout.table is None  # InvertedPendulum: no table

@@ -1,0 +1,67 @@
+"""A dreamed tabletop state moved to the nearest one the scene allows: nothing sinks into the table, a block that
+nothing can lift lies on it, and the achieved goal is the position it repeats.
+
+Each fact is exact in the simulator (:mod:`dreamgym.tasks.scene` says where the numbers come from):
+
+- The end effector over the table is not below its top.
+- A block over the table that the task cannot grasp rests on it: its centre is at least half its edge above the
+  top (lying on a face) and at most half its space diagonal (standing on a corner). In the 8,192 real rows of the
+  bundled PandaPush model's start windows the centre over the table lay between 1.89 and 3.60 cm: the cube's
+  2.00 and 3.46 cm, give or take the contact solver's millimetre or two. A graspable block only may not sink.
+- panda-gym's achieved goal is the block's (or the end effector's) position, read twice into one observation; a
+  decoder that predicts both apart dreamed them 2.6 cm apart on the median step of a PandaPush model, half the
+  success distance. The projected position is copied over the achieved goal, so reward and success are judged on
+  the state the dream shows.
+
+Past the table's edge nothing is moved: a block pushed off falls, and nothing stops the gripper there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+__all__ = ["TabletopProjection"]
+
+
+class TabletopProjection:
+    """Tabletop observations projected onto the states the scene allows (module docstring).
+
+    Not an ``nn.Module``, as :class:`~dreamgym.world_model.kinematics.FloorProjection` is not: it has no
+    parameters, and the decoder that holds it is an ``nn.Sequential``.
+
+    Args:
+        table: the dict :meth:`dreamgym.tasks.scene.TableScene.decoder_table` returns (stored in checkpoints).
+    """
+
+    def __init__(self, table: dict[str, Any]):
+        self.gripper = list(table["gripper_dims"])
+        self.block = list(table["object_dims"]) if table.get("object_dims") is not None else None
+        self.achieved = list(table["achieved_dims"]) if table.get("achieved_dims") is not None else None
+        self.x, self.y = tuple(table["table_x"]), tuple(table["table_y"])
+        self.top, half = float(table["table_top"]), float(table["object_half_size"])
+        self.block_low = self.top + half
+        self.block_high = self.top + half * math.sqrt(3.0) if not table.get("graspable", False) else math.inf
+
+    def _over_table(self, xyz: torch.Tensor) -> torch.Tensor:
+        x, y = xyz[..., 0], xyz[..., 1]
+        return (x > self.x[0]) & (x < self.x[1]) & (y > self.y[0]) & (y < self.y[1])
+
+    def project(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` (..., d) with the scene's facts written in (in place; returns it)."""
+        gripper = obs[..., self.gripper]
+        lowest = torch.where(self._over_table(gripper), self.top, -math.inf)
+        obs[..., self.gripper[2]] = torch.maximum(gripper[..., 2], lowest)
+        source = self.gripper
+        if self.block is not None:
+            block = obs[..., self.block]
+            over = self._over_table(block)
+            low = torch.where(over, self.block_low, -math.inf)
+            high = torch.where(over, self.block_high, math.inf)
+            obs[..., self.block[2]] = torch.minimum(torch.maximum(block[..., 2], low), high)
+            source = self.block
+        if self.achieved is not None:
+            obs[..., self.achieved] = obs[..., source]
+        return obs
