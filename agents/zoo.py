@@ -162,8 +162,9 @@ RECIPES: dict[str, ZooRecipe] = {
     "PandaReach": ZooRecipe(
         "PandaReach", method="goal", data_steps=20_000, wm_updates=1000, agent_steps=10_000, uncertainty_penalty=0.0
     ),
+    # As benchmarks/manipulation.py's: 1000 updates left the block sinking and teleporting in 74.5 % of dreamed steps.
     "PandaPush": ZooRecipe(
-        "PandaPush", method="goal", data_steps=20_000, wm_updates=1000, agent_steps=10_000, uncertainty_penalty=0.0
+        "PandaPush", method="goal", data_steps=20_000, wm_updates=3000, agent_steps=30_000, uncertainty_penalty=0.0
     ),
 }
 
@@ -196,10 +197,10 @@ RECIPES["HopperPixels"] = _pixel_twin("Hopper", uncertainty_penalty=11.7)
 RECIPES["Walker2DPixels"] = _pixel_twin("Walker2D", uncertainty_penalty=12.6)
 RECIPES["AntPixels"] = _pixel_twin("Ant", uncertainty_penalty=5.1)
 RECIPES["HalfCheetahPixels"] = _pixel_twin("HalfCheetah", uncertainty_penalty=6.0)
-# The manipulation twins: the scripted expert's frames, a camera model trained three times as long as the vector
-# one (its batches hold a quarter of the steps), HER-SAC on the goal Dict beside the frame.
+# The manipulation twins: the scripted expert's frames, a camera model trained for 3000 updates (its batches hold a
+# quarter of the vector model's steps), HER-SAC on the goal Dict beside the frame.
 RECIPES["PandaReachPixels"] = _pixel_twin("PandaReach", wm_updates=3000)
-RECIPES["PandaPushPixels"] = _pixel_twin("PandaPush", wm_updates=3000)
+RECIPES["PandaPushPixels"] = _pixel_twin("PandaPush")
 
 
 @dataclass
