@@ -28,7 +28,7 @@ from dreamgym.tasks.spaces import (
 if TYPE_CHECKING:
     import gymnasium as gym
 
-__all__ = ["TASKS", "TaskSpec", "ensure_registered", "get_task", "recorded_task", "register_task"]
+__all__ = ["BUILT_IN_TASKS", "TASKS", "TaskSpec", "ensure_registered", "get_task", "recorded_task", "register_task"]
 
 
 @dataclass(frozen=True)
@@ -629,6 +629,8 @@ def _pixel_twin(spec: TaskSpec) -> TaskSpec:
 
 
 TASKS.update({f"{name}Pixels": _pixel_twin(TASKS[name]) for name in PIXEL_TASKS})
+BUILT_IN_TASKS = tuple(TASKS)
+"""The tasks dreamgym itself defines (each ships a bundled model); :func:`register_task` adds a user's beside them."""
 
 
 def register_task(spec: TaskSpec, overwrite: bool = False) -> TaskSpec:
