@@ -43,6 +43,17 @@ class TableScene:
     achieved_dims: tuple[int, ...] | None = None
     graspable: bool = False
 
+    def over_table(self, xy: Any, margin: float = 0.0) -> Any:
+        """Whether positions ``xy`` (..., >= 2; numpy or torch) lie over the table top, grown by ``margin``."""
+        (x0, x1), (y0, y1) = self.table_x, self.table_y
+        x, y = xy[..., 0], xy[..., 1]
+        return (x > x0 - margin) & (x < x1 + margin) & (y > y0 - margin) & (y < y1 + margin)
+
+    @classmethod
+    def from_decoder_table(cls, table: dict[str, Any]) -> TableScene:
+        """The scene :meth:`decoder_table` stored."""
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+
     def decoder_table(self) -> dict[str, Any]:
         """The scene as a structured decoder stores it in a checkpoint (:class:`~dreamgym.world_model.config.
         DecoderLayout`'s ``table``): JSON-able, and all it needs to keep dreamed tabletop states possible."""

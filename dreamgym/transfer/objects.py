@@ -41,12 +41,6 @@ OBJECT_CHECKS = ("object_untouched", "object_in_table", "object_floating", "grip
 """
 
 
-def _over_table(scene: TableScene, xy: np.ndarray, margin: float = 0.0) -> np.ndarray:
-    (x0, x1), (y0, y1) = scene.table_x, scene.table_y
-    x, y = xy[..., 0], xy[..., 1]
-    return (x > x0 - margin) & (x < x1 + margin) & (y > y0 - margin) & (y < y1 + margin)
-
-
 def object_violations(scene: TableScene, obs: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray | None]:
     """(N, T) flags of each of :data:`OBJECT_CHECKS` for trajectories ``obs`` (N, T + 1, d) on ``valid`` steps;
     ``None`` for the block checks of a task without a block."""
@@ -54,7 +48,7 @@ def object_violations(scene: TableScene, obs: np.ndarray, valid: np.ndarray) -> 
     before, after = obs[:, :-1], obs[:, 1:]
     gripper = after[..., list(scene.gripper_dims)]
     checks: dict[str, np.ndarray | None] = {
-        "gripper_in_table": _over_table(scene, gripper) & (gripper[..., 2] < scene.table_top - DEPTH),
+        "gripper_in_table": scene.over_table(gripper) & (gripper[..., 2] < scene.table_top - DEPTH),
         "object_untouched": None,
         "object_in_table": None,
         "object_floating": None,
@@ -70,8 +64,8 @@ def object_violations(scene: TableScene, obs: np.ndarray, valid: np.ndarray) -> 
             np.linalg.norm(gripper_before - block_before, axis=-1) > CONTACT_DISTANCE
         )
         checks["object_untouched"] = at_rest_height & far & (np.diff(speed, axis=1) > SPEED_GAIN)
-        checks["object_in_table"] = _over_table(scene, block) & (block[..., 2] < resting - DEPTH)
-        beyond = ~_over_table(scene, block, margin=2 * scene.object_half_size)
+        checks["object_in_table"] = scene.over_table(block) & (block[..., 2] < resting - DEPTH)
+        beyond = ~scene.over_table(block, margin=2 * scene.object_half_size)
         checks["object_floating"] = beyond & (block[..., 2] >= resting - DEPTH)
         checks["gripper_in_object"] = (np.abs(gripper - block) < scene.object_half_size - INSIDE).all(-1)
     return {name: None if mask is None else mask & valid for name, mask in checks.items()}

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from dreamgym.tasks.scene import TableScene
+
 __all__ = ["TabletopProjection"]
 
 
@@ -37,27 +39,23 @@ class TabletopProjection:
     """
 
     def __init__(self, table: dict[str, Any]):
-        self.gripper = list(table["gripper_dims"])
-        self.block = list(table["object_dims"]) if table.get("object_dims") is not None else None
-        self.achieved = list(table["achieved_dims"]) if table.get("achieved_dims") is not None else None
-        self.x, self.y = tuple(table["table_x"]), tuple(table["table_y"])
-        self.top, half = float(table["table_top"]), float(table["object_half_size"])
-        self.block_low = self.top + half
-        self.block_high = self.top + half * math.sqrt(3.0) if not table.get("graspable", False) else math.inf
-
-    def _over_table(self, xyz: torch.Tensor) -> torch.Tensor:
-        x, y = xyz[..., 0], xyz[..., 1]
-        return (x > self.x[0]) & (x < self.x[1]) & (y > self.y[0]) & (y < self.y[1])
+        self.scene = scene = TableScene.from_decoder_table(table)
+        self.gripper = list(scene.gripper_dims)
+        self.block = list(scene.object_dims) if scene.object_dims is not None else None
+        self.achieved = list(scene.achieved_dims) if scene.achieved_dims is not None else None
+        self.top = scene.table_top
+        self.block_low = self.top + scene.object_half_size
+        self.block_high = self.top + scene.object_half_size * math.sqrt(3.0) if not scene.graspable else math.inf
 
     def project(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs`` (..., d) with the scene's facts written in (in place; returns it)."""
         gripper = obs[..., self.gripper]
-        lowest = torch.where(self._over_table(gripper), self.top, -math.inf)
+        lowest = torch.where(self.scene.over_table(gripper), self.top, -math.inf)
         obs[..., self.gripper[2]] = torch.maximum(gripper[..., 2], lowest)
         source = self.gripper
         if self.block is not None:
             block = obs[..., self.block]
-            over = self._over_table(block)
+            over = self.scene.over_table(block)
             low = torch.where(over, self.block_low, -math.inf)
             high = torch.where(over, self.block_high, math.inf)
             obs[..., self.block[2]] = torch.minimum(torch.maximum(block[..., 2], low), high)
