@@ -51,9 +51,13 @@ def rebuild(task: str, work: Path, ship: bool, progress: bool) -> dict:
     recipe = ZooRecipe(**recorded["recipe"]) if recorded.get("recipe") and not ship else RECIPES[task]
     stored = (shipped or {}).get("measurement", {}).get("config")
     # A goal task's reference policy ends its episodes at the goal within a few steps, too soon for an open-loop
-    # prediction: its evaluation set is random actions, which run the whole episode.
-    goal_task = get_task(task).goal is not None
-    config = CardConfig.from_dict(stored) if stored else CardConfig(eval_policy="random" if goal_task else "reference")
+    # prediction: its evaluation set is random actions, which run the whole episode. Its audit's bounds need more
+    # of those short episodes where a camera model ships only a few start windows.
+    spec = get_task(task)
+    goal_task = spec.goal is not None
+    bounds_episodes = 50 if goal_task and spec.image_shape is not None else 5
+    new = CardConfig(eval_policy="random" if goal_task else "reference", bounds_episodes=bounds_episodes)
+    config = CardConfig.from_dict(stored) if stored else new
     started = time.perf_counter()
     result = build(recipe, work / task, progress=progress)
     card = measure_card(result.checkpoint, config, build=result.info, progress=progress)

@@ -49,6 +49,10 @@ class CardConfig:
         episodes: episodes of the reference policy in the dream and in PyBullet (seeds ``seed, seed + 1, ...``).
         audit_dreams: closed-loop dreams of the reference policy the physics audit checks.
         audit_horizon: steps per audited dream and per PyBullet control episode.
+        bounds_episodes: PyBullet episodes of random actions and of the reference policy recorded to fit the
+            audit's bounds, beside the bundle's start windows (see :func:`~dreamgym.transfer.evaluate.
+            fit_audit_bounds`). A camera model keeps a few windows and a goal task's episodes are short: with 5,
+            PandaReachPixels' bounds missed where its policy took the arm in PyBullet on 81 % of the control's steps.
         seed: seed of the returns, the audit and the open-loop predictions' dream noise.
     """
 
@@ -61,6 +65,7 @@ class CardConfig:
     episodes: int = 10
     audit_dreams: int = 32
     audit_horizon: int = 200
+    bounds_episodes: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -182,6 +187,7 @@ def measure_card(
         fidelity=False,
         audit_dreams=config.audit_dreams,
         audit_horizon=config.audit_horizon,
+        bounds_episodes=config.bounds_episodes,
         video=False,
     )
     report = evaluate_transfer(directory, policy, transfer, out=None, progress=progress, task=spec.name)
