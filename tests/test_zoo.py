@@ -38,7 +38,9 @@ MAX_ASSETS_BYTES = 60 * 1024 * 1024
 
 
 def test_every_task_ships_a_model_with_a_card_and_a_policy() -> None:
-    assert set(BUNDLED) == set(BUILT_IN_TASKS)  # what `gymnasium.make("dreamgym/<Task>-dream-v0")` loads without a checkpoint
+    assert set(BUNDLED) == set(
+        BUILT_IN_TASKS
+    )  # what `gymnasium.make("dreamgym/<Task>-dream-v0")` loads without a checkpoint
     for task in BUNDLED:
         card = read_card(BUNDLED_CHECKPOINTS / task)
         assert card["task"] == task and set(card["files"]) >= {"policy.zip", "eval.safetensors"}
