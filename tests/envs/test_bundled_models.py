@@ -6,16 +6,17 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import dreamgym  # noqa: F401  (registers the ids)
+import dreamgym
 from dreamgym.envs.loading import BUNDLED_CHECKPOINTS
 from dreamgym.errors import CheckpointError
-from dreamgym.tasks import TASKS
+from dreamgym.tasks import TASKS, TaskSpec
+from dreamgym.tasks.registry import BUILT_IN_TASKS
 
 BUNDLED = sorted(p.name for p in BUNDLED_CHECKPOINTS.iterdir() if p.is_dir())
 
 
-def test_the_demo_task_and_hopper_are_bundled() -> None:
-    assert {"InvertedPendulum", "Hopper"} <= set(BUNDLED)
+def test_every_built_in_task_is_bundled() -> None:
+    assert set(BUNDLED) == set(BUILT_IN_TASKS)
 
 
 @pytest.mark.parametrize("task", BUNDLED)
@@ -39,9 +40,13 @@ def test_vector_env_uses_the_bundled_model_too() -> None:
 
 
 def test_a_task_without_a_bundled_model_says_what_to_pass() -> None:
-    missing = next(name for name in TASKS if name not in BUNDLED)
-    with pytest.raises(CheckpointError, match=rf"No bundled world model for task '{missing}'.*checkpoint=PATH"):
-        gym.make(f"dreamgym/{missing}-dream-v0")
+    dreamgym.register_task(TaskSpec.from_env("Pendulum-v1"))  # a user's task: nothing is bundled for it
+    try:
+        with pytest.raises(CheckpointError, match=r"No bundled world model for task 'Pendulum'.*checkpoint=PATH"):
+            gym.make("dreamgym/Pendulum-dream-v0")
+    finally:
+        del TASKS["Pendulum"]
+        gym.registry.pop("dreamgym/Pendulum-dream-v0")
 
 
 def test_bundled_hopper_dreams_with_uncertainty_and_both_safeguards() -> None:
