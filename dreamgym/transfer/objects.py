@@ -7,8 +7,8 @@ own rollouts break none of these (the audit's control shows it), so a dream that
 The tolerances are stated here once, with what the simulator was seen to do (60 episodes of the noisy
 scripted pusher, :mod:`dreamgym.data.scripted`):
 
-- :data:`CONTACT_DISTANCE`: a resting block gained horizontal speed only with the end effector within 5.6 cm of
-  its centre (half its diagonal is 3.5 cm, plus the finger pads).
+- :data:`~dreamgym.tasks.scene.CONTACT_DISTANCE`: a resting block gained horizontal speed only with the end
+  effector within 5.6 cm of its centre (half its diagonal is 3.5 cm, plus the finger pads).
 - :data:`SPEED_GAIN`: the horizontal speed gain that counts as starting to move.
 - :data:`DEPTH`: the deepest a block sank into the table top was 0.07 mm below resting, and the lowest the end
   effector went above the table was 3.9 mm over its top; a centimetre is far beyond either.
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dreamgym.tasks.scene import TableScene
+from dreamgym.tasks.scene import CONTACT_DISTANCE, TableScene
 
 __all__ = ["CONTACT_DISTANCE", "DEPTH", "INSIDE", "OBJECT_CHECKS", "SPEED_GAIN", "object_violations"]
 
-CONTACT_DISTANCE = 0.07
 SPEED_GAIN = 0.1
 DEPTH = 0.01
 INSIDE = 0.005

@@ -136,7 +136,7 @@ class ObservationDecoder(MLP):
         if self.floor is not None:  # after the joints are bounded: they place the capsules
             obs = torch.minimum(self.floor.project(obs), self.high)
         if self.table is not None:
-            obs = self.table.project(obs)
+            obs = self.table.project(obs, previous)
         if not len(self.binary):
             return obs, None
         prob = torch.sigmoid(raw[..., self.binary])

@@ -254,3 +254,34 @@ def test_a_dreamed_reach_goal_is_the_end_effector_and_old_layouts_have_no_table(
     layout = model.cfg.obs_layout
     assert dataclasses.replace(layout, table=json.loads(json.dumps(layout.table))) == layout  # JSON round trip
     assert load_checkpoint(trained_checkpoint).model.cfg.obs_layout.table is None  # InvertedPendulum: no table
+
+
+def test_a_resting_block_out_of_the_grippers_reach_keeps_still():
+    from dreamgym.transfer.objects import object_violations
+    from dreamgym.world_model.tabletop import TabletopProjection
+
+    scene, model = get_task("PandaPush").scene, _panda_model("PandaPush")
+    states = _wild_states(model, batch=2048)
+    following = RSSMState(deter=states.deter.roll(1, 0), stoch=states.stoch.roll(1, 0))
+    with torch.no_grad():
+        previous = model.decode(states).obs
+        previous[:, list(scene.object_velocity_dims)] = 0.0  # every block at rest, half of them touched
+        previous[:1024, list(scene.object_dims)] = previous[:1024, list(scene.gripper_dims)]
+        obs = model.decode(following, previous=previous).obs
+        free = model.decode(following).obs  # the same step with no observation before it
+    gripper, block = list(scene.gripper_dims), list(scene.object_dims)
+    reach = scene.contact_distance
+    out_of_reach = ((previous[:, gripper] - previous[:, block]).norm(dim=-1) > reach) & (
+        (obs[:, gripper] - previous[:, block]).norm(dim=-1) > reach
+    )
+    assert out_of_reach.sum() > 100 and (~out_of_reach).sum() > 100
+    pose = [*block, *scene.object_rotation_dims]
+    torch.testing.assert_close(obs[out_of_reach][:, pose], previous[out_of_reach][:, pose], rtol=0, atol=0)
+    assert (obs[out_of_reach][:, [*scene.object_velocity_dims, *scene.object_spin_dims]] == 0).all()
+    torch.testing.assert_close(obs[~out_of_reach], free[~out_of_reach])  # a block within reach moves as decoded
+    assert not torch.equal(free[out_of_reach][:, block], previous[out_of_reach][:, block])  # the rule did the work
+    steps = np.stack([previous.numpy(), obs.numpy()], axis=1)
+    assert not object_violations(scene, steps, np.ones((len(obs), 1), dtype=bool))["object_untouched"].any()
+    # A table stored before the rule (no reach recorded) leaves the block to the decoder.
+    old = {key: value for key, value in model.cfg.obs_layout.table.items() if key != "contact_distance"}
+    assert TabletopProjection(old).pose is None
