@@ -111,7 +111,7 @@ class DecoderLayout:
             dims += [self.planar["roll"], *self.planar["heading"], *self.planar["lateral"]]
             dims += [] if self.planar["pitch"] is None else [self.planar["pitch"]]
         if self.table is not None:
-            dims += [d for key in ("gripper_dims", "object_dims", "achieved_dims") for d in self.table.get(key) or ()]
+            dims += [d for key, value in self.table.items() if key.endswith("_dims") for d in value or ()]
         if any(not 0 <= d < obs_dim for d in dims) or (self.low is not None and len(self.low) != obs_dim):
             raise ValueError(f"Decoder layout {self} does not fit observations of {obs_dim} dimensions.")
 

@@ -112,6 +112,10 @@ def test_binary_dimensions_are_trained_by_log_likelihood():
 def test_a_layout_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match="does not fit observations of 5 dimensions"):
         make_config("debug", 5, 1)[0].with_task_layout(HOPPER.layout)
+    push = get_task("PandaPush")
+    layout = DecoderLayout.from_task(get_task("PandaReach").layout, table=push.decoder_table())  # the block's dims
+    with pytest.raises(ValueError, match="does not fit observations of 12 dimensions"):
+        dataclasses.replace(make_config("debug", 12, 3)[0], obs_layout=layout)
     with pytest.raises(ValueError, match="Unknown decoder 'fancy'"):
         make_config("debug", 5, 1, decoder="fancy")
 
