@@ -72,9 +72,9 @@ class ZooRecipe:
         model_overrides: further fields of the world model's preset (a pixel task's ``cnn_depth``, ``batch_size``
             and ``seq_len``, sized to what 2 CPU cores train in minutes).
         weights_dtype: how the bundled export stores its weights: ``"float16"`` (the default) halves them, so a
-            camera model stays under 5 MB and eleven bundles under 40 MB; the export is checked against the float32
-            model (see :func:`~dreamgym.world_model.checkpoint.export_checkpoint`), and moves the decoded observations
-            20-90x less than resampling the latents does (``benchmarks/results/zoo_reexport.notes.md``).
+            camera model stays under 5 MB and the 15 bundles within the 60 MB package; the export is checked against
+            the float32 model (see :func:`~dreamgym.world_model.checkpoint.export_checkpoint`), and moves the decoded
+            observations 20-90x less than resampling the latents does (``benchmarks/results/zoo_reexport.notes.md``).
     """
 
     task: str
